@@ -1,0 +1,1 @@
+//! prisn-builder: script → analyze → lock → store → layers → image → publish.

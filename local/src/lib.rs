@@ -1,0 +1,1 @@
+//! Local mode: the supervisor daemon, its SQLite state and its HTTP API.
