@@ -1,1 +1,42 @@
-fn main() {}
+//! `prisn`: script → hashed lock → content-addressed environment → reproducible image →
+//! digest-pinned Kubernetes object. This binary only parses, calls the libraries and prints.
+
+mod cli;
+mod commands;
+mod printer;
+mod reporter;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // One TLS stack and one crypto provider in the whole graph (see crates.md §5): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = cli::Cli::parse();
+    init_tracing(cli.global.verbose);
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            printer::error(&err);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr; `-v` shows debug logs, `RUST_LOG` overrides.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,prisn=debug,prisn_builder=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}

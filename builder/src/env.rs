@@ -1,0 +1,319 @@
+//! Lock → an installed environment in the store: a relocatable venv for Python (uv, else
+//! `python -m venv` + pip), `npm ci` output for Node, nothing for Bash. Installs are
+//! hash-checked (`--require-hashes`, npm's integrity) and never resolve anything.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::analyze::Requirements;
+use crate::interpreter::{Node, Python};
+use crate::lock::LockSection;
+use crate::lock::resolve::{PyTool, run};
+use crate::reporter::{Event, Reporter};
+use crate::script::{Runtime, Script};
+use crate::store::{FORMAT, Record, Store};
+use crate::{Error, Result};
+
+/// The interpreter an environment is built for.
+#[derive(Debug, Clone)]
+pub enum Interpreter {
+    Python(Python),
+    Node(Node),
+    Bash,
+}
+
+impl Interpreter {
+    /// Stable identity bytes for the store hash.
+    pub fn identity(&self) -> String {
+        match self {
+            Interpreter::Python(p) => p.identity(),
+            Interpreter::Node(n) => n.identity(),
+            // Bash scripts run with the system's bash; the entry holds nothing built.
+            Interpreter::Bash => "bash\n".into(),
+        }
+    }
+}
+
+/// An environment in the store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Env {
+    pub path: PathBuf,
+    pub hash: String,
+    pub runtime: Runtime,
+    /// True when this call built it (false: it was already there).
+    pub built: bool,
+}
+
+impl Env {
+    /// The command that runs `script` from this environment (`python -u -B`, `node`, `bash`).
+    pub fn command(&self, script: &Script) -> Command {
+        let entry = script.entry_path();
+        match self.runtime {
+            Runtime::Python3 => {
+                let mut cmd = Command::new(self.path.join("bin/python"));
+                cmd.arg("-u").arg("-B").arg(entry);
+                cmd
+            }
+            Runtime::Node => {
+                let mut cmd = Command::new("node");
+                let modules = self.path.join("node_modules");
+                if modules.is_dir() {
+                    // CommonJS finds packages through NODE_PATH; ES modules through the
+                    // resolve hook (Node ignores NODE_PATH for `import`).
+                    cmd.env("NODE_PATH", &modules)
+                        .env("PRISN_NODE_ENV", &self.path);
+                    cmd.arg("--import").arg(format!(
+                        "file://{}",
+                        self.path.join(".prisn/register.mjs").display()
+                    ));
+                }
+                cmd.arg(entry);
+                cmd
+            }
+            Runtime::Bash => {
+                let mut cmd = Command::new("bash");
+                cmd.arg(entry);
+                cmd
+            }
+        }
+    }
+}
+
+/// Make sure the environment for `section` on `interp` exists in the store.
+///
+/// # Errors
+/// The installer's failure (nothing is left in the store), or store IO errors.
+pub fn ensure(
+    store: &Store,
+    script: &Script,
+    req: &Requirements,
+    section: &LockSection,
+    interp: &Interpreter,
+    reporter: &dyn Reporter,
+) -> Result<Env> {
+    let hash = Store::hash(section, &interp.identity());
+    let name = script.name();
+    let final_path = store.path_for(&hash, &name);
+    let (path, built) = store.ensure(&hash, &name, |tmp| {
+        reporter.report(Event::InstallStart {
+            name: name.clone(),
+            packages: section.packages.len(),
+        });
+        match interp {
+            Interpreter::Python(py) => {
+                install_python(tmp, &final_path, req, section, py, &script.entrypoint)?
+            }
+            Interpreter::Node(_) => install_node(tmp, script, section)?,
+            Interpreter::Bash => {}
+        }
+        reporter.report(Event::InstallDone { name: name.clone() });
+        Ok(Record {
+            format: FORMAT.into(),
+            name: name.clone(),
+            hash: hash.clone(),
+            runtime: script.runtime.as_str().into(),
+            lock: section.digest(),
+            interpreter: interp.identity(),
+            packages: section.packages.len(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        })
+    })?;
+    Ok(Env {
+        path,
+        hash,
+        runtime: script.runtime,
+        built,
+    })
+}
+
+fn install_python(
+    tmp: &Path,
+    final_path: &Path,
+    req: &Requirements,
+    section: &LockSection,
+    py: &Python,
+    label: &str,
+) -> Result<()> {
+    let tool = PyTool::find(py);
+    let reqs_dir =
+        tempfile::tempdir().map_err(Error::io("create a temp dir in", std::env::temp_dir()))?;
+    let reqs = reqs_dir.path().join("requirements.txt");
+    fs::write(&reqs, section.requirements_txt()).map_err(Error::io("write", &reqs))?;
+    let fail = |tool: &str, out: std::process::Output| Error::Install {
+        script: label.into(),
+        tool: tool.into(),
+        output: describe_failure(&out),
+    };
+    match tool.uv() {
+        Some(mut venv) => {
+            // Relocatable: entry-point scripts find their interpreter relative to
+            // themselves, so the venv still works after the rename into the store.
+            venv.current_dir(reqs_dir.path())
+                .args(["venv", "--quiet", "--relocatable", "--python"])
+                .arg(&py.executable)
+                .arg(tmp);
+            let out = run(venv, "uv")?;
+            if !out.status.success() {
+                return Err(fail("uv", out));
+            }
+            if !section.packages.is_empty() {
+                let mut install = tool.uv().expect("uv");
+                install
+                    .current_dir(reqs_dir.path())
+                    .args([
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--require-hashes",
+                        "--no-deps",
+                        "--python",
+                    ])
+                    .arg(tmp.join("bin/python"))
+                    .arg("-r")
+                    .arg(&reqs);
+                index_args(&mut install, req);
+                let out = run(install, "uv")?;
+                if !out.status.success() {
+                    return Err(fail("uv", out));
+                }
+            }
+        }
+        None => {
+            let mut venv = Command::new(&py.executable);
+            venv.args(["-m", "venv"]).arg(tmp);
+            let out = run(venv, "python -m venv")?;
+            if !out.status.success() {
+                return Err(fail("venv", out));
+            }
+            if !section.packages.is_empty() {
+                let mut install = Command::new(tmp.join("bin/python"));
+                install
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                        "--require-hashes",
+                        "--no-deps",
+                        "-r",
+                    ])
+                    .arg(&reqs);
+                index_args(&mut install, req);
+                let out = run(install, "pip")?;
+                if !out.status.success() {
+                    return Err(fail("pip", out));
+                }
+            }
+            relocate(tmp, final_path)?;
+        }
+    }
+    Ok(())
+}
+
+fn index_args(cmd: &mut Command, req: &Requirements) {
+    if let Some(url) = &req.index.index_url {
+        cmd.args(["--index-url", url]);
+    }
+    for url in &req.index.extra_index_urls {
+        cmd.args(["--extra-index-url", url]);
+    }
+    for link in &req.index.find_links {
+        cmd.args(["--find-links", link]);
+    }
+    if req.index.no_index {
+        cmd.arg("--no-index");
+    }
+}
+
+/// pip's venvs hard-code their own path in scripts; point them at the final path.
+fn relocate(tmp: &Path, final_path: &Path) -> Result<()> {
+    let (from, to) = (
+        tmp.to_string_lossy().into_owned(),
+        final_path.to_string_lossy().into_owned(),
+    );
+    let bin = tmp.join("bin");
+    for entry in fs::read_dir(&bin)
+        .map_err(Error::io("read", &bin))?
+        .flatten()
+    {
+        let path = entry.path();
+        if entry
+            .file_type()
+            .map(|t| t.is_symlink() || t.is_dir())
+            .unwrap_or(true)
+        {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        if text.contains(&from) {
+            fs::write(&path, text.replace(&from, &to)).map_err(Error::io("rewrite", &path))?;
+        }
+    }
+    Ok(())
+}
+
+const REGISTER_MJS: &str =
+    "import { register } from 'node:module';\nregister('./resolve.mjs', import.meta.url);\n";
+
+/// Bare specifiers that the script's own directory cannot satisfy resolve from the
+/// environment's node_modules.
+const RESOLVE_MJS: &str = r#"import { pathToFileURL } from 'node:url';
+const envParent = pathToFileURL(process.env.PRISN_NODE_ENV + '/index.js').href;
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    const bare = !/^(\.|\/|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(specifier);
+    if (!bare || err?.code !== 'ERR_MODULE_NOT_FOUND' || !process.env.PRISN_NODE_ENV) throw err;
+    return next(specifier, { ...context, parentURL: envParent });
+  }
+}
+"#;
+
+fn install_node(tmp: &Path, script: &Script, section: &LockSection) -> Result<()> {
+    if section.packages.is_empty() {
+        return Ok(());
+    }
+    for name in ["package.json", "package-lock.json"] {
+        let from = script.root.join(name);
+        fs::copy(&from, tmp.join(name)).map_err(Error::io("copy", &from))?;
+    }
+    let mut cmd = Command::new("npm");
+    cmd.current_dir(tmp)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    let out = run(cmd, "npm")?;
+    if !out.status.success() {
+        return Err(Error::Install {
+            script: script.entrypoint.clone(),
+            tool: "npm ci".into(),
+            output: describe_failure(&out),
+        });
+    }
+    let meta = tmp.join(".prisn");
+    fs::create_dir_all(&meta).map_err(Error::io("create", &meta))?;
+    fs::write(meta.join("register.mjs"), REGISTER_MJS).map_err(Error::io("write", &meta))?;
+    fs::write(meta.join("resolve.mjs"), RESOLVE_MJS).map_err(Error::io("write", &meta))?;
+    Ok(())
+}
+
+/// The tool's stderr, or how it died.
+fn describe_failure(out: &std::process::Output) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    match out.status.signal() {
+        Some(sig) => format!(
+            "it was killed by signal {sig}{}",
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!(": {stderr}")
+            }
+        ),
+        None if stderr.is_empty() => format!("it exited with {}", out.status),
+        None => stderr,
+    }
+}

@@ -1,0 +1,179 @@
+//! Command-line types. Doc comments are the `--help` text: the first line is the short help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::printer::Format;
+
+/// prisn: turn a script into a pinned, reproducible deployment.
+///
+/// A script (Python, Node or Bash) and its declared dependencies become a hashed lock
+/// (prisn.lock), an environment in a content-addressed store, a byte-for-byte reproducible
+/// OCI image, and a Kubernetes object that points at that image by digest.
+#[derive(Debug, Parser)]
+#[command(
+    name = "prisn",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command understands.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Say less: no progress and no notes on stderr (errors still print).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Never draw progress bars, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Show more of what happens (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a script from its locked environment.
+    ///
+    /// Resolves the script's dependencies into prisn.lock (unless it is fresh), builds the
+    /// environment once into the store, and runs the script from it. Arguments after `--`
+    /// go to the script; its exit code becomes prisn's.
+    #[command(
+        after_help = "Examples:\n  prisn run examples/hello.py\n  prisn run examples/api.py -e PORT=8080\n  prisn run examples/project -- --verbose\n  prisn run --locked job.py   # fail instead of re-locking"
+    )]
+    Run(RunArgs),
+
+    /// Resolve a script's dependencies and write prisn.lock beside it.
+    ///
+    /// prisn.lock holds one section per entrypoint: every package with its exact version and
+    /// the sha256 of every artifact, the Python version and platform it was resolved for, the
+    /// resolution date, and a hash of the declarations it came from.
+    #[command(
+        after_help = "Examples:\n  prisn lock examples/api.py\n  prisn lock --check examples/api.py   # exit 1 if missing or stale\n  prisn lock --upgrade examples/api.py # resolve again at today's date"
+    )]
+    Lock(LockCmd),
+
+    /// Build a script's environment (and, with --image or --output, its OCI image).
+    ///
+    /// Without --image/--output this builds the environment into the store and prints its
+    /// path; `-o json` prints a machine-readable record.
+    #[command(
+        after_help = "Examples:\n  prisn build examples/api.py\n  prisn build examples/api.py -o json"
+    )]
+    Build(BuildArgs),
+
+    /// Inspect and manage the content-addressed store.
+    #[command(subcommand)]
+    Store(StoreCmd),
+
+    /// Delete store entries that were not used recently and are not pinned.
+    #[command(
+        after_help = "Examples:\n  prisn gc                 # keep what was used in the last 14 days\n  prisn gc --keep 0s       # delete every unpinned entry\n  prisn gc --dry-run"
+    )]
+    Gc(GcArgs),
+}
+
+/// Which script, and how to find its interpreter.
+#[derive(Debug, Args, Clone)]
+pub struct ScriptArgs {
+    /// A script file (.py, .js/.mjs/.cjs, .sh, or with a shebang) or a project directory.
+    pub script: PathBuf,
+    /// The entrypoint inside a directory (default: main.py, app.py, index.js, main.sh, …).
+    #[arg(long, value_name = "FILE")]
+    pub entrypoint: Option<String>,
+    /// The Python interpreter to build environments for (default: python3 on PATH).
+    #[arg(long, env = "PRISN_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+/// How to treat prisn.lock.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LockMode {
+    /// Fail if prisn.lock is missing or stale instead of re-locking.
+    #[arg(long, conflicts_with = "frozen")]
+    pub locked: bool,
+    /// Use prisn.lock as it is, even if stale; fail if it is missing.
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub lock: LockMode,
+    /// Set an environment variable for the script (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Arguments passed to the script.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockCmd {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    /// Check only: exit 1 if prisn.lock is missing or stale, write nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Resolve again with today's date instead of the date recorded in the lock.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub lock: LockMode,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCmd {
+    /// List store entries with size, last use and pins.
+    Ls {
+        /// Output format.
+        #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Keep an entry from garbage collection (a store path or a script).
+    Pin {
+        /// A store path, an entry name, or a script whose environment to pin.
+        target: PathBuf,
+    },
+    /// Let garbage collection delete an entry again.
+    Unpin {
+        /// A store path or entry name.
+        target: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep entries used within this long (e.g. 14d, 12h, 0s).
+    #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
+    pub keep: std::time::Duration,
+    /// Print what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
