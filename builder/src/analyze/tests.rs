@@ -147,7 +147,7 @@ fn requirements_txt_follows_includes_extras_markers_hashes_and_index_options() {
     assert_eq!(
         r.requirements,
         vec![
-            "requests>=2.31, <3",
+            "requests>=2.31,<3",
             "rich ; python_full_version >= '3.8'",
             "uvicorn[standard]==0.30.1"
         ]
