@@ -129,6 +129,9 @@ pub struct LockCmd {
     /// Resolve again with today's date instead of the date recorded in the lock.
     #[arg(long)]
     pub upgrade: bool,
+    /// Ignore packages uploaded after this instant (RFC 3339, e.g. 2025-06-01T00:00:00Z).
+    #[arg(long, value_name = "TIMESTAMP", value_parser = rfc3339)]
+    pub exclude_newer: Option<String>,
     /// Output format.
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,
@@ -176,4 +179,11 @@ pub struct GcArgs {
     /// Output format.
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Accept an RFC 3339 instant such as `2025-06-01T00:00:00Z`.
+fn rfc3339(value: &str) -> Result<String, String> {
+    humantime::parse_rfc3339_weak(value)
+        .map(|_| value.to_string())
+        .map_err(|e| format!("{e}; expected an RFC 3339 instant such as 2025-06-01T00:00:00Z"))
 }

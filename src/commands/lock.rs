@@ -99,7 +99,8 @@ pub fn run(global: &Global, args: LockCmd) -> anyhow::Result<ExitCode> {
             entrypoint: args.script.entrypoint.clone(),
             python: args.script.python.clone(),
             lock: EnsureOptions {
-                upgrade: args.upgrade,
+                upgrade: args.upgrade || args.exclude_newer.is_some(),
+                exclude_newer: args.exclude_newer.clone(),
                 write_empty: true,
                 ..Default::default()
             },
