@@ -1,0 +1,240 @@
+//! PrisnApp: resolve source → apply ConfigMap(inline)?, PVCs, Deployment, Service?, Ingress? →
+//! delete children no longer wanted → write status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use crate::children::{self, ResolvedSource, pod::MAIN_CONTAINER, source::inline_config_map_name};
+use crate::crd::conditions::{self, ConditionType};
+use crate::crd::{PrisnApp, PrisnAppStatus};
+use crate::error::{Error, Problem};
+use crate::labels::{self, Kind};
+use crate::status::{self, AppObserved};
+
+use super::{Context, Outcome, apply, delete_owned, get_opt, name_ns, patch_status, publish};
+
+/// Reconciles one PrisnApp. Problems with the object end up in its status; only transient
+/// failures return `Err` (and are retried with backoff by the controller).
+pub async fn reconcile(app: Arc<PrisnApp>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let (name, ns) = name_ns(app.as_ref())?;
+    let uid = app
+        .metadata
+        .uid
+        .clone()
+        .ok_or(Error::MissingObjectKey(".metadata.uid"))?;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+
+    let resolved =
+        super::resolve_source(&ctx, &ns, &name, &app.spec.source, app.spec.runtime).await?;
+    let mut image = resolved.as_ref().ok().map(|s| s.image.clone());
+    let (deployment, problem) = match resolved {
+        Err(p) => (get_opt(&deployments, &name).await?, Some(p)),
+        Ok(src) => match apply_children(&app, &ctx, &name, &ns, &uid, &src).await? {
+            Ok(dep) => (Some(dep), None),
+            Err(p) => (get_opt(&deployments, &name).await?, Some(p)),
+        },
+    };
+    if problem.is_some() {
+        // What runs is what the (old) Deployment has, not what we could not build.
+        image = deployment.as_ref().and_then(running_image);
+    }
+
+    let previous = app.status.as_ref();
+    let new = status::app(
+        &AppObserved {
+            generation: app.metadata.generation,
+            desired: children::app::desired_replicas(&app.spec),
+            suspended: app.spec.suspend,
+            deployment: deployment.as_ref(),
+            problem: problem.as_ref(),
+            image,
+            selector: labels::selector_string(&name, Kind::App),
+            previous,
+        },
+        Timestamp::now(),
+    );
+    write_status(&app, &ctx, &name, &ns, previous, &new).await?;
+
+    Ok(match (&problem, new.phase.as_deref()) {
+        // Sources are watched, so a fix triggers a reconcile; the requeue is a safety net.
+        (Some(_), _) => Action::requeue(Duration::from_secs(300)),
+        (None, Some("Running" | "ScaledToZero" | "Suspended")) => {
+            Action::requeue(Duration::from_secs(3600))
+        }
+        // Deployment status changes trigger us (owned object), so wait for them.
+        _ => Action::requeue(Duration::from_secs(60)),
+    })
+}
+
+/// Writes `new` if it differs, and publishes an event when the app becomes Degraded or Ready.
+async fn write_status(
+    app: &PrisnApp,
+    ctx: &Context,
+    name: &str,
+    ns: &str,
+    previous: Option<&PrisnAppStatus>,
+    new: &PrisnAppStatus,
+) -> Result<(), Error> {
+    if previous == Some(new) {
+        return Ok(());
+    }
+    let api: Api<PrisnApp> = Api::namespaced(ctx.client.clone(), ns);
+    patch_status(&api, name, new).await?;
+    let before = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
+    let degraded = conditions::find(&new.conditions, ConditionType::Degraded);
+    if let Some(d) = degraded.filter(|d| d.status == "True") {
+        let was = conditions::find(before, ConditionType::Degraded);
+        if was.map(|w| (&w.status, &w.reason)) != Some((&d.status, &d.reason)) {
+            publish(
+                &ctx.recorder,
+                app,
+                EventType::Warning,
+                &d.reason,
+                d.message.clone(),
+            )
+            .await;
+        }
+    } else if conditions::is_true(&new.conditions, ConditionType::Ready)
+        && !conditions::is_true(before, ConditionType::Ready)
+    {
+        let note = new.message.clone().unwrap_or_else(|| "ready".into());
+        publish(&ctx.recorder, app, EventType::Normal, "Ready", note).await;
+    }
+    Ok(())
+}
+
+fn running_image(d: &Deployment) -> Option<String> {
+    d.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == MAIN_CONTAINER)?
+        .image
+        .clone()
+}
+
+async fn apply_children(
+    app: &PrisnApp,
+    ctx: &Context,
+    name: &str,
+    ns: &str,
+    uid: &str,
+    src: &ResolvedSource,
+) -> Outcome<Deployment> {
+    let kids = match children::app_children(app, src, &ctx.config)? {
+        Ok(k) => k,
+        Err(p) => return Ok(Err(p)),
+    };
+    let client = &ctx.client;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let inline_name = inline_config_map_name(name);
+    match &kids.inline {
+        Some(cm) => {
+            if let Err(p) = apply(&cms, &inline_name, cm).await? {
+                return Ok(Err(p));
+            }
+        }
+        None => {
+            delete_owned(&cms, &inline_name, uid).await?;
+        }
+    }
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    for pvc in &kids.pvcs {
+        let pvc_name = pvc.metadata.name.clone().unwrap_or_default();
+        if let Err(p) = apply(&pvcs, &pvc_name, pvc).await? {
+            return Ok(Err(p));
+        }
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let deployment = match apply(&deployments, name, &kids.deployment).await? {
+        Ok(d) => d,
+        Err(p) => return Ok(Err(p)),
+    };
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    match &kids.service {
+        Some(s) => {
+            if let Err(p) = apply(&services, name, s).await? {
+                return Ok(Err(p));
+            }
+        }
+        None => {
+            delete_owned(&services, name, uid).await?;
+        }
+    }
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    match &kids.ingress {
+        Some(i) => {
+            if let Err(p) = apply(&ingresses, name, i).await? {
+                return Ok(Err(p));
+            }
+        }
+        None => {
+            delete_owned(&ingresses, name, uid).await?;
+        }
+    }
+    for w in &kids.warnings {
+        publish(
+            &ctx.recorder,
+            app,
+            EventType::Warning,
+            "StorageAccessMode",
+            w.clone(),
+        )
+        .await;
+    }
+    Ok(Ok(deployment))
+}
+
+/// Best-effort status write after a transient failure, so `kubectl get` shows why the app is
+/// stuck; the error itself is retried by the controller.
+pub async fn report_error(app: &PrisnApp, ctx: &Context, err: &Error) {
+    let Ok((name, ns)) = name_ns(app) else { return };
+    let mut st = app.status.clone().unwrap_or_default();
+    let problem = Problem::spec(err.metric_label(), err.to_string());
+    st.phase = Some("Degraded".into());
+    st.message = Some(problem.message.clone());
+    st.conditions = merge_degraded(&st.conditions, &problem, app.metadata.generation);
+    let api: Api<PrisnApp> = Api::namespaced(ctx.client.clone(), &ns);
+    if app.status.as_ref() != Some(&st)
+        && let Err(e) = patch_status(&api, &name, &st).await
+    {
+        tracing::debug!(error = %e, "could not record the reconcile error in the status");
+    }
+}
+
+/// Sets `Degraded=True` from `problem`, keeping the other conditions.
+pub(crate) fn merge_degraded(
+    conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    problem: &Problem,
+    generation: Option<i64>,
+) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    use crate::crd::conditions::{Cond, ConditionStatus};
+    let mut computed: Vec<Cond> = Vec::new();
+    let mut others = Vec::new();
+    for c in conds {
+        if c.type_ != ConditionType::Degraded.as_str() {
+            others.push(c.clone());
+        }
+    }
+    computed.push(Cond::new(
+        ConditionType::Degraded,
+        ConditionStatus::True,
+        problem.reason,
+        problem.message.clone(),
+    ));
+    let mut out = conditions::merge(conds, computed, generation, Timestamp::now());
+    out.extend(others);
+    out.sort_by(|a, b| a.type_.cmp(&b.type_));
+    out
+}
