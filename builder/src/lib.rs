@@ -17,6 +17,7 @@ pub mod env;
 pub mod error;
 pub mod fslock;
 pub mod home;
+pub mod image;
 pub mod interpreter;
 pub mod lock;
 pub mod prepare;

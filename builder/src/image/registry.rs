@@ -1,0 +1,596 @@
+//! Talking to registries: one oci-client per host (protocol, TLS and credentials decided per
+//! host), retries with backoff for transient failures, and errors that say what to do.
+//!
+//! Protocol per host, as Docker decides it: plain HTTP for localhost, 127.0.0.0/8 and ::1;
+//! for a host configured as insecure, HTTPS without certificate checks if it speaks TLS, else
+//! plain HTTP; HTTPS with the system roots plus any configured CA for everything else.
+//!
+//! oci-client traps handled here (crates.md §6): `Client::new` silently falls back to a
+//! default client, so we use `try_from`; a mount the registry cannot do answers 202, which
+//! oci-client reports as a `SpecViolationError`, and the caller falls back to an upload.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+
+use super::auth::AuthFiles;
+use super::blobs::BlobStore;
+use super::manifest;
+use super::reference::{Reference, is_loopback_host};
+use crate::error::{Error, Result};
+use crate::reporter::{Event, Reporter};
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Hosts (`host[:port]`) that may be reached over plain HTTP or with a certificate that
+    /// does not verify. Loopback hosts never need to be listed.
+    pub insecure: Vec<String>,
+    /// PEM files with extra CA certificates trusted for every registry.
+    pub ca_files: Vec<PathBuf>,
+    /// Where credentials are looked up.
+    pub auth: AuthFiles,
+    /// Extra attempts after a transient failure (connection refused or reset, timeout, 5xx).
+    pub retries: u32,
+    /// Delay before the first retry; doubles each time.
+    pub backoff: Duration,
+    /// Refuse all network access (`--offline`).
+    pub offline: bool,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            insecure: Vec::new(),
+            ca_files: Vec::new(),
+            auth: AuthFiles::default(),
+            retries: 3,
+            backoff: Duration::from_millis(250),
+            offline: false,
+        }
+    }
+}
+
+/// One host's client and what we know about it.
+struct Host {
+    registry: String,
+    client: Client,
+    auth: RegistryAuth,
+    /// For 401 messages: which credentials were sent.
+    tried: String,
+    scheme: &'static str,
+}
+
+/// Clients for every registry this run talks to, made on first use.
+pub struct Registries {
+    opts: RegistryOptions,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+}
+
+/// Blob bytes per upload request and per progress step (oci-client's own chunk size).
+const CHUNK: usize = 4 << 20;
+
+impl Registries {
+    pub fn new(opts: RegistryOptions) -> Self {
+        Self {
+            opts,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.opts
+    }
+
+    async fn host(&self, registry: &str) -> Result<Arc<Host>> {
+        if self.opts.offline {
+            return Err(Error::Offline(
+                format!("{registry} would have to be contacted"),
+                "run once without --offline so the caches fill, or drop --offline".into(),
+            ));
+        }
+        if let Some(h) = self.hosts.lock().expect("host map lock").get(registry) {
+            return Ok(Arc::clone(h));
+        }
+        let host = Arc::new(self.make_host(registry).await?);
+        self.hosts
+            .lock()
+            .expect("host map lock")
+            .insert(registry.to_string(), Arc::clone(&host));
+        Ok(host)
+    }
+
+    async fn make_host(&self, registry: &str) -> Result<Host> {
+        let insecure = self.opts.insecure.iter().any(|h| h == registry);
+        let (protocol, scheme, accept_invalid) = if is_loopback_host(registry) {
+            (ClientProtocol::Http, "http", false)
+        } else if insecure {
+            if speaks_tls(registry).await {
+                (ClientProtocol::Https, "https", true)
+            } else {
+                (ClientProtocol::Http, "http", false)
+            }
+        } else {
+            (ClientProtocol::Https, "https", false)
+        };
+        let mut roots = Vec::new();
+        for f in &self.opts.ca_files {
+            roots.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: std::fs::read(f).map_err(Error::io("read the CA certificate", f))?,
+            });
+        }
+        let client = Client::try_from(ClientConfig {
+            protocol,
+            accept_invalid_certificates: accept_invalid,
+            extra_root_certificates: roots,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(120)),
+            ..Default::default()
+        })
+        .map_err(|e| Error::Registry {
+            registry: registry.to_string(),
+            message: format!("cannot set up a client: {e}"),
+            hint: Some("check the CA files given with --registry-ca".into()),
+        })?;
+        let (auth, tried) = match self.opts.auth.lookup(registry)? {
+            Some(c) => (
+                RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+                format!("user {:?} from {}", c.username, c.source.display()),
+            ),
+            None => (
+                RegistryAuth::Anonymous,
+                format!(
+                    "none (no entry for {registry} in {})",
+                    self.opts.auth.describe()
+                ),
+            ),
+        };
+        client.store_auth_if_needed(registry, &auth).await;
+        Ok(Host {
+            registry: registry.to_string(),
+            client,
+            auth,
+            tried,
+            scheme,
+        })
+    }
+
+    /// Run `f` with retries on transient failures; map the final error.
+    async fn retry<T, F, Fut>(&self, host: &Host, what: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < self.opts.retries && is_transient(&e) => {
+                    let delay = self.opts.backoff * 2u32.saturating_pow(attempt);
+                    tracing::debug!(%what, attempt, ?delay, error = %e, "retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(classify(host, what, e, attempt)),
+            }
+        }
+    }
+
+    /// Resolve `r` to a single-platform image manifest: `(bytes, digest)`. An index is
+    /// resolved to the entry for `platform` (`os/arch`, e.g. `linux/amd64`).
+    pub async fn image_manifest(&self, r: &Reference, platform: &str) -> Result<(Vec<u8>, String)> {
+        let (bytes, digest) = self.manifest(r).await?;
+        match manifest::parse(&bytes, "", &r.to_string())? {
+            manifest::Parsed::Image(_) => Ok((bytes, digest)),
+            manifest::Parsed::Index(index) => {
+                let (os, arch) = platform.split_once('/').unwrap_or(("linux", platform));
+                let entry = index
+                    .manifests
+                    .iter()
+                    .find(|m| {
+                        m.platform
+                            .as_ref()
+                            .is_some_and(|p| p.os == os && p.architecture == arch)
+                    })
+                    .ok_or_else(|| {
+                        let have: Vec<String> = index
+                            .manifests
+                            .iter()
+                            .filter_map(|m| m.platform.as_ref())
+                            .map(|p| format!("{}/{}", p.os, p.architecture))
+                            .collect();
+                        Error::Image(format!(
+                            "{r} has no image for {platform} (it has: {})",
+                            have.join(", ")
+                        ))
+                    })?;
+                let (bytes, digest) = self.manifest(&r.with_digest(&entry.digest)).await?;
+                Ok((bytes, digest))
+            }
+        }
+    }
+
+    /// GET a manifest as stored (any accepted media type). The digest is checked against
+    /// the bytes when `r` names one.
+    pub async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String)> {
+        let host = self.host(&r.registry).await?;
+        let oci = r.to_oci();
+        let (bytes, digest) = self
+            .retry(&host, &format!("get manifest {r}"), || {
+                host.client
+                    .pull_manifest_raw(&oci, &host.auth, manifest::ACCEPTED)
+            })
+            .await?;
+        Ok((bytes.to_vec(), digest))
+    }
+
+    /// HEAD a manifest: its digest, or `None` when the registry does not have it.
+    pub async fn manifest_digest(&self, r: &Reference) -> Result<Option<String>> {
+        let host = self.host(&r.registry).await?;
+        let oci = r.to_oci();
+        let res = self
+            .retry(&host, &format!("check manifest {r}"), || {
+                host.client.fetch_manifest_digest(&oci, &host.auth)
+            })
+            .await;
+        match res {
+            Ok(d) => Ok(Some(d)),
+            Err(Error::Registry { message, .. }) if message.contains("not found") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Does `repo` (a reference whose tag/digest is ignored) have the blob?
+    pub async fn blob_exists(&self, repo: &Reference, digest: &str) -> Result<bool> {
+        let host = self.host(&repo.registry).await?;
+        let oci = repo.with_digest(digest).to_oci();
+        self.retry(&host, &format!("check blob {digest} in {}", repo.name()), || {
+            host.client.blob_exists(&oci, digest)
+        })
+        .await
+    }
+
+    /// Download a blob into `store`, verified against its digest. Returns its path.
+    pub async fn pull_blob(&self, repo: &Reference, digest: &str, store: &BlobStore) -> Result<PathBuf> {
+        if store.has(digest) {
+            return Ok(store.path(digest));
+        }
+        let host = self.host(&repo.registry).await?;
+        let oci = repo.with_digest(digest).to_oci();
+        let tmp = store.temp_file()?;
+        self.retry(&host, &format!("download blob {digest} from {}", repo.name()), || {
+            let file = tmp.reopen();
+            let oci = &oci;
+            let host = &host;
+            async move {
+                let file = tokio::fs::File::from_std(file?);
+                file.set_len(0).await?;
+                host.client.pull_blob(oci, digest, file).await
+            }
+        })
+        .await?;
+        // pull_blob verified the digest while streaming; commit by rename.
+        store.commit(tmp, digest)
+    }
+
+    /// Cross-repository mount of `digest` from `from` into `to` (same registry). `false` when
+    /// the registry declined (it answers 202 and expects an upload instead).
+    pub async fn mount(&self, to: &Reference, from: &Reference, digest: &str) -> Result<bool> {
+        let host = self.host(&to.registry).await?;
+        let (to_oci, from_oci) = (to.to_oci(), from.to_oci());
+        match host.client.mount_blob(&to_oci, &from_oci, digest).await {
+            Ok(()) => Ok(true),
+            Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+            Err(e) if !is_transient(&e) && !is_unauthorized(&e) => Ok(false),
+            Err(e) => Err(classify(&host, &format!("mount {digest}"), e, 0)),
+        }
+    }
+
+    /// Upload a blob from a file, reporting progress. Small blobs go up in one piece.
+    pub async fn push_blob_file(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        path: &Path,
+        size: u64,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        let host = self.host(&repo.registry).await?;
+        let oci = repo.with_digest(digest).to_oci();
+        reporter.report(Event::UploadStart {
+            digest: digest.to_string(),
+            total: size,
+        });
+        let what = format!("upload blob {digest} to {}", repo.name());
+        if size as usize <= CHUNK {
+            let data = std::fs::read(path).map_err(Error::io("read", path))?;
+            self.retry(&host, &what, || host.client.push_blob(&oci, data.clone(), digest))
+                .await?;
+            reporter.report(Event::UploadProgress {
+                digest: digest.to_string(),
+                bytes: size,
+            });
+        } else {
+            // Retries restart the blob from its first byte: a new upload session each time.
+            let sent_total = Arc::new(AtomicU64::new(0));
+            let mut reported = 0u64;
+            let mut attempt = 0;
+            loop {
+                let sent = Arc::new(AtomicU64::new(0));
+                let stream = file_stream(path, Arc::clone(&sent))?;
+                let push = host.client.push_blob_stream(&oci, stream, digest, Some(size));
+                tokio::pin!(push);
+                let res = loop {
+                    tokio::select! {
+                        res = &mut push => break res,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                            let now = sent.load(Ordering::Relaxed).max(sent_total.load(Ordering::Relaxed));
+                            if now > reported {
+                                reporter.report(Event::UploadProgress { digest: digest.to_string(), bytes: now - reported });
+                                reported = now;
+                            }
+                        }
+                    }
+                };
+                match res {
+                    Ok(_) => break,
+                    Err(e) if attempt < self.opts.retries && is_transient(&e) => {
+                        sent_total.store(reported, Ordering::Relaxed);
+                        tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(classify(&host, &what, e, attempt)),
+                }
+            }
+            if size > reported {
+                reporter.report(Event::UploadProgress {
+                    digest: digest.to_string(),
+                    bytes: size - reported,
+                });
+            }
+        }
+        reporter.report(Event::UploadDone {
+            digest: digest.to_string(),
+            skipped: false,
+        });
+        Ok(())
+    }
+
+    /// PUT manifest bytes under `r`'s tag (or digest). Returns the manifest digest.
+    pub async fn put_manifest(&self, r: &Reference, bytes: &[u8], media_type: &str) -> Result<String> {
+        let host = self.host(&r.registry).await?;
+        let oci = r.to_oci();
+        let content_type = reqwest::header::HeaderValue::from_str(media_type)
+            .map_err(|_| Error::Image(format!("odd manifest media type {media_type:?}")))?;
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        self.retry(&host, &format!("put manifest {r}"), || {
+            host.client
+                .push_manifest_raw(&oci, body.clone(), content_type.clone())
+        })
+        .await?;
+        Ok(format!("sha256:{}", crate::digest::sha256_hex(bytes)))
+    }
+
+    /// Check credentials: authenticate for push on `registry` and make one request.
+    pub async fn check_login(&self, registry: &str) -> Result<()> {
+        let host = self.host(registry).await?;
+        let probe = Reference::repo(registry, "prisn/login-check").with_tag("latest");
+        let oci = probe.to_oci();
+        let auth = host
+            .client
+            .auth(&oci, &host.auth, RegistryOperation::Pull)
+            .await;
+        if let Err(e) = auth {
+            return Err(classify(&host, "log in", e, 0));
+        }
+        match self.manifest_digest(&probe).await {
+            Ok(_) => Ok(()),
+            Err(e @ Error::Unauthorized { .. }) => Err(e),
+            // Anything but 401 (404, 403 on that one repository) means we got in.
+            Err(Error::Registry { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The scheme used for `registry` (for messages and tests).
+    pub async fn scheme(&self, registry: &str) -> Result<&'static str> {
+        Ok(self.host(registry).await?.scheme)
+    }
+}
+
+/// Does `registry` answer a TLS handshake (any HTTP status counts)?
+async fn speaks_tls(registry: &str) -> bool {
+    let Ok(client) = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+    else {
+        return false;
+    };
+    client
+        .get(format!("https://{registry}/v2/"))
+        .send()
+        .await
+        .is_ok()
+}
+
+fn file_stream(
+    path: &Path,
+    sent: Arc<AtomicU64>,
+) -> Result<impl futures::Stream<Item = std::result::Result<bytes::Bytes, OciDistributionError>> + Send + 'static>
+{
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(Error::io("read", path))?;
+    Ok(futures::stream::iter(std::iter::from_fn(move || {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => return Some(Err(OciDistributionError::IoError(e))),
+            }
+        }
+        if filled == 0 {
+            return None;
+        }
+        buf.truncate(filled);
+        sent.fetch_add(filled as u64, Ordering::Relaxed);
+        Some(Ok(bytes::Bytes::from(buf)))
+    })))
+}
+
+fn is_unauthorized(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 401,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| format!("{:?}", e.code).to_ascii_uppercase().contains("UNAUTHORIZED")),
+        _ => false,
+    }
+}
+
+/// Worth another try: the network failed, or the server had a bad moment.
+fn is_transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => {
+            // A certificate problem or a DNS failure will not fix itself in a second.
+            let chain = error_chain(r);
+            !(chain.contains("certificate") || chain.contains("dns error") || r.is_builder())
+        }
+        OciDistributionError::IoError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        _ => false,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The deepest cause, which is the one people can act on ("Connection refused").
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn classify(host: &Host, what: &str, e: OciDistributionError, retries: u32) -> Error {
+    let registry = host.registry.clone();
+    let after = if retries > 0 {
+        format!(" (after {} attempts)", retries + 1)
+    } else {
+        String::new()
+    };
+    if is_unauthorized(&e) {
+        let tried = match &host.auth {
+            RegistryAuth::Basic(..) => format!("{} (rejected)", host.tried),
+            _ => host.tried.clone(),
+        };
+        return Error::Unauthorized {
+            registry,
+            operation: what.to_string(),
+            tried,
+        };
+    }
+    let url = format!("{}://{}/v2/", host.scheme, host.registry);
+    match e {
+        OciDistributionError::RequestError(r) => {
+            let chain = error_chain(&r);
+            let cause = root_cause(&r);
+            let (message, hint) = if chain.contains("dns error") || chain.contains("failed to lookup") {
+                (
+                    format!("cannot {what}: unknown host {} ({cause})", super::reference::host_of(&registry)),
+                    "check the registry name in the image reference (REGISTRY/REPO[:TAG])".to_string(),
+                )
+            } else if chain.contains("certificate") || chain.contains("Certificate") {
+                (
+                    format!("cannot {what}: the TLS certificate of {url} does not verify ({cause})"),
+                    format!("give prisn the registry's CA with --registry-ca FILE, or allow it with --insecure-registry {registry}"),
+                )
+            } else if r.is_connect() {
+                (
+                    format!("cannot {what}: cannot connect to {url}{after}: {cause}"),
+                    format!("is the registry running at {registry}? For a plain-HTTP registry that is not on localhost, pass --insecure-registry {registry}"),
+                )
+            } else if r.is_timeout() {
+                (
+                    format!("cannot {what}: {url} timed out{after}"),
+                    "the registry is slow or unreachable; run the command again (finished blobs are not sent twice)".to_string(),
+                )
+            } else {
+                (
+                    format!("cannot {what}: the connection to {url} failed{after}: {cause}"),
+                    "run the command again: blobs already in the registry are skipped, so it resumes where it stopped".to_string(),
+                )
+            };
+            Error::Registry {
+                registry,
+                message,
+                hint: Some(hint),
+            }
+        }
+        OciDistributionError::ServerError { code, message, .. } => Error::Registry {
+            registry,
+            message: if code == 404 {
+                format!("cannot {what}: not found")
+            } else {
+                format!("cannot {what}: HTTP {code}{after}: {}", message.trim())
+            },
+            hint: (code >= 500).then(|| {
+                "the registry failed; run the command again (finished blobs are not sent twice)"
+                    .to_string()
+            }),
+        },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|e| format!("{:?}: {}", e.code, e.message))
+                .collect();
+            let joined = codes.join("; ");
+            let not_found = joined.contains("UNKNOWN") || joined.contains("Unknown");
+            Error::Registry {
+                registry,
+                message: if not_found {
+                    format!("cannot {what}: not found ({joined})")
+                } else {
+                    format!("cannot {what}: {joined}")
+                },
+                hint: None,
+            }
+        }
+        OciDistributionError::ImageManifestNotFoundError(m) => Error::Registry {
+            registry,
+            message: format!("cannot {what}: not found ({m})"),
+            hint: None,
+        },
+        other => Error::Registry {
+            registry,
+            message: format!("cannot {what}{after}: {other}"),
+            hint: None,
+        },
+    }
+}
