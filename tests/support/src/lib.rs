@@ -1,1 +1,2 @@
 //! Test helpers shared by the integration tests of every crate.
+pub mod testbed;
