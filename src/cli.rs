@@ -37,6 +37,12 @@ pub struct Global {
     /// Show more of what happens (-v: info, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The context to act in (overrides PRISN_CONTEXT and the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The Kubernetes namespace (overrides PRISN_NAMESPACE and the context's).
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +79,10 @@ pub enum Command {
     /// Inspect and manage the content-addressed store.
     #[command(subcommand)]
     Store(StoreCmd),
+
+    /// Manage contexts: where deploy, get, logs… act (local, remote, kubernetes).
+    #[command(subcommand)]
+    Context(ContextCmd),
 
     /// Delete store entries that were not used recently and are not pinned.
     #[command(
@@ -186,4 +196,56 @@ fn rfc3339(value: &str) -> Result<String, String> {
     humantime::parse_rfc3339_weak(value)
         .map(|_| value.to_string())
         .map_err(|e| format!("{e}; expected an RFC 3339 instant such as 2025-06-01T00:00:00Z"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCmd {
+    /// Add (or replace) a context.
+    ///
+    /// `--namespace` (or `-n`) sets the context's default namespace.
+    #[command(
+        after_help = "Examples:\n  prisn context add prod --mode kubernetes --namespace apps --registry registry.internal:5000/team\n  prisn context add laptop --mode local"
+    )]
+    Add {
+        /// The context's name.
+        name: String,
+        /// Where workloads run.
+        #[arg(long, value_enum, default_value_t = crate::context::Mode::Kubernetes)]
+        mode: crate::context::Mode,
+        /// The kubeconfig context (default: the kubeconfig's current one).
+        #[arg(long, value_name = "NAME")]
+        kube_context: Option<String>,
+        /// Registry to push images to: HOST[:PORT][/PREFIX].
+        #[arg(long, value_name = "REGISTRY")]
+        registry: Option<String>,
+        /// Remote mode: the prisn server URL.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Remote mode: the bearer token.
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// Make it the current context.
+        #[arg(long = "use")]
+        make_current: bool,
+    },
+    /// Make a context the current one.
+    Use { name: String },
+    /// List contexts; `*` marks the current one.
+    List {
+        /// Output format.
+        #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print the context in effect (after --context, PRISN_CONTEXT, current).
+    Current,
+    /// Remove a context.
+    Remove { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

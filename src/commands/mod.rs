@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 mod build;
+mod context;
 mod gc;
 mod lock;
 mod run;
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lock(args) => lock::run(global, args),
         Command::Build(args) => build::run(global, args),
         Command::Store(cmd) => store::run(global, cmd),
+        Command::Context(cmd) => context::run(global, cmd),
         Command::Gc(args) => gc::run(global, args),
     }
 }

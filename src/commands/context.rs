@@ -1,0 +1,139 @@
+//! `prisn context add|use|list|current|remove`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use super::home;
+use crate::cli::{ContextCmd, Global};
+use crate::context::{Config, Context};
+use crate::printer::{self, Format};
+
+pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
+    let home = home()?;
+    let mut config = Config::load(&home)?;
+    match cmd {
+        ContextCmd::Add {
+            name,
+            mode,
+            kube_context,
+            registry,
+            server,
+            token,
+            make_current,
+        } => {
+            check_name(&name)?;
+            config.contexts.insert(
+                name.clone(),
+                Context {
+                    name: name.clone(),
+                    mode,
+                    kube_context: kube_context.unwrap_or_default(),
+                    namespace: global.namespace.clone().unwrap_or_default(),
+                    server: server.unwrap_or_default(),
+                    token: token.unwrap_or_default(),
+                    registry: registry.unwrap_or_default(),
+                },
+            );
+            if make_current || config.current_context.is_empty() {
+                config.current_context = name.clone();
+            }
+            config.save(&home)?;
+            if !global.quiet {
+                printer::note(format!(
+                    "added context {name} ({mode}){}",
+                    if config.current_context == name {
+                        ", now current"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        ContextCmd::Use { name } => {
+            if !config.contexts.contains_key(&name) && name != "local" {
+                // Same wording as resolution, so the user sees one message for one problem.
+                config.resolve(Some(&name), None)?;
+            }
+            config.current_context = name.clone();
+            config.save(&home)?;
+            if !global.quiet {
+                printer::note(format!("switched to context {name}"));
+            }
+        }
+        ContextCmd::List { format } => {
+            if format != Format::Text {
+                printer::value(format, &config)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let current = config
+                .resolve(global.context.as_deref(), None)
+                .map(|c| c.name)
+                .unwrap_or_default();
+            let rows: Vec<Vec<String>> = config
+                .contexts
+                .values()
+                .map(|c| {
+                    vec![
+                        if c.name == current {
+                            "*".into()
+                        } else {
+                            String::new()
+                        },
+                        c.name.clone(),
+                        c.mode.to_string(),
+                        if c.namespace.is_empty() {
+                            "-".into()
+                        } else {
+                            c.namespace.clone()
+                        },
+                        if c.registry.is_empty() {
+                            "-".into()
+                        } else {
+                            c.registry.clone()
+                        },
+                    ]
+                })
+                .collect();
+            printer::table(&["CURRENT", "NAME", "MODE", "NAMESPACE", "REGISTRY"], &rows);
+        }
+        ContextCmd::Current => {
+            let ctx = config.resolve(global.context.as_deref(), global.namespace.as_deref())?;
+            printer::line(format!(
+                "{} ({}{})",
+                ctx.name,
+                ctx.mode,
+                if ctx.namespace.is_empty() {
+                    String::new()
+                } else {
+                    format!(", namespace {}", ctx.namespace)
+                }
+            ));
+        }
+        ContextCmd::Remove { name } => {
+            if config.contexts.remove(&name).is_none() {
+                config.resolve(Some(&name), None)?;
+            }
+            if config.current_context == name {
+                config.current_context.clear();
+            }
+            config.save(&home)?;
+            if !global.quiet {
+                printer::note(format!("removed context {name}"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Context names go into file keys and messages: keep them simple.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        bail!("invalid context name {name:?}: use letters, digits, '-', '_' or '.'");
+    }
+    Ok(())
+}
