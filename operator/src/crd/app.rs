@@ -55,8 +55,9 @@ pub struct PrisnAppSpec {
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
     /// Number of pods (default 1; 0 scales to zero). Also set by `kubectl scale` and HPAs.
+    // The API server fills in the default: the scale subresource needs `.spec.replicas` to exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 10000))]
+    #[schemars(range(min = 0, max = 10000), extend("default" = 1))]
     pub replicas: Option<i32>,
     /// Arguments passed after the entrypoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,1 +1,22 @@
-//! placeholder
+//! Operator tests against the real control plane of the test bed (kube-apiserver, etcd,
+//! controller-manager, scheduler, kwok fake nodes): `tests/testbed/testbed.sh up`.
+//!
+//! Without a test bed each test prints `SKIPPED: …` and passes, except in CI (`CI=true`),
+//! where it fails. Every test works in a namespace of its own and runs its own operator scoped
+//! to it, so tests run in parallel without seeing each other's objects.
+
+mod common;
+
+/// ConfigMap change rolls the Deployment; scale subresource; delete keeps PVCs.
+mod app_lifecycle;
+/// Each source type → children, pod spec, status; Ready on the fake node; bad objects affect
+/// only themselves.
+mod app_sources;
+/// PrisnJob success and failure, PrisnCronJob → CronJob → Jobs.
+mod jobs;
+/// The install manifests pass `kubectl apply --dry-run=server`.
+mod manifests;
+/// The operator as a child process, killed mid-way and restarted: converges, no duplicates.
+mod restart;
+/// Bad objects are refused at apply time with messages naming the field.
+mod validation;

@@ -1,0 +1,165 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::api::{Api, ListParams};
+use prisn_operator::crd::{PrisnCronJobSpec, PrisnJobSpec, Runtime, Source};
+use prisn_operator::{PrisnCronJob, PrisnJob};
+use prisn_testsupport::testbed::OUTCOME_LABEL;
+
+use crate::common::*;
+
+fn job(name: &str, spec: PrisnJobSpec) -> PrisnJob {
+    PrisnJob::new(name, spec)
+}
+
+fn phase(j: &PrisnJob) -> Option<String> {
+    phase_of(j.status.as_ref())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_to_success_with_deadline_and_backoff() {
+    let Some(ns) = setup("op-job-ok").await else {
+        return;
+    };
+    let _op = Operator::start(&ns);
+    let spec = PrisnJobSpec {
+        source: Source::inline("echo done"),
+        runtime: Some(Runtime::Bash),
+        timeout: Some("1h".into()),
+        backoff_limit: Some(0),
+        ttl_seconds_after_finished: Some(3600),
+        ..Default::default()
+    };
+    create(&ns, &job("once", spec)).await.expect("job");
+    let j: PrisnJob = wait_for(&ns, "once", "Succeeded", |j: &PrisnJob| {
+        phase(j).as_deref() == Some("Succeeded")
+    })
+    .await
+    .expect("succeeds");
+    let st = j.status.expect("status");
+    assert_eq!((st.succeeded, st.failed), (1, 0));
+    assert!(st.start_time.is_some() && st.completion_time.is_some());
+    assert!(
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")
+    );
+    let batch: Job = ns.api::<Job>().get("once").await.expect("batch job");
+    let s = batch.spec.expect("spec");
+    assert_eq!(
+        (
+            s.active_deadline_seconds,
+            s.backoff_limit,
+            s.ttl_seconds_after_finished
+        ),
+        (Some(3600), Some(0), Some(3600))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_pod_fails_ends_failed() {
+    let Some(ns) = setup("op-job-fail").await else {
+        return;
+    };
+    let _op = Operator::start(&ns);
+    let mut pj = job(
+        "broken",
+        PrisnJobSpec {
+            source: Source::image(IMAGE),
+            backoff_limit: Some(0),
+            ..Default::default()
+        },
+    );
+    // kwok makes pods with this label fail; the PrisnJob's labels reach its pods.
+    pj.metadata.labels = Some(BTreeMap::from([(
+        OUTCOME_LABEL.to_string(),
+        "fail".to_string(),
+    )]));
+    create(&ns, &pj).await.expect("job");
+    // Running (or Pending) first, never Failed before the Job itself fails.
+    let j: PrisnJob = wait_for(&ns, "broken", "Failed", |j: &PrisnJob| {
+        phase(j).as_deref() == Some("Failed")
+    })
+    .await
+    .expect("fails");
+    let batch: Job = ns.api::<Job>().get("broken").await.expect("batch job");
+    assert!(
+        batch
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True"),
+        "PrisnJob is Failed only when the Job is"
+    );
+    let st = j.status.expect("status");
+    assert_eq!(st.failed, 1);
+    assert!(
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cronjob_makes_a_cronjob_that_makes_jobs() {
+    let Some(ns) = setup("op-cron").await else {
+        return;
+    };
+    let _op = Operator::start(&ns);
+    let spec = PrisnCronJobSpec {
+        schedule: "* * * * *".into(),
+        job_template: PrisnJobSpec {
+            source: Source::image(IMAGE),
+            backoff_limit: Some(0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    create(&ns, &PrisnCronJob::new("tick", spec))
+        .await
+        .expect("cronjob");
+    let cj: CronJob = wait_for(&ns, "tick", "exists", |_: &CronJob| true)
+        .await
+        .expect("CronJob");
+    let s = cj.spec.expect("spec");
+    assert_eq!(s.schedule, "* * * * *");
+    assert_eq!(s.concurrency_policy.as_deref(), Some("Forbid"));
+    wait_for(&ns, "tick", "Scheduled", |c: &PrisnCronJob| {
+        phase_of(c.status.as_ref()).as_deref() == Some("Scheduled")
+    })
+    .await
+    .expect("scheduled");
+
+    // The CronJob controller starts a Job at the next minute boundary.
+    let jobs: Api<Job> = ns.api();
+    eventually(
+        "a Job made by the CronJob",
+        Duration::from_secs(100),
+        || {
+            let jobs = jobs.clone();
+            async move {
+                let list = jobs
+                    .list(&ListParams::default().labels("prisn.io/app=tick"))
+                    .await?;
+                Ok(list.items.into_iter().find(|j| {
+                    j.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.kind == "CronJob")
+                }))
+            }
+        },
+    )
+    .await
+    .expect("the CronJob runs");
+    wait_for(&ns, "tick", "a last schedule time", |c: &PrisnCronJob| {
+        c.status
+            .as_ref()
+            .is_some_and(|s| s.last_schedule_time.is_some())
+    })
+    .await
+    .expect("status mirrors the CronJob");
+}

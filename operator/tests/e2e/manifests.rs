@@ -1,0 +1,71 @@
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use prisn_testsupport::testbed;
+
+/// Runs `kubectl apply --dry-run=server -f -` against the test bed with `yaml` on stdin.
+fn dry_run(yaml: &str) -> (bool, String) {
+    let mut child = Command::new("kubectl")
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .env("KUBECONFIG", testbed::kubeconfig_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl on PATH (tests/testbed/testbed.sh env puts it there)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write manifests");
+    let out = child.wait_with_output().expect("kubectl finishes");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_manifests_apply_cleanly_with_server_dry_run() {
+    let Some(ns) = crate::common::setup("op-manifests").await else {
+        return;
+    };
+    // CRDs exist (setup applied them), so this is a dry-run update of each.
+    let (ok, out) = dry_run(&prisn_operator::manifests::crds_yaml().expect("crds"));
+    assert!(ok, "CRDs: {out}");
+    // The manager objects, in a namespace of the test's own (a dry-run does not create the
+    // prisn-system Namespace, so objects inside it could not be checked).
+    let yaml = prisn_operator::manifests::manager_yaml_in(
+        "registry.invalid/prisn-operator:test",
+        &ns.name,
+        false,
+    )
+    .expect("render");
+    let (ok, out) = dry_run(&yaml);
+    assert!(ok, "manager: {out}");
+    for kind in [
+        "serviceaccount",
+        "clusterrole",
+        "clusterrolebinding",
+        "role",
+        "rolebinding",
+        "service",
+        "deployment",
+    ] {
+        assert!(
+            out.contains(&format!("{kind}.")) || out.contains(&format!("{kind}/")),
+            "{kind} missing in: {out}"
+        );
+    }
+    // The complete output of `prisn operator manifests` parses and passes too (Namespace incl.).
+    let (ok, out) = dry_run(&prisn_operator::manifests::render(
+        "registry.invalid/prisn-operator:test",
+    ));
+    assert!(
+        ok || out.contains("namespaces \"prisn-system\" not found"),
+        "render(): {out}"
+    );
+}
