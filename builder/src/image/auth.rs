@@ -184,10 +184,14 @@ fn edit(file: &Path, f: impl FnOnce(&mut BTreeMap<String, Value>)) -> Result<()>
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     f(&mut auths);
-    doc.insert("auths".into(), serde_json::to_value(auths).expect("a map of JSON values"));
+    doc.insert(
+        "auths".into(),
+        serde_json::to_value(auths).expect("a map of JSON values"),
+    );
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create a temp file in", dir))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create a temp file in", dir))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -216,9 +220,14 @@ mod tests {
                 "https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#,
         )
         .unwrap();
-        let files = AuthFiles { files: vec![dir.path().join("missing.json"), f.clone()] };
+        let files = AuthFiles {
+            files: vec![dir.path().join("missing.json"), f.clone()],
+        };
         let c = files.lookup("127.0.0.1:5001").unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("testuser", "testpass"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("testuser", "testpass")
+        );
         assert_eq!(c.source, f);
         assert_eq!(files.lookup("docker.io").unwrap().unwrap().username, "u");
         assert!(files.lookup("127.0.0.1:5000").unwrap().is_none());
@@ -231,12 +240,17 @@ mod tests {
         let f = dir.path().join("sub/auth.json");
         store(&f, "a.example:5000", "u1", "p1").unwrap();
         store(&f, "b.example", "u2", "p:2").unwrap();
-        let files = AuthFiles { files: vec![f.clone()] };
+        let files = AuthFiles {
+            files: vec![f.clone()],
+        };
         assert_eq!(files.lookup("b.example").unwrap().unwrap().password, "p:2");
         assert!(remove(&f, "https://a.example:5000").unwrap());
         assert!(files.lookup("a.example:5000").unwrap().is_none());
         assert!(files.lookup("b.example").unwrap().is_some());
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

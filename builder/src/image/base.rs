@@ -108,7 +108,11 @@ pub async fn resolve(
     let wanted = req.reference.to_string();
     let pin = req.pinned.as_ref().filter(|p| {
         !req.refresh
-            && Reference::parse(&p.image).map(|r| r.to_string()).ok().as_deref() == Some(&wanted)
+            && Reference::parse(&p.image)
+                .map(|r| r.to_string())
+                .ok()
+                .as_deref()
+                == Some(&wanted)
     });
     let digest = match (pin, &req.reference.digest) {
         (_, Some(d)) if cache.has(d) => d.clone(),
@@ -245,8 +249,12 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
                 });
             }
         };
-        view.scan(reader)
-            .map_err(|e| Error::Image(format!("reading layer {} of {}: {e}", layer.digest, base.name)))?;
+        view.scan(reader).map_err(|e| {
+            Error::Image(format!(
+                "reading layer {} of {}: {e}",
+                layer.digest, base.name
+            ))
+        })?;
     }
     let info = view.conclude(base.architecture());
     if std::fs::create_dir_all(info_dir).is_ok() {
@@ -279,7 +287,10 @@ impl View {
         for entry in archive.entries()? {
             let mut entry = entry?;
             let raw = entry.path()?.to_string_lossy().into_owned();
-            let path = raw.trim_start_matches("./").trim_start_matches('/').to_string();
+            let path = raw
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string();
             let path = path.trim_end_matches('/').to_string();
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
             if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -294,9 +305,7 @@ impl View {
                 continue;
             }
             let kind = entry.header().entry_type();
-            let link = entry
-                .link_name()?
-                .map(|l| l.to_string_lossy().into_owned());
+            let link = entry.link_name()?.map(|l| l.to_string_lossy().into_owned());
             if PY_BINS.contains(&path.as_str()) {
                 self.python_bins.insert(path.clone(), link.clone());
             }
@@ -308,8 +317,13 @@ impl View {
             if name.starts_with("ld-musl-") {
                 self.musl.insert(path.clone(), ());
             }
-            if is_lib_dir(dir) && (name == "libc.so.6" || (name.starts_with("libc-") && name.ends_with(".so"))) {
-                let version = if let Some(v) = name.strip_prefix("libc-").and_then(|n| n.strip_suffix(".so")) {
+            if is_lib_dir(dir)
+                && (name == "libc.so.6" || (name.starts_with("libc-") && name.ends_with(".so")))
+            {
+                let version = if let Some(v) = name
+                    .strip_prefix("libc-")
+                    .and_then(|n| n.strip_suffix(".so"))
+                {
                     Some(v.to_string())
                 } else if let Some(t) = &link {
                     t.rsplit('/')
@@ -331,7 +345,11 @@ impl View {
     }
 
     fn remove(&mut self, gone: &str) {
-        let hit = |p: &String| p == gone || (gone.ends_with('/') && p.starts_with(gone)) || p.starts_with(&format!("{gone}/"));
+        let hit = |p: &String| {
+            p == gone
+                || (gone.ends_with('/') && p.starts_with(gone))
+                || p.starts_with(&format!("{gone}/"))
+        };
         self.python_bins.retain(|p, _| !hit(p));
         self.stdlibs.retain(|p, _| !hit(p));
         self.glibc.retain(|p, _| !hit(p));
@@ -351,7 +369,12 @@ impl View {
             _ => minors.iter().copied().max(),
         }
         .map(|m| format!("3.{m}"));
-        let glibc = self.glibc.values().flatten().max_by_key(|v| version_key(v)).cloned();
+        let glibc = self
+            .glibc
+            .values()
+            .flatten()
+            .max_by_key(|v| version_key(v))
+            .cloned();
         let (libc, libc_version) = if let Some(v) = glibc {
             (Some("glibc".to_string()), Some(v))
         } else if !self.musl.is_empty() {
@@ -432,11 +455,14 @@ mod tests {
     fn debian_style_python_and_glibc_are_found() {
         let mut v = View::default();
         let libc = b"junk\0GNU C Library (Debian GLIBC 2.36-9) stable release version 2.36.\njunk";
-        v.scan(layer(&[
-            ("./usr/bin/python3", Some("python3.11"), b""),
-            ("./usr/lib/python3.11/os.py", None, b"#"),
-            ("./lib/x86_64-linux-gnu/libc.so.6", None, libc),
-        ]).as_slice())
+        v.scan(
+            layer(&[
+                ("./usr/bin/python3", Some("python3.11"), b""),
+                ("./usr/lib/python3.11/os.py", None, b"#"),
+                ("./lib/x86_64-linux-gnu/libc.so.6", None, libc),
+            ])
+            .as_slice(),
+        )
         .unwrap();
         let info = v.conclude("amd64");
         assert_eq!(info.python.as_deref(), Some("3.11"));
@@ -447,19 +473,25 @@ mod tests {
     #[test]
     fn official_python_image_layout_and_whiteouts() {
         let mut v = View::default();
-        v.scan(layer(&[
-            ("usr/lib/python3.9/os.py", None, b"#"),
-            ("usr/local/bin/python3", Some("python3.12"), b""),
-            ("usr/local/lib/python3.12/os.py", None, b"#"),
-            ("lib/x86_64-linux-gnu/libc-2.31.so", None, b""),
-        ]).as_slice())
+        v.scan(
+            layer(&[
+                ("usr/lib/python3.9/os.py", None, b"#"),
+                ("usr/local/bin/python3", Some("python3.12"), b""),
+                ("usr/local/lib/python3.12/os.py", None, b"#"),
+                ("lib/x86_64-linux-gnu/libc-2.31.so", None, b""),
+            ])
+            .as_slice(),
+        )
         .unwrap();
         // A later layer deletes the old python 3.9.
         v.scan(layer(&[("usr/lib/.wh.python3.9", None, b"")]).as_slice())
             .unwrap();
         let info = v.conclude("arm64");
         assert_eq!(info.python.as_deref(), Some("3.12"));
-        assert_eq!(info.uv_platform().as_deref(), Some("aarch64-manylinux_2_31"));
+        assert_eq!(
+            info.uv_platform().as_deref(),
+            Some("aarch64-manylinux_2_31")
+        );
     }
 
     #[test]
@@ -469,7 +501,10 @@ mod tests {
             .unwrap();
         let info = v.conclude("amd64");
         assert_eq!(info.python, None);
-        assert_eq!(info.uv_platform().as_deref(), Some("x86_64-unknown-linux-musl"));
+        assert_eq!(
+            info.uv_platform().as_deref(),
+            Some("x86_64-unknown-linux-musl")
+        );
     }
 
     #[test]

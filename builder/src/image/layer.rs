@@ -131,8 +131,12 @@ impl LayerSpec {
 
     /// Add everything under `dir` at `prefix` (symlinks kept, not followed). Paths that are
     /// not UTF-8 are refused rather than mangled.
+    /// An empty `prefix` puts the tree at the root of the layer.
     pub fn add_tree(&mut self, prefix: &str, dir: &Path) -> Result<()> {
-        self.add_dir(prefix)?;
+        let prefix = prefix.trim_matches('/');
+        if !prefix.is_empty() {
+            self.add_dir(prefix)?;
+        }
         for item in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false) {
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(dir).to_path_buf();
@@ -148,7 +152,11 @@ impl LayerSpec {
                     item.path().display()
                 ))
             })?;
-            let path = format!("{prefix}/{rel}");
+            let path = if prefix.is_empty() {
+                rel.to_string()
+            } else {
+                format!("{prefix}/{rel}")
+            };
             let ft = item.file_type();
             if ft.is_dir() {
                 self.add_dir(&path)?;

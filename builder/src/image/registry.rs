@@ -253,30 +253,41 @@ impl Registries {
     pub async fn blob_exists(&self, repo: &Reference, digest: &str) -> Result<bool> {
         let host = self.host(&repo.registry).await?;
         let oci = repo.with_digest(digest).to_oci();
-        self.retry(&host, &format!("check blob {digest} in {}", repo.name()), || {
-            host.client.blob_exists(&oci, digest)
-        })
+        self.retry(
+            &host,
+            &format!("check blob {digest} in {}", repo.name()),
+            || host.client.blob_exists(&oci, digest),
+        )
         .await
     }
 
     /// Download a blob into `store`, verified against its digest. Returns its path.
-    pub async fn pull_blob(&self, repo: &Reference, digest: &str, store: &BlobStore) -> Result<PathBuf> {
+    pub async fn pull_blob(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        store: &BlobStore,
+    ) -> Result<PathBuf> {
         if store.has(digest) {
             return Ok(store.path(digest));
         }
         let host = self.host(&repo.registry).await?;
         let oci = repo.with_digest(digest).to_oci();
         let tmp = store.temp_file()?;
-        self.retry(&host, &format!("download blob {digest} from {}", repo.name()), || {
-            let file = tmp.reopen();
-            let oci = &oci;
-            let host = &host;
-            async move {
-                let file = tokio::fs::File::from_std(file?);
-                file.set_len(0).await?;
-                host.client.pull_blob(oci, digest, file).await
-            }
-        })
+        self.retry(
+            &host,
+            &format!("download blob {digest} from {}", repo.name()),
+            || {
+                let file = tmp.reopen();
+                let oci = &oci;
+                let host = &host;
+                async move {
+                    let file = tokio::fs::File::from_std(file?);
+                    file.set_len(0).await?;
+                    host.client.pull_blob(oci, digest, file).await
+                }
+            },
+        )
         .await?;
         // pull_blob verified the digest while streaming; commit by rename.
         store.commit(tmp, digest)
@@ -313,8 +324,10 @@ impl Registries {
         let what = format!("upload blob {digest} to {}", repo.name());
         if size as usize <= CHUNK {
             let data = std::fs::read(path).map_err(Error::io("read", path))?;
-            self.retry(&host, &what, || host.client.push_blob(&oci, data.clone(), digest))
-                .await?;
+            self.retry(&host, &what, || {
+                host.client.push_blob(&oci, data.clone(), digest)
+            })
+            .await?;
             reporter.report(Event::UploadProgress {
                 digest: digest.to_string(),
                 bytes: size,
@@ -327,7 +340,9 @@ impl Registries {
             loop {
                 let sent = Arc::new(AtomicU64::new(0));
                 let stream = file_stream(path, Arc::clone(&sent))?;
-                let push = host.client.push_blob_stream(&oci, stream, digest, Some(size));
+                let push = host
+                    .client
+                    .push_blob_stream(&oci, stream, digest, Some(size));
                 tokio::pin!(push);
                 let res = loop {
                     tokio::select! {
@@ -366,7 +381,12 @@ impl Registries {
     }
 
     /// PUT manifest bytes under `r`'s tag (or digest). Returns the manifest digest.
-    pub async fn put_manifest(&self, r: &Reference, bytes: &[u8], media_type: &str) -> Result<String> {
+    pub async fn put_manifest(
+        &self,
+        r: &Reference,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<String> {
         let host = self.host(&r.registry).await?;
         let oci = r.to_oci();
         let content_type = reqwest::header::HeaderValue::from_str(media_type)
@@ -427,8 +447,11 @@ async fn speaks_tls(registry: &str) -> bool {
 fn file_stream(
     path: &Path,
     sent: Arc<AtomicU64>,
-) -> Result<impl futures::Stream<Item = std::result::Result<bytes::Bytes, OciDistributionError>> + Send + 'static>
-{
+) -> Result<
+    impl futures::Stream<Item = std::result::Result<bytes::Bytes, OciDistributionError>>
+    + Send
+    + 'static,
+> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(Error::io("read", path))?;
     Ok(futures::stream::iter(std::iter::from_fn(move || {
@@ -455,10 +478,11 @@ fn is_unauthorized(e: &OciDistributionError) -> bool {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 401,
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| format!("{:?}", e.code).to_ascii_uppercase().contains("UNAUTHORIZED")),
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            format!("{:?}", e.code)
+                .to_ascii_uppercase()
+                .contains("UNAUTHORIZED")
+        }),
         _ => false,
     }
 }
@@ -520,20 +544,32 @@ fn classify(host: &Host, what: &str, e: OciDistributionError, retries: u32) -> E
         OciDistributionError::RequestError(r) => {
             let chain = error_chain(&r);
             let cause = root_cause(&r);
-            let (message, hint) = if chain.contains("dns error") || chain.contains("failed to lookup") {
+            let (message, hint) = if chain.contains("dns error")
+                || chain.contains("failed to lookup")
+            {
                 (
-                    format!("cannot {what}: unknown host {} ({cause})", super::reference::host_of(&registry)),
-                    "check the registry name in the image reference (REGISTRY/REPO[:TAG])".to_string(),
+                    format!(
+                        "cannot {what}: unknown host {} ({cause})",
+                        super::reference::host_of(&registry)
+                    ),
+                    "check the registry name in the image reference (REGISTRY/REPO[:TAG])"
+                        .to_string(),
                 )
             } else if chain.contains("certificate") || chain.contains("Certificate") {
                 (
-                    format!("cannot {what}: the TLS certificate of {url} does not verify ({cause})"),
-                    format!("give prisn the registry's CA with --registry-ca FILE, or allow it with --insecure-registry {registry}"),
+                    format!(
+                        "cannot {what}: the TLS certificate of {url} does not verify ({cause})"
+                    ),
+                    format!(
+                        "give prisn the registry's CA with --registry-ca FILE, or allow it with --insecure-registry {registry}"
+                    ),
                 )
             } else if r.is_connect() {
                 (
                     format!("cannot {what}: cannot connect to {url}{after}: {cause}"),
-                    format!("is the registry running at {registry}? For a plain-HTTP registry that is not on localhost, pass --insecure-registry {registry}"),
+                    format!(
+                        "is the registry running at {registry}? For a plain-HTTP registry that is not on localhost, pass --insecure-registry {registry}"
+                    ),
                 )
             } else if r.is_timeout() {
                 (

@@ -1,0 +1,405 @@
+//! The whole image pipeline in one call: base@digest + dependency layer + code layer →
+//! config + manifest → pushed to a registry and/or written as an OCI layout.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::assemble::{self, Parts};
+use super::base::{self, BaseRequest};
+use super::blobs::BlobStore;
+use super::code_layer::{self, APP};
+use super::deps_layer::{self, Bytecode, DepsInput, SITE_PACKAGES};
+use super::layer::{self, Layer};
+use super::layout::{self, StoredImage};
+use super::manifest::OCI_MANIFEST;
+use super::publish::{self, Pushed, Upstream};
+use super::reference::Reference;
+use super::registry::{Registries, RegistryOptions};
+use crate::analyze;
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::lock::{BasePin, LockSection};
+use crate::reporter::{Event, Reporter};
+use crate::script::{Runtime, Script};
+
+/// Labels every prisn image carries.
+pub const LABEL_LOCK: &str = "io.prisn.lock-digest";
+pub const LABEL_BASE: &str = "io.prisn.base-digest";
+pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
+pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
+
+/// How to build and where to put the image.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    pub home: Home,
+    /// Push here (`registry/repo[:tag]`).
+    pub target: Option<Reference>,
+    /// Write an OCI image layout here.
+    pub output: Option<PathBuf>,
+    /// The base (`--base`, or the config's per-runtime base); `None` = the runtime default.
+    pub base: Option<String>,
+    /// `os/arch` of the image, used to pick from multi-platform bases.
+    pub platform: String,
+    /// Override uv's `--python-platform` (otherwise read from the base).
+    pub python_platform: Option<String>,
+    pub refresh_base: bool,
+    pub offline: bool,
+    pub bytecode: Bytecode,
+    pub allow_sdist: bool,
+    pub registry: RegistryOptions,
+    /// Record the base pin in prisn.lock when it changed.
+    pub record_base: bool,
+    /// Pack every layer again in scratch caches (for `--verify`).
+    pub no_layer_cache: bool,
+    /// gzip worker threads (0 = all cores).
+    pub threads: usize,
+}
+
+impl ImageOptions {
+    /// Defaults: linux/amd64, all cores, record the base, no push, no layout.
+    pub fn new(home: Home) -> Self {
+        Self {
+            home,
+            target: None,
+            output: None,
+            base: None,
+            platform: "linux/amd64".into(),
+            python_platform: None,
+            refresh_base: false,
+            offline: false,
+            bytecode: Bytecode::None,
+            allow_sdist: false,
+            registry: RegistryOptions::default(),
+            record_base: true,
+            no_layer_cache: false,
+            threads: 0,
+        }
+    }
+}
+
+/// One layer of the result, for `-o json` and the figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerInfo {
+    /// `base`, `dependencies` or `code`.
+    pub role: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// What [`build_image`] made.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltImage {
+    /// `registry/repo@sha256:…` when pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The manifest digest.
+    pub digest: String,
+    pub config_digest: String,
+    pub base: String,
+    pub base_digest: String,
+    pub lock_digest: String,
+    pub layers: Vec<LayerInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<Pushed>,
+    /// The image as stored in the blob cache (for verify and export).
+    #[serde(skip)]
+    pub stored: Option<StoredImage>,
+}
+
+/// The base an image of `runtime` gets when nothing else is configured. Python follows the
+/// lock's minor version (`python:3.11-slim` for a 3.11 lock).
+pub fn default_base(runtime: Runtime, section: &LockSection) -> String {
+    match runtime {
+        Runtime::Python3 => format!(
+            "python:{}-slim",
+            section.python.as_deref().unwrap_or("3.11")
+        ),
+        Runtime::Node => "node:20-slim".into(),
+        Runtime::Bash => "bash:5".into(),
+    }
+}
+
+/// The blob cache and the other image caches under `$PRISN_HOME/cache`.
+pub fn blob_cache(home: &Home) -> BlobStore {
+    BlobStore::new(home.cache().join("blobs"))
+}
+
+/// Build `script`'s image from `section` and push it and/or write it out.
+///
+/// # Errors
+/// Base resolution (registry, offline), a base that cannot run the script (no Python,
+/// another minor version), the dependency install (no wheel for the platform), pushing.
+pub async fn build_image(
+    script: &Script,
+    section: &LockSection,
+    opts: &ImageOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuiltImage> {
+    let mut reg_opts = opts.registry.clone();
+    reg_opts.offline |= opts.offline;
+    let regs = Registries::new(reg_opts);
+    let cache = blob_cache(&opts.home);
+    let base_spec = opts
+        .base
+        .clone()
+        .unwrap_or_else(|| default_base(script.runtime, section));
+    let base_ref = Reference::parse(&base_spec)?;
+    let base = base::resolve(
+        &regs,
+        &BaseRequest {
+            reference: base_ref.clone(),
+            platform: opts.platform.clone(),
+            pinned: section.base.clone(),
+            refresh: opts.refresh_base,
+        },
+        &cache,
+        reporter,
+    )
+    .await?;
+    let pin = BasePin {
+        image: base_spec.clone(),
+        digest: base.digest.clone(),
+    };
+    if opts.record_base && section.base.as_ref() != Some(&pin) {
+        crate::lock::record_base(script, pin, &opts.home)?;
+        reporter.report(Event::Note(format!(
+            "pinned base {base_spec} to {} in prisn.lock",
+            base.digest
+        )));
+    }
+
+    // Python: the base's own interpreter decides the wheels.
+    let (python, platform) = if script.runtime == Runtime::Python3 {
+        base::fetch_layers(&regs, &base, &cache, reporter).await?;
+        let info = base::inspect(&base, &cache, &opts.home.cache().join("base-v1"))?;
+        let Some(py) = info.python.clone() else {
+            return Err(Error::Base {
+                base: base_spec,
+                message: "has no Python 3 (no lib/python3.*/os.py in any layer)".into(),
+                hint: "a Python script needs a base with python3: give one with --base (e.g. python:3.11-slim or your mirror of it)".into(),
+            });
+        };
+        if let Some(locked) = &section.python
+            && !section.packages.is_empty()
+            && *locked != py
+        {
+            return Err(Error::Base {
+                base: base_spec,
+                message: format!(
+                    "has Python {py}, but prisn.lock resolved {} for Python {locked}",
+                    script.entrypoint
+                ),
+                hint: format!(
+                    "use a base with Python {locked} (e.g. --base python:{locked}-slim), or lock for {py}: prisn lock --python python{py} {}",
+                    script.entrypoint
+                ),
+            });
+        }
+        let platform = opts.python_platform.clone().or_else(|| info.uv_platform());
+        (Some(py), platform)
+    } else {
+        (None, None)
+    };
+
+    let threads = if opts.threads == 0 {
+        super::gzip::default_threads()
+    } else {
+        opts.threads
+    };
+    let mtime = layer::source_date_epoch();
+    // Verification packs into scratch caches so nothing cached can hide a difference.
+    let scratch = if opts.no_layer_cache {
+        Some(tempfile::tempdir().map_err(Error::io("create a temp dir in", std::env::temp_dir()))?)
+    } else {
+        None
+    };
+    let (layer_cache_dir, layer_blobs) = match &scratch {
+        Some(t) => (
+            t.path().to_path_buf(),
+            BlobStore::new(t.path().join("blobs")),
+        ),
+        None => (opts.home.cache(), cache.clone()),
+    };
+    let requirements = analyze::analyze(script)?;
+    let deps = {
+        reporter.report(Event::LayerStart {
+            name: "dependencies".into(),
+            total: None,
+        });
+        let layer = deps_layer::build(
+            &DepsInput {
+                script,
+                section,
+                index: &requirements.index,
+                base_digest: &base.digest,
+                python: python.as_deref(),
+                platform: platform.as_deref(),
+                bytecode: &opts.bytecode,
+                allow_sdist: opts.allow_sdist,
+                offline: opts.offline,
+                mtime,
+            },
+            &layer_cache_dir,
+            &layer_blobs,
+            threads,
+        )?;
+        if let Some(l) = &layer {
+            reporter.report(Event::LayerDone {
+                name: "dependencies".into(),
+                digest: l.digest.clone(),
+                size: l.size,
+            });
+        }
+        layer
+    };
+    reporter.report(Event::LayerStart {
+        name: "code".into(),
+        total: None,
+    });
+    let code = code_layer::spec(script)?.pack(&layer_blobs, mtime, threads)?;
+    reporter.report(Event::LayerDone {
+        name: "code".into(),
+        digest: code.digest.clone(),
+        size: code.size,
+    });
+    if let Some(t) = &scratch {
+        // The scratch layers join the main cache, so a push or layout can find them.
+        for l in deps.iter().chain(std::iter::once(&code)) {
+            BlobStore::new(t.path().join("blobs")).copy_to(&l.digest, &cache)?;
+        }
+    }
+
+    let image = assemble::assemble(
+        &base,
+        &parts(script, section, &base, deps.as_ref(), &code, mtime),
+    );
+    cache.put(&image.config)?;
+    cache.put(&image.manifest)?;
+    let tag = opts
+        .target
+        .as_ref()
+        .and_then(|t| t.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let stored = StoredImage {
+        manifest: layout::named(
+            OCI_MANIFEST,
+            &image.manifest_digest,
+            image.manifest.len() as u64,
+            &tag,
+        ),
+        manifest_bytes: image.manifest.clone(),
+        blobs: image.blobs(),
+    };
+
+    let mut layers: Vec<LayerInfo> = base
+        .manifest
+        .layers
+        .iter()
+        .map(|d| LayerInfo {
+            role: "base".into(),
+            digest: d.digest.clone(),
+            size: d.size,
+        })
+        .collect();
+    for (role, l) in deps
+        .iter()
+        .map(|l| ("dependencies", l))
+        .chain([("code", &code)])
+    {
+        layers.push(LayerInfo {
+            role: role.into(),
+            digest: l.digest.clone(),
+            size: l.size,
+        });
+    }
+    let mut built = BuiltImage {
+        reference: None,
+        digest: image.manifest_digest.clone(),
+        config_digest: image.config_digest.clone(),
+        base: base_spec,
+        base_digest: base.digest.clone(),
+        lock_digest: section.digest(),
+        layers,
+        layout: None,
+        push: None,
+        stored: None,
+    };
+
+    if let Some(dir) = &opts.output {
+        base::fetch_layers(&regs, &base, &cache, reporter).await?;
+        layout::write(dir, &cache, std::slice::from_ref(&stored))?;
+        built.layout = Some(dir.clone());
+    }
+    if let Some(target) = &opts.target {
+        let upstream = Upstream {
+            reference: base.pinned(),
+            blobs: base
+                .manifest
+                .layers
+                .iter()
+                .map(|d| d.digest.clone())
+                .collect::<HashSet<_>>(),
+        };
+        let pushed =
+            publish::push(&regs, target, &stored, &cache, Some(&upstream), reporter).await?;
+        built.reference = Some(pushed.reference.clone());
+        built.push = Some(pushed);
+    }
+    built.stored = Some(stored);
+    Ok(built)
+}
+
+fn parts(
+    script: &Script,
+    section: &LockSection,
+    base: &base::Base,
+    deps: Option<&Layer>,
+    code: &Layer,
+    mtime: u64,
+) -> Parts {
+    let mut layers = Vec::new();
+    let mut env = Vec::new();
+    let mut path_prepend = Vec::new();
+    if let Some(d) = deps {
+        layers.push((
+            d.clone(),
+            format!(
+                "prisn: {} locked package(s) for {}",
+                section.packages.len(),
+                script.runtime
+            ),
+        ));
+        if script.runtime == Runtime::Python3 {
+            env.push(("PYTHONPATH".to_string(), SITE_PACKAGES.to_string()));
+            path_prepend.push(format!("{SITE_PACKAGES}/bin"));
+        }
+    }
+    layers.push((
+        code.clone(),
+        format!("prisn: code of {} at {APP}", script.entrypoint),
+    ));
+    let labels: BTreeMap<String, String> = [
+        (LABEL_LOCK, section.digest()),
+        (LABEL_BASE, base.digest.clone()),
+        (LABEL_BASE_NAME, base.name.to_string()),
+        (LABEL_BASE_DIGEST, base.digest.clone()),
+        (LABEL_RUNTIME, script.runtime.as_str().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Parts {
+        layers,
+        entrypoint: code_layer::entrypoint(script),
+        env,
+        path_prepend,
+        workdir: APP.into(),
+        labels,
+        created: assemble::created(mtime),
+    }
+}

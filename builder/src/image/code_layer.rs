@@ -1,0 +1,33 @@
+//! The code layer: the script's files (ignore rules already applied by `script::read`) at
+//! `/app`, and the entrypoint each runtime runs them with.
+
+use super::layer::LayerSpec;
+use crate::error::Result;
+use crate::script::{Runtime, Script};
+
+/// Where the code lives in the image (also the working directory).
+pub const APP: &str = "/app";
+
+/// Every file of `script` under `/app`, modes normalised (exec bit kept).
+pub fn spec(script: &Script) -> Result<LayerSpec> {
+    let mut spec = LayerSpec::new();
+    let app = APP.trim_start_matches('/');
+    spec.add_dir(app)?;
+    for rel in &script.files {
+        spec.add_file(&format!("{app}/{rel}"), &script.root.join(rel))?;
+    }
+    Ok(spec)
+}
+
+/// The command the image runs: unbuffered Python that writes no bytecode at run time,
+/// `node`, or `bash`, on the entrypoint under `/app`.
+pub fn entrypoint(script: &Script) -> Vec<String> {
+    let entry = format!("{APP}/{}", script.entrypoint);
+    let mut cmd: Vec<String> = match script.runtime {
+        Runtime::Python3 => vec!["python3".into(), "-u".into(), "-B".into()],
+        Runtime::Node => vec!["node".into()],
+        Runtime::Bash => vec!["bash".into()],
+    };
+    cmd.push(entry);
+    cmd
+}

@@ -1,0 +1,235 @@
+//! Push an image: HEAD before upload, mount from the base's repository when it is on the
+//! same registry, copy base layers across registries, then the manifest. Nothing the
+//! registry has is sent again, so a push that died half-way resumes where it stopped.
+//!
+//! Order of work (go-containerregistry's `remote.Write` does the same):
+//! 1. the manifest by digest: if the registry has it, it has every blob, so only the tag is
+//!    (re)written;
+//! 2. each blob: exists → skip; base blob on the same registry → mount (202 → upload);
+//!    otherwise upload from the local cache, fetching a base blob from the base's registry
+//!    first when it is not cached;
+//! 3. the manifest, under the tag if there is one (by digest otherwise).
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::blobs::BlobStore;
+use super::layout::StoredImage;
+use super::reference::Reference;
+use super::registry::Registries;
+use crate::error::{Error, Result};
+use crate::reporter::{Event, Reporter};
+
+/// Where blobs that are not in the local cache can come from.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The base, pinned (`registry/repo@sha256:…`).
+    pub reference: Reference,
+    /// The digests that live there (the base's layers).
+    pub blobs: HashSet<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    /// `registry/repo@sha256:…`
+    pub reference: String,
+    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Blobs sent over the wire.
+    pub uploaded: Vec<String>,
+    /// Blobs mounted from the base's repository.
+    pub mounted: Vec<String>,
+    /// Blobs the registry already had.
+    pub existing: Vec<String>,
+    pub bytes_uploaded: u64,
+}
+
+enum Outcome {
+    Existing,
+    Mounted,
+    Uploaded(u64),
+}
+
+/// How many blobs go up at once.
+const PARALLEL: usize = 4;
+
+/// Push `image` (blobs in `local`, base blobs possibly `upstream`) to `target`.
+///
+/// # Errors
+/// Registry errors (after retries), or a blob that is neither local nor upstream.
+pub async fn push(
+    regs: &Registries,
+    target: &Reference,
+    image: &StoredImage,
+    local: &BlobStore,
+    upstream: Option<&Upstream>,
+    reporter: &dyn Reporter,
+) -> Result<Pushed> {
+    let digest = image.manifest.digest.clone();
+    let repo = Reference::repo(&target.registry, &target.repository);
+    let mut pushed = Pushed {
+        reference: repo.with_digest(&digest).to_string(),
+        digest: digest.clone(),
+        tag: target.tag.clone(),
+        uploaded: Vec::new(),
+        mounted: Vec::new(),
+        existing: Vec::new(),
+        bytes_uploaded: 0,
+    };
+    let have_manifest = regs
+        .manifest_digest(&repo.with_digest(&digest))
+        .await?
+        .is_some();
+    if have_manifest {
+        for b in &image.blobs {
+            pushed.existing.push(b.digest.clone());
+            reporter.report(Event::UploadDone {
+                digest: b.digest.clone(),
+                skipped: true,
+            });
+        }
+    } else {
+        let outcomes: Vec<(String, Outcome)> = futures::stream::iter(image.blobs.iter())
+            .map(|blob| {
+                let repo = &repo;
+                async move {
+                    let o = push_blob(
+                        regs,
+                        repo,
+                        &blob.digest,
+                        blob.size,
+                        local,
+                        upstream,
+                        reporter,
+                    )
+                    .await?;
+                    Ok::<_, Error>((blob.digest.clone(), o))
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect()
+            .await?;
+        // Report in manifest order, not completion order.
+        for b in &image.blobs {
+            if let Some((d, o)) = outcomes.iter().find(|(d, _)| *d == b.digest) {
+                match o {
+                    Outcome::Existing => pushed.existing.push(d.clone()),
+                    Outcome::Mounted => pushed.mounted.push(d.clone()),
+                    Outcome::Uploaded(n) => {
+                        pushed.uploaded.push(d.clone());
+                        pushed.bytes_uploaded += n;
+                    }
+                }
+            }
+        }
+    }
+    let manifest_ref = match &target.tag {
+        Some(t) => repo.with_tag(t),
+        None => repo.with_digest(&digest),
+    };
+    if target.tag.is_some() || !have_manifest {
+        let got = regs
+            .put_manifest(
+                &manifest_ref,
+                &image.manifest_bytes,
+                &image.manifest.media_type,
+            )
+            .await?;
+        if got != digest {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest pushed to {manifest_ref}"),
+                expected: digest,
+                actual: got,
+            });
+        }
+    }
+    Ok(pushed)
+}
+
+async fn push_blob(
+    regs: &Registries,
+    repo: &Reference,
+    digest: &str,
+    size: u64,
+    local: &BlobStore,
+    upstream: Option<&Upstream>,
+    reporter: &dyn Reporter,
+) -> Result<Outcome> {
+    let skipped = |o: Outcome| {
+        reporter.report(Event::UploadDone {
+            digest: digest.to_string(),
+            skipped: true,
+        });
+        Ok(o)
+    };
+    if regs.blob_exists(repo, digest).await? {
+        return skipped(Outcome::Existing);
+    }
+    let from = upstream.filter(|u| u.blobs.contains(digest));
+    if let Some(u) = from
+        && u.reference.registry == repo.registry
+        && u.reference.repository != repo.repository
+        && regs.mount(repo, &u.reference, digest).await?
+    {
+        return skipped(Outcome::Mounted);
+    }
+    if !local.has(digest) {
+        match from {
+            Some(u) => {
+                regs.pull_blob(&u.reference, digest, local).await?;
+            }
+            None => {
+                return Err(Error::Image(format!(
+                    "blob {digest} is not in the local cache ({}) and has no known source; build the image again",
+                    local.root().display()
+                )));
+            }
+        }
+    }
+    regs.push_blob_file(repo, digest, &local.path(digest), size, reporter)
+        .await?;
+    Ok(Outcome::Uploaded(size))
+}
+
+/// After a push: the registry serves the manifest with the same digest and has every blob.
+///
+/// # Errors
+/// [`Error::DigestMismatch`] or a registry error naming what is missing.
+pub async fn verify(regs: &Registries, target: &Reference, image: &StoredImage) -> Result<()> {
+    let repo = Reference::repo(&target.registry, &target.repository);
+    let (bytes, digest) = regs
+        .manifest(&repo.with_digest(&image.manifest.digest))
+        .await?;
+    let actual = crate::digest::sha256(&bytes);
+    if digest != image.manifest.digest || actual != image.manifest.digest {
+        return Err(Error::DigestMismatch {
+            what: format!("manifest of {target} as the registry serves it"),
+            expected: image.manifest.digest.clone(),
+            actual,
+        });
+    }
+    for b in &image.blobs {
+        if !regs.blob_exists(&repo, &b.digest).await? {
+            return Err(Error::Registry {
+                registry: repo.registry.clone(),
+                message: format!("blob {} of {target} is missing after the push", b.digest),
+                hint: Some("push again; the registry may be dropping uploads".into()),
+            });
+        }
+    }
+    if let Some(tag) = &target.tag {
+        let tagged = regs.manifest_digest(&repo.with_tag(tag)).await?;
+        if tagged.as_deref() != Some(image.manifest.digest.as_str()) {
+            return Err(Error::DigestMismatch {
+                what: format!("tag {target}"),
+                expected: image.manifest.digest.clone(),
+                actual: tagged.unwrap_or_else(|| "nothing".into()),
+            });
+        }
+    }
+    Ok(())
+}
