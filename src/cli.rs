@@ -70,11 +70,43 @@ pub enum Command {
     /// Build a script's environment (and, with --image or --output, its OCI image).
     ///
     /// Without --image/--output this builds the environment into the store and prints its
-    /// path; `-o json` prints a machine-readable record.
+    /// path; `-o json` prints a machine-readable record. With --image it builds a
+    /// byte-reproducible image (base@digest + dependency layer + code layer), pushes it and
+    /// prints REGISTRY/REPO@sha256:…; with --output DIR it writes an OCI image layout.
     #[command(
-        after_help = "Examples:\n  prisn build examples/api.py\n  prisn build examples/api.py -o json"
+        after_help = "Examples:\n  prisn build examples/api.py\n  prisn build examples/api.py -o json\n  prisn build examples/api.py --image 127.0.0.1:5000/team/api:v1\n  prisn build examples/api.py --output ./api-image --offline\n  prisn build examples/api.py --image team/api --registry 127.0.0.1:5000 --verify"
     )]
     Build(BuildArgs),
+
+    /// Push an image from an OCI layout or a bundle to a registry, and verify it there.
+    #[command(
+        after_help = "Examples:\n  prisn push ./image-dir 127.0.0.1:5000/team/app:v1\n  prisn push bundle.tar:127.0.0.1:5000/team/app:v1 registry.local/team/app:v1"
+    )]
+    Push(crate::commands::push::PushArgs),
+
+    /// Write images and all their blobs (as stored, never re-encoded) into one bundle tar.
+    #[command(
+        after_help = "Examples:\n  prisn export 127.0.0.1:5000/team/app:v1 127.0.0.1:5000/base/python:3.11 -o bundle.tar"
+    )]
+    Export(crate::commands::export::ExportArgs),
+
+    /// Push every image of a bundle to another registry, checking every digest.
+    #[command(
+        after_help = "Examples:\n  prisn import bundle.tar --registry registry.airgap.local:5000/mirror"
+    )]
+    Import(crate::commands::import::ImportArgs),
+
+    /// Store credentials for a registry (checked against it first).
+    #[command(
+        after_help = "Examples:\n  echo \"$TOKEN\" | prisn login registry.example.com -u ci --password-stdin\n  prisn login registry.example.com --logout"
+    )]
+    Login(crate::commands::login::LoginArgs),
+
+    /// Rebuild an image from source and lock and check it has the same digest.
+    #[command(
+        after_help = "Examples:\n  prisn verify 127.0.0.1:5000/team/app:v1 examples/api.py"
+    )]
+    Verify(crate::commands::verify::VerifyArgs),
 
     /// Inspect and manage the content-addressed store.
     #[command(subcommand)]
@@ -153,6 +185,8 @@ pub struct BuildArgs {
     pub script: ScriptArgs,
     #[command(flatten)]
     pub lock: LockMode,
+    #[command(flatten)]
+    pub image: crate::commands::build_image::ImageArgs,
     /// Output format.
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,

@@ -24,6 +24,9 @@ struct EnvRecord {
 }
 
 pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    if args.image.wanted() {
+        return super::build_image::run(global, args);
+    }
     let home = home()?;
     let reporter = reporter::make(global.quiet, global.no_progress);
     let (resolved, env) = prisn_builder::prepare::prepare(

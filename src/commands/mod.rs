@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 mod build;
+pub(crate) mod build_image;
+pub(crate) mod export;
+pub(crate) mod import;
+pub(crate) mod login;
+pub(crate) mod push;
+pub(crate) mod verify;
 mod context;
 mod gc;
 mod lock;
@@ -18,6 +24,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(global, args),
         Command::Lock(args) => lock::run(global, args),
         Command::Build(args) => build::run(global, args),
+        Command::Push(args) => push::run(global, args),
+        Command::Export(args) => export::run(global, args),
+        Command::Import(args) => import::run(global, args),
+        Command::Login(args) => login::run(global, args),
+        Command::Verify(args) => verify::run(global, args),
         Command::Store(cmd) => store::run(global, cmd),
         Command::Context(cmd) => context::run(global, cmd),
         Command::Gc(args) => gc::run(global, args),

@@ -7,3 +7,9 @@ mod common;
 mod lock;
 mod run;
 mod store;
+
+// script + lock → reproducible OCI image → registry / layout / bundle (issue 3)
+mod image;
+mod image_airgap;
+mod image_common;
+mod image_errors;

@@ -65,6 +65,8 @@ impl BlobStore {
         parse_digest(digest)?;
         let dest = self.path(digest);
         let file = tmp.as_file();
+        // Temp files are 0600; blobs are content, readable like any file (skopeo, umoci).
+        set_readable(file);
         file.sync_all().map_err(Error::io("sync", tmp.path()))?;
         tmp.persist(&dest)
             .map_err(|e| Error::io("rename into", &dest)(e.error))?;
@@ -123,6 +125,15 @@ impl BlobStore {
         let mut file = std::fs::File::open(&src).map_err(Error::io("read", &src))?;
         other.put_verified(&mut file, digest)?;
         Ok(())
+    }
+}
+
+/// Mode 0644 for a finished file (temp files start as 0600).
+pub fn set_readable(file: &std::fs::File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
     }
 }
 

@@ -95,6 +95,7 @@ pub fn write(out: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<()>
         spec.write_tar(&mut w, 0)?;
         std::io::Write::flush(&mut w).map_err(Error::io("write", out))?;
     }
+    super::blobs::set_readable(tmp.as_file());
     tmp.persist(out)
         .map_err(|e| Error::io("rename into", out)(e.error))?;
     Ok(())

@@ -178,6 +178,11 @@ pub fn write(dir: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<Lay
         )
     };
     let root = staging.as_ref().map_or(dir, |t| t.path());
+    #[cfg(unix)]
+    if staging.is_some() {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755));
+    }
     let layout = Layout {
         root: root.to_path_buf(),
     };
@@ -237,6 +242,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create a temp file in", dir))?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(Error::io("write", path))?;
+    super::blobs::set_readable(tmp.as_file());
     tmp.persist(path)
         .map_err(|e| Error::io("rename into", path)(e.error))?;
     Ok(())

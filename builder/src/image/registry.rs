@@ -110,11 +110,11 @@ impl Registries {
 
     async fn make_host(&self, registry: &str) -> Result<Host> {
         let insecure = self.opts.insecure.iter().any(|h| h == registry);
-        let (protocol, scheme, accept_invalid) = if is_loopback_host(registry) {
-            (ClientProtocol::Http, "http", false)
-        } else if insecure {
+        // Loopback and insecure hosts may speak plain HTTP; if they answer TLS, TLS it is.
+        // Certificates are checked unless the host is listed as insecure.
+        let (protocol, scheme, accept_invalid) = if is_loopback_host(registry) || insecure {
             if speaks_tls(registry).await {
-                (ClientProtocol::Https, "https", true)
+                (ClientProtocol::Https, "https", insecure)
             } else {
                 (ClientProtocol::Http, "http", false)
             }
@@ -298,12 +298,20 @@ impl Registries {
     pub async fn mount(&self, to: &Reference, from: &Reference, digest: &str) -> Result<bool> {
         let host = self.host(&to.registry).await?;
         let (to_oci, from_oci) = (to.to_oci(), from.to_oci());
-        match host.client.mount_blob(&to_oci, &from_oci, digest).await {
-            Ok(()) => Ok(true),
-            Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
-            Err(e) if !is_transient(&e) && !is_unauthorized(&e) => Ok(false),
-            Err(e) => Err(classify(&host, &format!("mount {digest}"), e, 0)),
-        }
+        self.retry(
+            &host,
+            &format!("mount {digest} from {}", from.name()),
+            || async {
+                match host.client.mount_blob(&to_oci, &from_oci, digest).await {
+                    Ok(()) => Ok(true),
+                    // 202: the registry wants an upload instead.
+                    Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+                    Err(e) if !is_transient(&e) && !is_unauthorized(&e) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await
     }
 
     /// Upload a blob from a file, reporting progress. Small blobs go up in one piece.
@@ -567,9 +575,13 @@ fn classify(host: &Host, what: &str, e: OciDistributionError, retries: u32) -> E
             } else if r.is_connect() {
                 (
                     format!("cannot {what}: cannot connect to {url}{after}: {cause}"),
-                    format!(
-                        "is the registry running at {registry}? For a plain-HTTP registry that is not on localhost, pass --insecure-registry {registry}"
-                    ),
+                    if is_loopback_host(&registry) {
+                        format!("is the registry running at {registry}?")
+                    } else {
+                        format!(
+                            "is the registry running at {registry}? For a plain-HTTP registry that is not on localhost, pass --insecure-registry {registry}"
+                        )
+                    },
                 )
             } else if r.is_timeout() {
                 (

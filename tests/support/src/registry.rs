@@ -29,7 +29,7 @@ pub struct Registry {
 
 /// Files of the TLS variant.
 pub struct TlsFiles {
-    /// The self-signed certificate (also the CA to trust).
+    /// The CA that signed the registry's certificate (what clients must trust).
     pub ca: PathBuf,
     /// A `certs.d`-style directory for skopeo's `--cert-dir`.
     pub cert_dir: PathBuf,
@@ -145,7 +145,7 @@ impl Registry {
 
     pub fn tls_files(&self) -> Option<TlsFiles> {
         self.tls.then(|| TlsFiles {
-            ca: self.dir.path().join("cert.pem"),
+            ca: self.dir.path().join("ca.pem"),
             cert_dir: self.dir.path().join("certs.d"),
         })
     }
@@ -310,9 +310,15 @@ fn run(mut cmd: Command) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// A test CA and a server certificate for IP 127.0.0.1 signed by it (rustls refuses a
+/// self-signed CA certificate used as the server's own: CaUsedAsEndEntity).
 fn make_tls_files(dir: &Path) -> Result<()> {
-    let mut cmd = Command::new("openssl");
-    cmd.args([
+    let openssl = |args: &[&str]| {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(dir).args(args);
+        run(cmd).map(drop)
+    };
+    openssl(&[
         "req",
         "-x509",
         "-newkey",
@@ -321,14 +327,45 @@ fn make_tls_files(dir: &Path) -> Result<()> {
         "-days",
         "2",
         "-subj",
+        "/CN=prisn-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
         "/CN=127.0.0.1",
-    ])
-    .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-    .arg("-keyout")
-    .arg(dir.join("key.pem"))
-    .arg("-out")
-    .arg(dir.join("cert.pem"));
-    run(cmd)?;
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ])?;
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+        "-extfile",
+        "leaf.ext",
+    ])?;
     let mut cmd = Command::new("htpasswd");
     cmd.args(["-Bbn", USER, PASSWORD]);
     let hash = run(cmd).context("htpasswd comes with apache2-utils")?;
