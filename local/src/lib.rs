@@ -1,1 +1,44 @@
-//! Local mode: the supervisor daemon, its SQLite state and its HTTP API.
+//! prisn-local: local mode. Scripts run as supervised processes on this machine — services,
+//! one-off jobs and cron jobs — with the same commands as in Kubernetes mode.
+//!
+//! ```text
+//! prisn CLI ──HTTP/1.1 on $PRISN_HOME/daemon.sock──▶ daemon (server → ops → state.db)
+//!                                                      │ one worker per workload (supervisor)
+//!                                                      ▼
+//!                                  shim (own session) ─fork─▶ pid 1 of a pid+mount namespace
+//!                                    │ logs/<name>.log            └─▶ the script (python -u -B …)
+//!                                    └ run/<name>/<id>/{spec,started,exited}.json
+//! ```
+//!
+//! - [`daemon`]: start-up (lock, state.db, re-adoption), serving, shutdown.
+//! - [`api`] the wire types and routes; [`server`] the axum router; [`client`] the blocking
+//!   client and the on-demand start of the daemon.
+//! - [`state`]: SQLite (WAL) with versioned migrations and a backup before each.
+//! - `supervisor`: restarts with capped exponential backoff, cron slots, stops.
+//! - [`shim`] + `isolate` + [`limits`]: namespaces, read-only mounts, private /tmp, cgroups
+//!   or rlimits, and log capture ([`logs`], rotated by size).
+//! - [`cron`], [`name`], [`quantity`], [`code`]: pure helpers.
+
+pub mod api;
+pub mod client;
+pub mod code;
+pub mod cron;
+pub mod daemon;
+mod error;
+mod isolate;
+pub mod limits;
+pub mod logs;
+pub mod name;
+mod ops;
+pub mod paths;
+pub mod proc;
+pub mod quantity;
+mod server;
+pub mod shim;
+pub mod state;
+mod supervisor;
+mod view;
+
+pub use error::{Error, Result};
+pub use paths::Paths;
+pub use server::router;

@@ -1,0 +1,317 @@
+//! The client side of the API, blocking (the CLI is synchronous): over the daemon's unix
+//! socket here; the same calls work against `prisn server` over HTTPS once a base URL and a
+//! token are given. [`connect_or_start`] starts the daemon on demand.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prisn_builder::fslock::FileLock;
+use reqwest::blocking::{RequestBuilder, Response};
+
+use crate::api::{DeployBody, DeployReply, ErrorBody, Health, Kind, LogQuery, ScaleBody, ShutdownBody, WorkloadView};
+use crate::paths::Paths;
+use crate::{Error, Result};
+
+/// How long ordinary calls may take (delete and scale wait for processes to stop).
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a fresh daemon may take to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A connection to a daemon's API.
+pub struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    socket: std::path::PathBuf,
+}
+
+impl Client {
+    /// A client of the daemon listening on `socket` (no request is made yet).
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn unix(socket: &Path) -> Result<Client> {
+        // reqwest is built without a TLS provider of its own; prisn uses ring everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::blocking::Client::builder()
+            .unix_socket(socket)
+            .timeout(None::<Duration>)
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: "http://prisn".into(),
+            socket: socket.to_path_buf(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn send(&self, req: RequestBuilder) -> Result<Response> {
+        let resp = req.send().map_err(|e| Error::Unavailable {
+            message: format!("cannot reach the prisn daemon on {}: {}", self.socket.display(), chain(&e)),
+            hint: Some("`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log".into()),
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(b) => Error::Api {
+                status,
+                message: b.error,
+                hint: b.hint,
+            },
+            Err(_) => Error::Api {
+                status,
+                message: format!("the daemon answered {status}: {}", text.trim()),
+                hint: None,
+            },
+        })
+    }
+
+    fn json<T: for<'de> serde::Deserialize<'de>>(&self, req: RequestBuilder) -> Result<T> {
+        let resp = self.send(req.timeout(CALL_TIMEOUT))?;
+        resp.json()
+            .map_err(|e| Error::Internal(format!("unexpected answer from the daemon: {}", chain(&e))))
+    }
+
+    pub fn health(&self) -> Result<Health> {
+        self.json(self.http.get(self.url("/v1/health")))
+    }
+
+    pub fn list(&self, kind: Option<Kind>) -> Result<Vec<WorkloadView>> {
+        let path = match kind {
+            None => "/v1/workloads".to_string(),
+            Some(k) => format!("/v1/workloads?kind={k}"),
+        };
+        self.json(self.http.get(self.url(&path)))
+    }
+
+    /// The workload's status with recent runs and output; None when there is none.
+    pub fn get(&self, name: &str) -> Result<Option<WorkloadView>> {
+        match self.json(self.http.get(self.url(&format!("/v1/workloads/{name}")))) {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn deploy(&self, name: &str, body: &DeployBody) -> Result<DeployReply> {
+        self.json(self.http.put(self.url(&format!("/v1/workloads/{name}"))).json(body))
+    }
+
+    /// Delete `name`; false when it did not exist. Returns notes (kept storage).
+    pub fn delete(&self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.json::<serde_json::Value>(self.http.delete(self.url(&format!("/v1/workloads/{name}")))) {
+            Ok(v) => Ok(Some(
+                v["notes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            )),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn scale(&self, name: &str, replicas: u32) -> Result<WorkloadView> {
+        self.json(
+            self.http
+                .put(self.url(&format!("/v1/workloads/{name}/scale")))
+                .json(&ScaleBody { replicas }),
+        )
+    }
+
+    /// Copy the workload's output to `out` as it arrives (until the end, with `follow`).
+    pub fn logs(&self, name: &str, q: &LogQuery, out: &mut dyn Write) -> Result<()> {
+        let mut params = vec![format!("follow={}", q.follow), format!("timestamps={}", q.timestamps)];
+        if let Some(t) = q.tail {
+            params.push(format!("tail={t}"));
+        }
+        if let Some(s) = q.since_seconds {
+            params.push(format!("since_seconds={s}"));
+        }
+        let url = self.url(&format!("/v1/workloads/{name}/logs?{}", params.join("&")));
+        let req = self.http.get(url);
+        let mut resp = self.send(if q.follow { req } else { req.timeout(CALL_TIMEOUT) })?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match resp.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Unavailable {
+                        message: format!("the log stream from the daemon broke: {e}"),
+                        hint: None,
+                    });
+                }
+            };
+            // A closed stdout (`prisn logs … | head`) ends the stream quietly.
+            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    pub fn shutdown(&self, keep_apps: bool) -> Result<()> {
+        self.send(
+            self.http
+                .post(self.url("/v1/shutdown"))
+                .json(&ShutdownBody { keep_apps })
+                .timeout(CALL_TIMEOUT),
+        )
+        .map(drop)
+    }
+}
+
+/// `e: cause: cause` in one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// A client of the running daemon, or None when none answers.
+pub fn connect(paths: &Paths) -> Result<Option<(Client, Health)>> {
+    let socket = paths.socket();
+    if !socket.exists() {
+        return Ok(None);
+    }
+    let client = Client::unix(&socket)?;
+    match client.health() {
+        Ok(h) => Ok(Some((client, h))),
+        Err(Error::Unavailable { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A client of the running daemon, starting one (`<exe> daemon run`, detached) when none
+/// answers. A file lock makes concurrent CLIs start exactly one.
+///
+/// # Errors
+/// When the daemon cannot be started; its own error (e.g. about state.db) is quoted.
+pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
+    if let Some((c, _)) = connect(paths)? {
+        return Ok(c);
+    }
+    std::fs::create_dir_all(paths.logs()).map_err(Error::io("create", paths.logs()))?;
+    let _lock = FileLock::exclusive(&paths.start_lock()).map_err(|e| Error::Internal(e.to_string()))?;
+    // Someone else may have started it while we waited for the lock.
+    if let Some((c, _)) = connect(paths)? {
+        return Ok(c);
+    }
+    let log_path = paths.daemon_log();
+    rotate_daemon_log(&log_path);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(Error::io("open", &log_path))?;
+    let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let err_log = log.try_clone().map_err(Error::io("open", &log_path))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["daemon", "run", "-v"])
+        .env("PRISN_HOME", paths.root())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log);
+    // SAFETY: setsid(2) is async-signal-safe. A session of its own: the daemon outlives us.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::Unavailable {
+        message: format!("cannot start the prisn daemon ({} daemon run): {e}", exe.display()),
+        hint: None,
+    })?;
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some((c, _)) = connect(paths)? {
+            return Ok(c);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(startup_failure(&log_path, offset, &format!("it exited ({status})")));
+        }
+        if started.elapsed() > START_TIMEOUT {
+            return Err(startup_failure(&log_path, offset, &format!("it did not answer within {}s", START_TIMEOUT.as_secs())));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// The daemon's own words about why it did not start, with its hint.
+fn startup_failure(log: &Path, offset: u64, what: &str) -> Error {
+    let text = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(b.get(offset as usize..).unwrap_or_default()).into_owned())
+        .unwrap_or_default();
+    let mut hint = None;
+    let mut lines = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(h) = line.strip_prefix("hint: ") {
+            hint = Some(h.to_string());
+        } else {
+            lines.push(line.trim_start_matches("error: ").to_string());
+        }
+    }
+    let said = if lines.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", lines.join("; "))
+    };
+    Error::Unavailable {
+        message: format!("the prisn daemon did not start ({what}){said}"),
+        hint: hint.or_else(|| Some(format!("its log is {}", log.display()))),
+    }
+}
+
+/// Keep daemon.log from growing without bound: past 10 MiB it becomes daemon.log.1.
+fn rotate_daemon_log(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 10 * 1024 * 1024) {
+        let _ = std::fs::rename(path, path.with_extension("log.1"));
+    }
+}
+
+/// Stop the daemon (and, unless `keep_apps`, every run) and wait until it is gone.
+///
+/// # Errors
+/// When it does not stop within `timeout`.
+pub fn stop(paths: &Paths, keep_apps: bool, timeout: Duration) -> Result<Option<u32>> {
+    let Some((client, health)) = connect(paths)? else {
+        return Ok(None);
+    };
+    client.shutdown(keep_apps)?;
+    let started = Instant::now();
+    let pid = health.pid as i32;
+    let start = crate::proc::start_time(pid);
+    while start.is_some() && crate::proc::start_time(pid) == start && crate::proc::state(pid) != Some('Z') {
+        if started.elapsed() > timeout {
+            return Err(Error::Unavailable {
+                message: format!("the prisn daemon (pid {pid}) did not stop within {}s", timeout.as_secs()),
+                hint: Some(format!("kill {pid} stops it; its apps keep running and the next daemon adopts them")),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Some(health.pid))
+}

@@ -1,0 +1,108 @@
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+}
+
+fn text(path: &Path, opts: &ReadOptions) -> String {
+    String::from_utf8(read(path, opts, end(path)).unwrap()).unwrap()
+}
+
+#[test]
+fn lines_and_pieces_of_lines_are_stamped_and_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    let mut w = LogWriter::open(&path, MAX_BYTES, KEEP).unwrap();
+    w.write_at(b"one\ntwo\nthr", at(1)).unwrap();
+    w.write_at(b"ee\nfour\n", at(2)).unwrap();
+    let raw = fs::read_to_string(&path).unwrap();
+    assert!(raw.starts_with("2023-11-14T22:13:21.000000000Z F one\n"), "{raw}");
+    assert!(raw.contains("Z P thr\n"), "{raw}");
+    assert_eq!(text(&path, &ReadOptions::default()), "one\ntwo\nthree\nfour\n");
+    let tail = ReadOptions {
+        tail: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(text(&path, &tail), "three\nfour\n");
+    let stamped = ReadOptions {
+        tail: Some(1),
+        timestamps: true,
+        ..Default::default()
+    };
+    assert_eq!(text(&path, &stamped), "2023-11-14T22:13:22.000000000Z four\n");
+    let since = ReadOptions {
+        since: Some(at(2)),
+        ..Default::default()
+    };
+    assert_eq!(text(&path, &since), "ee\nfour\n");
+    assert_eq!(last_lines(&path, 3), vec!["two", "three", "four"]);
+}
+
+#[test]
+fn rotation_keeps_old_files_and_tail_reads_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.log");
+    let mut w = LogWriter::open(&path, 200, 2).unwrap();
+    for i in 0..40 {
+        w.write_at(format!("line {i}\n").as_bytes(), at(i)).unwrap();
+    }
+    let all = files(&path);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[2], path);
+    let got = text(
+        &path,
+        &ReadOptions {
+            tail: Some(6),
+            ..Default::default()
+        },
+    );
+    assert_eq!(got, (34..40).map(|i| format!("line {i}\n")).collect::<String>());
+    // Everything still on disk is in order.
+    let everything = text(&path, &ReadOptions::default());
+    assert!(everything.ends_with("line 38\nline 39\n"), "{everything}");
+    remove(&path);
+    assert!(files(&path).is_empty());
+}
+
+#[test]
+fn tail_reads_backwards_over_many_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    let mut w = LogWriter::open(&path, u64::MAX, KEEP).unwrap();
+    let long = "x".repeat(1000);
+    for i in 0..500 {
+        w.write_at(format!("{i} {long}\n").as_bytes(), at(0)).unwrap();
+    }
+    let got = text(
+        &path,
+        &ReadOptions {
+            tail: Some(100),
+            ..Default::default()
+        },
+    );
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 100);
+    assert!(lines[0].starts_with("400 ") && lines[99].starts_with("499 "));
+}
+
+#[test]
+fn a_follower_sees_new_output_and_survives_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.log");
+    let mut w = LogWriter::open(&path, 120, 1).unwrap();
+    w.write_at(b"before\n", at(0)).unwrap();
+    let mut f = Follower::new(&path, end(&path), false);
+    assert!(f.poll().unwrap().is_empty());
+    w.write_at(b"after 1\n", at(1)).unwrap();
+    assert_eq!(f.poll().unwrap(), b"after 1\n");
+    // "after 2" fills the file past 120 bytes: it rotates, and "after 3" starts a new one.
+    for i in 2..4 {
+        w.write_at(format!("after {i}\n").as_bytes(), at(i)).unwrap();
+    }
+    assert_eq!(files(&path).len(), 2);
+    assert_eq!(f.poll().unwrap(), b"after 2\nafter 3\n");
+    w.write_at(b"after 4\n", at(4)).unwrap();
+    assert_eq!(f.poll().unwrap(), b"after 4\n");
+}

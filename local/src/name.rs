@@ -1,0 +1,90 @@
+//! Workload names: DNS-1123 labels, so the same name works as a Kubernetes object, Service and
+//! host name. Checked before anything happens.
+
+use crate::{Error, Result};
+
+/// The longest name (a DNS label; Services need it).
+pub const MAX_LEN: usize = 63;
+
+/// Check that `name` is a DNS-1123 label.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the value and the rule, with a corrected suggestion when one exists.
+pub fn validate(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        return Ok(());
+    }
+    let suggestion = sanitize(name)
+        .filter(|s| s != name)
+        .map(|s| format!("use --name {s}"));
+    Err(Error::invalid(
+        format!(
+            "invalid name {name:?}: a name is 1 to {MAX_LEN} lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS-1123 label, e.g. \"my-app\")"
+        ),
+        suggestion,
+    ))
+}
+
+/// The name a script gets when none is given: `my_script.py` → `my-script`, `Project/` →
+/// `project`.
+///
+/// # Errors
+/// When nothing usable is left (e.g. `___.py`): the user must pass `--name`.
+pub fn derive(stem: &str) -> Result<String> {
+    sanitize(stem).ok_or_else(|| {
+        Error::invalid(
+            format!("cannot derive a name from {stem:?}"),
+            Some("give one with --name, e.g. --name my-app".into()),
+        )
+    })
+}
+
+/// Lowercase, map separators to '-', drop the rest, trim and shorten.
+fn sanitize(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in raw.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if matches!(c, '-' | '_' | '.' | ' ') && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut out = out.trim_matches('-').to_string();
+    out.truncate(MAX_LEN);
+    let out = out.trim_end_matches('-').to_string();
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_names_become_dns_labels() {
+        assert_eq!(derive("my_script").unwrap(), "my-script");
+        assert_eq!(derive("API.v2").unwrap(), "api-v2");
+        assert_eq!(derive("__x__").unwrap(), "x");
+        assert_eq!(derive(&"a".repeat(80)).unwrap().len(), 63);
+        assert!(derive("___").is_err());
+    }
+
+    #[test]
+    fn invalid_names_are_refused_with_a_suggestion() {
+        validate("api").unwrap();
+        validate("a-1").unwrap();
+        let err = validate("My_App").unwrap_err();
+        assert!(err.to_string().contains("\"My_App\""), "{err}");
+        assert_eq!(err.hint(), Some("use --name my-app"));
+        for bad in ["", "-a", "a-", "a.b", &"x".repeat(64)] {
+            assert!(validate(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The daemon's write operations: deploy, delete, scale. Each checks its input first (names,
+//! schedules, quantities, ports), then changes state.db in one transaction and tells the
+//! workload's worker.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prisn_builder::store::Store;
+
+use crate::api::{DeployBody, DeployReply, Isolation, Kind, Spec, WorkloadView, now_ms};
+use crate::daemon::Daemon;
+use crate::state::Record;
+use crate::{Error, Result, code, cron, limits, name, quantity, view};
+
+/// Create or replace the workload `name`. Returns whether it was created.
+pub(crate) async fn deploy(d: Arc<Daemon>, name: String, body: DeployBody) -> Result<(bool, DeployReply)> {
+    name::validate(&name)?;
+    let mut notes = check(&name, &body)?;
+    let requested = limits::Requested {
+        memory: body.memory.as_deref().map(quantity::memory).transpose()?,
+        cpu_millis: body.cpu.as_deref().map(quantity::cpu).transpose()?,
+    };
+    notes.extend(limits::plan(requested, "check")?.notes);
+    if body.isolation == Isolation::None {
+        notes.push("isolation none: a plain process that sees the whole machine".into());
+    }
+
+    let _guard = d.deploy_lock.lock().await;
+    let existing = d.db(|db| db.get(&name))?;
+    if let Some(port) = body.port {
+        check_port(&d, &name, port, existing.as_ref())?;
+    }
+    let code_root = d.paths.code();
+    let source = body.code.clone();
+    let dry_run = body.dry_run;
+    let snap = tokio::task::spawn_blocking(move || {
+        if dry_run {
+            code::locate(&code_root, &source)
+        } else {
+            code::snapshot(&code_root, &source)
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("snapshot task failed: {e}")))??;
+    let spec = Spec {
+        kind: body.kind,
+        source: body.source.clone(),
+        runtime: body.code.runtime,
+        entrypoint: body.code.entrypoint.clone(),
+        code_dir: snap.dir,
+        code_digest: snap.digest,
+        env_dir: body.env_dir.clone(),
+        args: body.args.clone(),
+        env: body.env.clone(),
+        port: body.port,
+        schedule: body.schedule.clone(),
+        concurrency: body.concurrency,
+        isolation: body.isolation,
+        memory: body.memory.clone(),
+        cpu: body.cpu.clone(),
+        storage: body.storage.clone(),
+    };
+    let replicas = body.replicas.min(1);
+    if body.dry_run {
+        let changed = existing
+            .as_ref()
+            .is_none_or(|r| r.spec != spec || r.replicas != replicas);
+        return Ok((
+            existing.is_none(),
+            DeployReply {
+                name,
+                kind: body.kind,
+                generation: existing.as_ref().map_or(0, |r| r.generation),
+                created: existing.is_none(),
+                changed,
+                dry_run: true,
+                notes,
+            },
+        ));
+    }
+    let outcome = d.db(|db| db.put(&name, &spec, replicas, body.expect))?;
+    pin_envs(&d, existing.as_ref().map(|r| r.spec.env_dir.as_path()), &spec.env_dir);
+    d.spawn_worker(&name, Vec::new());
+    d.notify(&name);
+    if outcome.spec_changed {
+        d.gc_code();
+    }
+    tracing::info!(
+        "deployed {} {name} (generation {}, {})",
+        body.kind,
+        outcome.generation,
+        if outcome.created { "created" } else if outcome.changed { "changed" } else { "unchanged" }
+    );
+    Ok((
+        outcome.created,
+        DeployReply {
+            name,
+            kind: body.kind,
+            generation: outcome.generation,
+            created: outcome.created,
+            changed: outcome.changed,
+            dry_run: false,
+            notes,
+        },
+    ))
+}
+
+/// Everything about a deploy that can be checked without looking at the machine.
+fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    match (body.kind, &body.schedule) {
+        (Kind::CronJob, None) => {
+            return Err(Error::invalid("a cron job needs a schedule", Some("pass --schedule \"*/5 * * * *\"".to_string())));
+        }
+        (Kind::App | Kind::Job, Some(_)) => {
+            return Err(Error::invalid(format!("a schedule makes a cron job, not a {}", body.kind.noun()), None));
+        }
+        (Kind::CronJob, Some(s)) => {
+            if cron::parse(s)?.has_seconds() {
+                notes.push(format!("schedule {s:?} has a seconds field: local mode only (Kubernetes CronJobs take 5 fields)"));
+            }
+        }
+        _ => {}
+    }
+    if let Some(port) = body.port {
+        if body.kind != Kind::App {
+            return Err(Error::invalid(format!("--port is for apps, not a {}", body.kind.noun()), None));
+        }
+        if port == 0 {
+            return Err(Error::invalid("--port 0 is not a port", Some("choose a port from 1 to 65535, e.g. --port 8080".to_string())));
+        }
+        if body.env.contains_key("PORT") {
+            return Err(Error::invalid(
+                "both --port and --env PORT=… are given",
+                Some("drop --env PORT: --port sets PORT for the app".to_string()),
+            ));
+        }
+    }
+    if body.replicas > 1 {
+        return Err(match body.kind {
+            Kind::App => too_many(name, body.replicas),
+            _ => Error::invalid(format!("a {} cannot have {} replicas", body.kind.noun(), body.replicas), None),
+        });
+    }
+    for key in body.env.keys() {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(Error::invalid(format!("invalid environment variable name {key:?}"), Some("use --env KEY=VALUE with a KEY without '='".to_string())));
+        }
+    }
+    let mut volumes = BTreeSet::new();
+    for v in &body.storage {
+        name::validate(&v.name).map_err(|_| {
+            Error::invalid(
+                format!("invalid storage name {:?}: a lowercase DNS label is needed", v.name),
+                Some("use --storage data=/var/lib/app:1Gi".to_string()),
+            )
+        })?;
+        if !volumes.insert(v.name.clone()) {
+            return Err(Error::invalid(format!("storage {:?} is given twice", v.name), None));
+        }
+        if !v.path.is_absolute() {
+            return Err(Error::invalid(format!("storage {} mount path {} is not absolute", v.name, v.path.display()), None));
+        }
+        if body.isolation == Isolation::None {
+            return Err(Error::invalid(
+                "--storage needs a mount namespace, and --isolation none has none",
+                Some("drop --isolation none, or let the app use a directory of its own".to_string()),
+            ));
+        }
+        if v.size.is_some() {
+            notes.push(format!("storage {}: the size is not enforced in local mode (a directory under $PRISN_HOME/volumes)", v.name));
+        }
+    }
+    if !body.env_dir.is_dir() {
+        return Err(Error::invalid(
+            format!("the environment {} does not exist (collected by `prisn gc`?)", body.env_dir.display()),
+            Some("deploy again: prisn builds it".to_string()),
+        ));
+    }
+    Ok(notes)
+}
+
+fn too_many(name: &str, n: u32) -> Error {
+    Error::invalid(
+        format!("local mode runs a single instance of each app; {n} replicas of {name} need a Kubernetes context"),
+        Some(format!(
+            "add one with `prisn context add prod --mode kubernetes`, then `prisn --context prod deploy …` or `prisn --context prod scale {name} {n}`"
+        )),
+    )
+}
+
+/// Is `port` free for `name`? Another workload's port or any other listener is a conflict.
+fn check_port(d: &Daemon, name: &str, port: u16, existing: Option<&Record>) -> Result<()> {
+    for rec in d.db(|db| db.list())? {
+        if rec.name != name && rec.spec.port == Some(port) && rec.replicas > 0 {
+            return Err(Error::conflict(
+                format!("port {port} is already used by {} {}", rec.kind.noun(), rec.name),
+                Some(format!("choose another --port, or free it with `prisn scale {0} 0` or `prisn delete {0}`", rec.name)),
+            ));
+        }
+    }
+    // A redeploy on the same port: the port is held by the app's own running process.
+    if existing.is_some_and(|e| e.spec.port == Some(port) && e.replicas > 0) {
+        return Ok(());
+    }
+    match TcpListener::bind(("0.0.0.0", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let who = crate::proc::port_owner(port)
+                .map(|(pid, cmd)| format!("pid {pid} ({cmd})"))
+                .unwrap_or_else(|| "another process".into());
+            Err(Error::conflict(
+                format!("port {port} is already in use by {who}"),
+                Some("stop that process or choose another --port".to_string()),
+            ))
+        }
+        Err(e) => Err(Error::invalid(
+            format!("cannot use port {port}: {e}"),
+            Some("ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose another --port".to_string()),
+        )),
+    }
+}
+
+/// Pin the environment a workload runs from (so `prisn gc` keeps it); unpin the one it left
+/// when nothing else uses it.
+fn pin_envs(d: &Daemon, old: Option<&Path>, new: &Path) {
+    let home = d.paths.home();
+    let store = Store::new(&home);
+    let id = |p: &Path| {
+        p.starts_with(home.store())
+            .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .flatten()
+    };
+    if let Some(new_id) = id(new)
+        && let Err(e) = store.pin(&new_id)
+    {
+        tracing::warn!("cannot pin {new_id}: {e}");
+    }
+    if let Some(old) = old
+        && old != new
+    {
+        unpin_if_unused(d, old);
+    }
+}
+
+fn unpin_if_unused(d: &Daemon, env: &Path) {
+    let home = d.paths.home();
+    if !env.starts_with(home.store()) {
+        return;
+    }
+    let used = d
+        .db(|db| db.list())
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.spec.env_dir == env);
+    if !used && let Some(id) = env.file_name() {
+        let _ = Store::new(&home).unpin(&id.to_string_lossy());
+    }
+}
+
+/// Stop `name`'s processes and remove it with its logs, run records and code snapshot.
+/// Storage directories are kept (like a Kubernetes claim with reclaimPolicy Retain).
+pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> {
+    let _guard = d.deploy_lock.lock().await;
+    let rec = d
+        .db(|db| db.get(&name))?
+        .ok_or_else(|| Error::NotFound(name.clone()))?;
+    d.stop_worker(&name).await;
+    d.db(|db| db.delete(&name))?;
+    crate::logs::remove(&d.paths.log_file(&name));
+    let _ = std::fs::remove_dir_all(d.paths.runs(&name));
+    unpin_if_unused(&d, &rec.spec.env_dir);
+    d.gc_code();
+    let mut notes = Vec::new();
+    let volumes = d.paths.volumes(&name);
+    if volumes.is_dir() {
+        notes.push(format!("kept its storage in {} (remove it by hand when no longer needed)", volumes.display()));
+    }
+    tracing::info!("deleted {} {name}", rec.kind);
+    Ok(notes)
+}
+
+/// Set the desired count: apps 0 or 1 (more needs Kubernetes), cron jobs 0 (suspend) or 1.
+/// Scaling to 0 returns once the processes are gone.
+pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result<WorkloadView> {
+    let rec = d
+        .db(|db| db.get(&name))?
+        .ok_or_else(|| Error::NotFound(name.clone()))?;
+    match rec.kind {
+        Kind::App if replicas > 1 => return Err(too_many(&name, replicas)),
+        Kind::Job => {
+            return Err(Error::invalid(
+                format!("{name} is a job: it runs once and has no replicas"),
+                Some("scale applies to apps (0 or 1 locally) and cron jobs (0 suspends, 1 resumes)".to_string()),
+            ));
+        }
+        Kind::CronJob if replicas > 1 => {
+            return Err(Error::invalid(
+                format!("a cron job is scaled to 0 (suspended) or 1 (scheduled), not {replicas}"),
+                None,
+            ));
+        }
+        _ => {}
+    }
+    d.db(|db| db.set_replicas(&name, replicas))?;
+    d.notify(&name);
+    if replicas == 0 {
+        let deadline = now_ms() + (d.config.stop_grace + Duration::from_secs(6)).as_millis() as i64;
+        while !d.live(&name).active.is_empty() && now_ms() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let rec = d
+        .db(|db| db.get(&name))?
+        .ok_or_else(|| Error::NotFound(name.clone()))?;
+    Ok(view::view(&d, &rec, false))
+}
