@@ -100,6 +100,7 @@ build_binaries() {
 
 cmd_build() {
   set_paths
+  need_cmd flock util-linux
   if built; then
     say "binaries cached in $BIN"
     return 0
@@ -346,7 +347,8 @@ EOF
 start() {
   # start NAME ARGS...: background the binary, record its PID at once.
   local name="$1"; shift
-  nohup "$BIN/$name" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+  # 8>&- 9>&-: the daemons must not inherit (and so hold) the build and state locks.
+  nohup "$BIN/$name" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo "$name $!" >>"$STATE/pids"
 }
 
@@ -424,8 +426,17 @@ nodes_ready() {
   [[ "$ready" -ge "$NODES" ]]
 }
 
+# One `up`/`down` at a time per state dir.
+lock_state() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/lock"
+  flock 9
+}
+
 cmd_up() {
   set_paths
+  need_cmd flock util-linux
+  lock_state
   if is_up; then
     say "already up (API server https://$HOST:$APISERVER_PORT); nothing to do"
     return 0
@@ -433,7 +444,6 @@ cmd_up() {
   cmd_build
   need_cmd openssl openssl
   need_cmd curl curl
-  need_cmd flock util-linux
 
   local t0; t0="$(now)"; PHASE_T0="$t0"
   # A previous run that was killed leaves PIDs or a data dir behind: clean them.
@@ -535,6 +545,7 @@ EOF
 
 cmd_down() {
   set_paths
+  lock_state
   if [[ ! -f "$STATE/pids" && ! -d "$STATE/data" ]]; then
     say "not running"
     return 0
