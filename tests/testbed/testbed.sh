@@ -152,10 +152,10 @@ need_cmd() {
 
 # Ports with a listener on any address (IPv4 and IPv6), from /proc.
 listening_ports() {
-  local f sl local_addr rem st rest
+  local f local_addr st
   for f in /proc/net/tcp /proc/net/tcp6; do
     [[ -r "$f" ]] || continue
-    while read -r sl local_addr rem st rest; do
+    while read -r _ local_addr _ st _; do
       [[ "$st" == 0A ]] && echo $((16#${local_addr##*:}))
     done < <(tail -n +2 "$f")
   done | sort -un
@@ -192,7 +192,7 @@ ours() {
   [[ "$exe" == "$CACHE_ROOT_REAL"/* ]]
 }
 
-recorded_pids() { [[ -f "$STATE/pids" ]] && cat "$STATE/pids" || true; }
+recorded_pids() { if [[ -f "$STATE/pids" ]]; then cat "$STATE/pids"; fi; }
 
 # term_wait GRACE NAME:PID...: SIGTERM, then SIGKILL whatever still runs after GRACE seconds.
 term_wait() {
@@ -233,6 +233,8 @@ api_get() {
   curl -sS --max-time 3 --cacert "$STATE/pki/ca.crt" --cert "$STATE/pki/admin.crt" --key "$STATE/pki/admin.key" \
     "https://$HOST:$APISERVER_PORT$1"
 }
+
+apiserver_ready() { [[ "$(api_get /readyz)" == ok ]]; }
 
 all_alive() {
   local name pid n=0
@@ -497,8 +499,7 @@ cmd_up() {
     --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --profiling=false
-  APISERVER_PORT="$APISERVER_PORT" wait_for "kube-apiserver /readyz on $HOST:$APISERVER_PORT" 60 \
-    eval '[[ "$(api_get /readyz)" == ok ]]'
+  wait_for "kube-apiserver /readyz on $HOST:$APISERVER_PORT" 60 apiserver_ready
   mark kube-apiserver
   # Not earlier: before /readyz, RBAC's bootstrap roles may be missing and the
   # controller-manager exits on "forbidden".
@@ -585,7 +586,7 @@ cmd_status() {
     local r; r="$(api_get /readyz 2>&1 || true)"
     echo "API server https://$HOST:$APISERVER_PORT /readyz: $r"
     [[ "$r" == ok ]] || rc=3
-    [[ $rc == 0 ]] && kubectl_ get nodes -o wide 2>/dev/null || true
+    if [[ $rc == 0 ]]; then kubectl_ get nodes -o wide 2>/dev/null || true; fi
   fi
   echo "kubeconfig: $STATE/kubeconfig"
   return $rc
