@@ -108,6 +108,52 @@ pub enum Command {
     )]
     Verify(crate::commands::verify::VerifyArgs),
 
+    /// Run a script as an app, a job (--once) or a cron job (--schedule) in the current context.
+    ///
+    /// Locks the script, builds its environment, and hands it to the context: locally the
+    /// prisn daemon (started on demand) supervises it — restarts with backoff, logs, isolation
+    /// in its own pid and mount namespaces, limits through cgroups or rlimits. Redeploying
+    /// the same thing changes nothing; a changed script or flag replaces the running one.
+    #[command(
+        after_help = "Examples:\n  prisn deploy examples/api.py --port 8080\n  prisn deploy examples/job.sh --schedule \"*/5 * * * *\"\n  prisn deploy examples/job.sh --once --name nightly -- --full\n  prisn deploy api.py --memory 256Mi --cpu 500m -e LOG_LEVEL=debug\n  prisn deploy api.py --isolation none --no-wait"
+    )]
+    Deploy(crate::commands::deploy::DeployArgs),
+
+    /// List workloads: apps, jobs, cron jobs.
+    #[command(
+        after_help = "Examples:\n  prisn get\n  prisn get apps\n  prisn get cronjobs -o wide\n  prisn get apps api -o json"
+    )]
+    Get(crate::commands::get::GetArgs),
+
+    /// Show one workload: state, process, restarts, last exit, port, isolation, output.
+    #[command(after_help = "Examples:\n  prisn status api\n  prisn status api -o json")]
+    Status(crate::commands::status::StatusArgs),
+
+    /// Print a workload's output (stdout and stderr).
+    #[command(
+        after_help = "Examples:\n  prisn logs api\n  prisn logs api -f --tail 20\n  prisn logs nightly --since 1h --timestamps"
+    )]
+    Logs(crate::commands::logs::LogsArgs),
+
+    /// Stop workloads and remove them with their logs.
+    #[command(
+        after_help = "Examples:\n  prisn delete api\n  prisn delete api nightly --yes\n  prisn delete old --ignore-not-found"
+    )]
+    Delete(crate::commands::delete::DeleteArgs),
+
+    /// Set how many instances of an app run (0 stops it); 0 or 1 suspends or resumes a cron job.
+    #[command(
+        after_help = "Examples:\n  prisn scale api 0      # stop it, keep it deployed\n  prisn scale api 1      # start it again\n  prisn --context prod scale api 3   # more than one needs Kubernetes"
+    )]
+    Scale(crate::commands::scale::ScaleArgs),
+
+    /// Manage the local-mode daemon (started on demand by deploy, get, logs…).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  prisn daemon status\n  prisn daemon stop             # stops the apps too; the next start brings them back\n  prisn daemon stop --keep-apps # restart the daemon under running apps"
+    )]
+    Daemon(crate::commands::daemon::DaemonCmd),
+
     /// Inspect and manage the content-addressed store.
     #[command(subcommand)]
     Store(StoreCmd),
@@ -156,6 +202,12 @@ pub struct RunArgs {
     /// Set an environment variable for the script (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Start it as a one-off job in the current context and return (see `prisn logs`).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// With --detach: the job's name (default: the script's name and a random suffix).
+    #[arg(long, value_name = "NAME", requires = "detach")]
+    pub name: Option<String>,
     /// Arguments passed to the script.
     #[arg(last = true)]
     pub args: Vec<String>,

@@ -1,6 +1,7 @@
 //! `prisn`: script → hashed lock → content-addressed environment → reproducible image →
 //! digest-pinned Kubernetes object. This binary only parses, calls the libraries and prints.
 
+mod backend;
 mod cli;
 mod commands;
 mod context;

@@ -80,6 +80,7 @@ pub fn error(err: &anyhow::Error) {
     let hint = err.chain().find_map(|e| {
         e.downcast_ref::<prisn_builder::Error>()
             .and_then(prisn_builder::Error::hint)
+            .or_else(|| crate::backend::hint(e))
     });
     if let Some(hint) = hint {
         eprintln!("\nhint: {hint}");

@@ -351,10 +351,10 @@ pub struct ErrorBody {
     pub hint: Option<String>,
 }
 
-/// `2026-01-02T03:04:05Z` from unix milliseconds.
+/// `2026-01-02T03:04:05.678Z` from unix milliseconds.
 pub fn rfc3339(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Unix milliseconds now.

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use prisn_builder::fslock::FileLock;
 use reqwest::blocking::{RequestBuilder, Response};
 
-use crate::api::{DeployBody, DeployReply, ErrorBody, Health, Kind, LogQuery, ScaleBody, ShutdownBody, WorkloadView};
+use crate::api::{
+    DeployBody, DeployReply, ErrorBody, Health, Kind, LogQuery, ScaleBody, ShutdownBody,
+    WorkloadView,
+};
 use crate::paths::Paths;
 use crate::{Error, Result};
 
@@ -53,8 +56,14 @@ impl Client {
 
     fn send(&self, req: RequestBuilder) -> Result<Response> {
         let resp = req.send().map_err(|e| Error::Unavailable {
-            message: format!("cannot reach the prisn daemon on {}: {}", self.socket.display(), chain(&e)),
-            hint: Some("`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log".into()),
+            message: format!(
+                "cannot reach the prisn daemon on {}: {}",
+                self.socket.display(),
+                chain(&e)
+            ),
+            hint: Some(
+                "`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log".into(),
+            ),
         })?;
         if resp.status().is_success() {
             return Ok(resp);
@@ -77,8 +86,9 @@ impl Client {
 
     fn json<T: for<'de> serde::Deserialize<'de>>(&self, req: RequestBuilder) -> Result<T> {
         let resp = self.send(req.timeout(CALL_TIMEOUT))?;
-        resp.json()
-            .map_err(|e| Error::Internal(format!("unexpected answer from the daemon: {}", chain(&e))))
+        resp.json().map_err(|e| {
+            Error::Internal(format!("unexpected answer from the daemon: {}", chain(&e)))
+        })
     }
 
     pub fn health(&self) -> Result<Health> {
@@ -103,16 +113,26 @@ impl Client {
     }
 
     pub fn deploy(&self, name: &str, body: &DeployBody) -> Result<DeployReply> {
-        self.json(self.http.put(self.url(&format!("/v1/workloads/{name}"))).json(body))
+        self.json(
+            self.http
+                .put(self.url(&format!("/v1/workloads/{name}")))
+                .json(body),
+        )
     }
 
     /// Delete `name`; false when it did not exist. Returns notes (kept storage).
     pub fn delete(&self, name: &str) -> Result<Option<Vec<String>>> {
-        match self.json::<serde_json::Value>(self.http.delete(self.url(&format!("/v1/workloads/{name}")))) {
+        match self
+            .json::<serde_json::Value>(self.http.delete(self.url(&format!("/v1/workloads/{name}"))))
+        {
             Ok(v) => Ok(Some(
                 v["notes"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|n| n.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             )),
             Err(Error::Api { status: 404, .. }) => Ok(None),
@@ -130,7 +150,10 @@ impl Client {
 
     /// Copy the workload's output to `out` as it arrives (until the end, with `follow`).
     pub fn logs(&self, name: &str, q: &LogQuery, out: &mut dyn Write) -> Result<()> {
-        let mut params = vec![format!("follow={}", q.follow), format!("timestamps={}", q.timestamps)];
+        let mut params = vec![
+            format!("follow={}", q.follow),
+            format!("timestamps={}", q.timestamps),
+        ];
         if let Some(t) = q.tail {
             params.push(format!("tail={t}"));
         }
@@ -139,7 +162,11 @@ impl Client {
         }
         let url = self.url(&format!("/v1/workloads/{name}/logs?{}", params.join("&")));
         let req = self.http.get(url);
-        let mut resp = self.send(if q.follow { req } else { req.timeout(CALL_TIMEOUT) })?;
+        let mut resp = self.send(if q.follow {
+            req
+        } else {
+            req.timeout(CALL_TIMEOUT)
+        })?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match resp.read(&mut buf) {
@@ -210,7 +237,8 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
         return Ok(c);
     }
     std::fs::create_dir_all(paths.logs()).map_err(Error::io("create", paths.logs()))?;
-    let _lock = FileLock::exclusive(&paths.start_lock()).map_err(|e| Error::Internal(e.to_string()))?;
+    let _lock =
+        FileLock::exclusive(&paths.start_lock()).map_err(|e| Error::Internal(e.to_string()))?;
     // Someone else may have started it while we waited for the lock.
     if let Some((c, _)) = connect(paths)? {
         return Ok(c);
@@ -227,6 +255,8 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
     let mut cmd = Command::new(exe);
     cmd.args(["daemon", "run", "-v"])
         .env("PRISN_HOME", paths.root())
+        // daemon.log is a file: no terminal colours in it.
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err_log);
@@ -240,7 +270,10 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
         });
     }
     let mut child = cmd.spawn().map_err(|e| Error::Unavailable {
-        message: format!("cannot start the prisn daemon ({} daemon run): {e}", exe.display()),
+        message: format!(
+            "cannot start the prisn daemon ({} daemon run): {e}",
+            exe.display()
+        ),
         hint: None,
     })?;
     let started = Instant::now();
@@ -250,10 +283,18 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
             return Ok(c);
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(startup_failure(&log_path, offset, &format!("it exited ({status})")));
+            return Err(startup_failure(
+                &log_path,
+                offset,
+                &format!("it exited ({status})"),
+            ));
         }
         if started.elapsed() > START_TIMEOUT {
-            return Err(startup_failure(&log_path, offset, &format!("it did not answer within {}s", START_TIMEOUT.as_secs())));
+            return Err(startup_failure(
+                &log_path,
+                offset,
+                &format!("it did not answer within {}s", START_TIMEOUT.as_secs()),
+            ));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
@@ -304,11 +345,19 @@ pub fn stop(paths: &Paths, keep_apps: bool, timeout: Duration) -> Result<Option<
     let started = Instant::now();
     let pid = health.pid as i32;
     let start = crate::proc::start_time(pid);
-    while start.is_some() && crate::proc::start_time(pid) == start && crate::proc::state(pid) != Some('Z') {
+    while start.is_some()
+        && crate::proc::start_time(pid) == start
+        && crate::proc::state(pid) != Some('Z')
+    {
         if started.elapsed() > timeout {
             return Err(Error::Unavailable {
-                message: format!("the prisn daemon (pid {pid}) did not stop within {}s", timeout.as_secs()),
-                hint: Some(format!("kill {pid} stops it; its apps keep running and the next daemon adopts them")),
+                message: format!(
+                    "the prisn daemon (pid {pid}) did not stop within {}s",
+                    timeout.as_secs()
+                ),
+                hint: Some(format!(
+                    "kill {pid} stops it; its apps keep running and the next daemon adopts them"
+                )),
             });
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -87,15 +87,21 @@ fn copy_in(code_root: &Path, dir: &Path, files: &Files) -> Result<()> {
         }
         fs::copy(from, &to).map_err(Error::io("copy", from))?;
         let mode = if *exec { 0o555 } else { 0o444 };
-        fs::set_permissions(&to, fs::Permissions::from_mode(mode)).map_err(Error::io("chmod", &to))?;
+        fs::set_permissions(&to, fs::Permissions::from_mode(mode))
+            .map_err(Error::io("chmod", &to))?;
     }
     let staged = tmp.keep();
     if let Err(e) = fs::rename(&staged, dir) {
-        let _ = fs::remove_dir_all(&staged);
+        remove(&staged);
         // Another deploy of the same code won the race: its snapshot is the same.
         if !dir.is_dir() {
             return Err(Error::io("rename into", dir)(e));
         }
+        return Ok(());
+    }
+    // Read-only directories too: a snapshot never changes once it is in place.
+    for d in walk(dir) {
+        let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o555));
     }
     Ok(())
 }
@@ -123,10 +129,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// A relative path that stays inside the root.
 fn checked(rel: &str) -> Result<PathBuf> {
     let path = PathBuf::from(rel);
-    let ok = !rel.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+    let ok = !rel.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     if ok {
         Ok(path)
     } else {
@@ -165,12 +168,18 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(fs::read_to_string(a.dir.join("pkg/data.txt")).unwrap(), "x");
         // Read-only for the owner (root writes anyway; the run's mounts stop it there).
-        let mode = fs::metadata(a.dir.join("main.py")).unwrap().permissions().mode();
+        let mode = fs::metadata(a.dir.join("main.py"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o222, 0);
         fs::write(src.path().join("main.py"), "print(2)\n").unwrap();
         let c = snapshot(home.path(), &s).unwrap();
         assert_ne!(a.digest, c.digest);
-        assert_eq!(fs::read_to_string(a.dir.join("main.py")).unwrap(), "print(1)\n");
+        assert_eq!(
+            fs::read_to_string(a.dir.join("main.py")).unwrap(),
+            "print(1)\n"
+        );
         remove(&a.dir);
         assert!(!a.dir.exists());
     }

@@ -125,10 +125,23 @@ mod tests {
 
     #[test]
     fn standard_schedules_parse_and_bad_ones_say_why() {
-        for ok in ["* * * * *", "*/5 * * * *", "0 3 * * MON-FRI", "@hourly", "*/2 * * * * *"] {
+        for ok in [
+            "* * * * *",
+            "*/5 * * * *",
+            "0 3 * * MON-FRI",
+            "@hourly",
+            "*/2 * * * * *",
+        ] {
             parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["", "* * * *", "61 * * * *", "every minute", "* * * * * * * *", "0 0 31 2 *"] {
+        for bad in [
+            "",
+            "* * * *",
+            "61 * * * *",
+            "every minute",
+            "* * * * * * * *",
+            "0 0 31 2 *",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
             assert!(err.hint().unwrap().contains("*/5 * * * *"));

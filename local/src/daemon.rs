@@ -68,7 +68,10 @@ pub(crate) enum Msg {
     /// Stop every run, then end.
     Delete(oneshot::Sender<()>),
     /// The daemon ends: stop every run unless `keep`, then end.
-    Shutdown { keep: bool, done: oneshot::Sender<()> },
+    Shutdown {
+        keep: bool,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// A run in progress, as the worker and the status see it.
@@ -128,7 +131,12 @@ impl Daemon {
     }
 
     pub(crate) fn notify(&self, name: &str) {
-        if let Some(w) = self.workers.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(w) = self
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             let _ = w.tx.send(Msg::Reload);
         }
     }
@@ -152,7 +160,13 @@ impl Daemon {
                 live: live.clone(),
             },
         );
-        tokio::spawn(supervisor::worker(self.clone(), name.to_string(), rx, live, adopted));
+        tokio::spawn(supervisor::worker(
+            self.clone(),
+            name.to_string(),
+            rx,
+            live,
+            adopted,
+        ));
     }
 
     /// Ask the worker to stop everything and end; wait for it.
@@ -192,14 +206,24 @@ impl Daemon {
                 _ => false,
             };
             if alive {
-                tracing::info!("adopting {} run {} (shim pid {:?})", run.workload, run.id, run.shim_pid);
+                tracing::info!(
+                    "adopting {} run {} (shim pid {:?})",
+                    run.workload,
+                    run.id,
+                    run.shim_pid
+                );
                 adopted.entry(run.workload.clone()).or_default().push(run);
             } else {
                 let ending = ending_from_files(&dir, None);
                 if let Some(spec) = shim::read_json::<ShimSpec>(&dir.join(shim::SPEC)) {
                     spec.limits.remove();
                 }
-                tracing::info!("{} run {} ended while the daemon was away: {}", run.workload, run.id, ending.reason);
+                tracing::info!(
+                    "{} run {} ended while the daemon was away: {}",
+                    run.workload,
+                    run.id,
+                    ending.reason
+                );
                 self.db(|db| db.finish_run(run.id, &ending))?;
             }
         }
@@ -229,7 +253,12 @@ impl Daemon {
             .into_iter()
             .map(|r| r.spec.code_dir)
             .collect();
-        for w in self.workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for w in self
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
             let live = w.live.lock().unwrap_or_else(|p| p.into_inner());
             used.extend(live.active.values().map(|a| a.code_dir.clone()));
         }
@@ -249,7 +278,13 @@ impl Daemon {
         let workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         let running = workers
             .values()
-            .map(|w| w.live.lock().unwrap_or_else(|p| p.into_inner()).active.len())
+            .map(|w| {
+                w.live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .active
+                    .len()
+            })
             .sum();
         api::Health {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -374,13 +409,20 @@ async fn serve(paths: Paths, config: Config, db: Db) -> Result<()> {
             }),
         }
     })?;
-    tracing::info!("prisn daemon {} serving on {}", std::process::id(), socket.display());
+    tracing::info!(
+        "prisn daemon {} serving on {}",
+        std::process::id(),
+        socket.display()
+    );
 
     let signals = {
         let d = daemon.clone();
         async move {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 return;
             };
             tokio::select! {
@@ -403,11 +445,10 @@ async fn serve(paths: Paths, config: Config, db: Db) -> Result<()> {
         .map_err(|e| Error::Internal(format!("serving the API failed: {e}")))?;
 
     let keep = daemon.shutdown.borrow().unwrap_or(true);
-    let workers: Vec<(String, Worker)> = std::mem::take(
-        &mut *daemon.workers.lock().unwrap_or_else(|p| p.into_inner()),
-    )
-    .into_iter()
-    .collect();
+    let workers: Vec<(String, Worker)> =
+        std::mem::take(&mut *daemon.workers.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect();
     let mut waits = Vec::new();
     for (_, w) in workers {
         let (done, wait) = oneshot::channel();
@@ -418,6 +459,10 @@ async fn serve(paths: Paths, config: Config, db: Db) -> Result<()> {
     for w in waits {
         let _ = w.await;
     }
-    tracing::info!("prisn daemon {} stopped{}", std::process::id(), if keep { " (apps left running)" } else { "" });
+    tracing::info!(
+        "prisn daemon {} stopped{}",
+        std::process::id(),
+        if keep { " (apps left running)" } else { "" }
+    );
     Ok(())
 }

@@ -64,7 +64,10 @@ pub enum Error {
 
 impl Error {
     /// A closure for `map_err` that names the action and the path.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io {
             action,
@@ -115,9 +118,15 @@ impl Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Error {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
         Error::State {
-            message: format!("state database: {e}"),
-            hint: None,
+            message: format!("state.db: {e}"),
+            hint: busy.then(|| {
+                "another process holds a lock on $PRISN_HOME/state.db (an sqlite3 shell, a backup tool?); close it and retry".to_string()
+            }),
         }
     }
 }

@@ -39,14 +39,24 @@ pub fn setup(plan: &MountPlan) -> Result<Vec<String>, String> {
         return Err(format!("unshare(CLONE_NEWNS): {}", errno()));
     }
     // Nothing we mount may propagate back to the host.
-    mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)
-        .map_err(|e| format!("make / private: {e}"))?;
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+    .map_err(|e| format!("make / private: {e}"))?;
 
     // Hold on to what the new tmpfs will hide (bind sources are taken through /proc/self/fd).
     let mut keep = Vec::new();
     for dir in &plan.keep {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-        if under_private(&dir) && !keep.iter().any(|(d, _): &(PathBuf, OwnedFd)| dir.starts_with(d)) {
+        if under_private(&dir)
+            && !keep
+                .iter()
+                .any(|(d, _): &(PathBuf, OwnedFd)| dir.starts_with(d))
+        {
             keep.push((dir.clone(), open_path(&dir)?));
         }
     }
@@ -70,7 +80,8 @@ pub fn setup(plan: &MountPlan) -> Result<Vec<String>, String> {
         }
     }
     for (dir, fd) in &keep {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {} in the private tmpfs: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("create {} in the private tmpfs: {e}", dir.display()))?;
         bind(fd, dir).map_err(|e| format!("bind {} back: {e}", dir.display()))?;
         read_only(dir).map_err(|e| format!("make {} read-only: {e}", dir.display()))?;
     }
@@ -97,7 +108,9 @@ pub fn setup(plan: &MountPlan) -> Result<Vec<String>, String> {
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         None,
     ) {
-        notes.push(format!("the host's /proc is visible (mounting the run's own failed: {e})"));
+        notes.push(format!(
+            "the host's /proc is visible (mounting the run's own failed: {e})"
+        ));
     }
     Ok(notes)
 }
@@ -111,13 +124,19 @@ fn errno() -> std::io::Error {
 }
 
 fn cpath(p: &Path) -> Result<CString, String> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| format!("path {} contains a NUL byte", p.display()))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| format!("path {} contains a NUL byte", p.display()))
 }
 
 fn open_path(dir: &Path) -> Result<OwnedFd, String> {
     let c = cpath(dir)?;
     // SAFETY: open(2) with a valid path; the fd is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(format!("open {}: {}", dir.display(), errno()));
     }
@@ -153,7 +172,13 @@ fn mount(
 
 fn bind(fd: &OwnedFd, target: &Path) -> Result<(), std::io::Error> {
     let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    mount(Some(&source), target, None, libc::MS_BIND | libc::MS_REC, None)
+    mount(
+        Some(&source),
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
 }
 
 /// `struct mount_attr` of mount_setattr(2).
@@ -203,7 +228,9 @@ fn read_only(path: &Path) -> Result<(), std::io::Error> {
 fn remount_read_only(path: &Path) -> Result<(), std::io::Error> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
     for line in info.lines() {
-        let Some(mp) = line.split_whitespace().nth(4) else { continue };
+        let Some(mp) = line.split_whitespace().nth(4) else {
+            continue;
+        };
         let mp = Path::new(mp);
         if !mp.starts_with(path) {
             continue;

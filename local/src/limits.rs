@@ -145,7 +145,10 @@ impl Plan {
 
     /// Remove the leaves (they must be empty: the run's processes are gone).
     pub fn remove(&self) {
-        for dir in [&self.memory_cgroup, &self.cpu_cgroup].into_iter().flatten() {
+        for dir in [&self.memory_cgroup, &self.cpu_cgroup]
+            .into_iter()
+            .flatten()
+        {
             remove_leaf(dir);
         }
     }
@@ -167,7 +170,9 @@ fn remove_leaf(dir: &Path) {
 pub fn sweep(home_id: &str, keep: &[PathBuf]) {
     for controller in ["memory", "cpu"] {
         let Ok(base) = base(controller) else { continue };
-        let Ok(entries) = fs::read_dir(&base) else { continue };
+        let Ok(entries) = fs::read_dir(&base) else {
+            continue;
+        };
         for e in entries.flatten() {
             let path = e.path();
             let ours = e
@@ -188,7 +193,9 @@ fn write(path: &Path, value: &str) -> Result<()> {
 /// `<mount of controller>/<our cgroup>/prisn`, created and writable, or why not.
 fn base(controller: &str) -> std::result::Result<PathBuf, String> {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        return Err("this machine uses cgroup v2 only, which local mode does not manage yet".into());
+        return Err(
+            "this machine uses cgroup v2 only, which local mode does not manage yet".into(),
+        );
     }
     let mount = v1_mount(controller)
         .ok_or_else(|| format!("no cgroup v1 {controller} controller is mounted"))?;

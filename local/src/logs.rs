@@ -408,7 +408,11 @@ impl Follower {
         if let Ok(mut file) = File::open(path)
             && let Ok(meta) = file.metadata()
         {
-            let offset = if meta.ino() == from.ino { from.offset } else { 0 };
+            let offset = if meta.ino() == from.ino {
+                from.offset
+            } else {
+                0
+            };
             if file.seek(SeekFrom::Start(offset)).is_ok() {
                 f.ino = meta.ino();
                 f.file = Some(file);

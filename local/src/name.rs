@@ -1,12 +1,12 @@
-//! Workload names: DNS-1123 labels, so the same name works as a Kubernetes object, Service and
-//! host name. Checked before anything happens.
+//! Workload names: DNS-1035 labels (what a Kubernetes Service name must be), so a name that
+//! works locally works in every mode. Checked before anything happens.
 
 use crate::{Error, Result};
 
 /// The longest name (a DNS label; Services need it).
 pub const MAX_LEN: usize = 63;
 
-/// Check that `name` is a DNS-1123 label.
+/// Check that `name` is a DNS-1035 label.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the value and the rule, with a corrected suggestion when one exists.
@@ -16,7 +16,7 @@ pub fn validate(name: &str) -> Result<()> {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-');
     if ok {
         return Ok(());
@@ -26,7 +26,7 @@ pub fn validate(name: &str) -> Result<()> {
         .map(|s| format!("use --name {s}"));
     Err(Error::invalid(
         format!(
-            "invalid name {name:?}: a name is 1 to {MAX_LEN} lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS-1123 label, e.g. \"my-app\")"
+            "invalid name {name:?}: a name is 1 to {MAX_LEN} lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (a DNS-1035 label, e.g. \"my-app\")"
         ),
         suggestion,
     ))
@@ -36,14 +36,17 @@ pub fn validate(name: &str) -> Result<()> {
 /// `project`.
 ///
 /// # Errors
-/// When nothing usable is left (e.g. `___.py`): the user must pass `--name`.
+/// When nothing usable is left (e.g. `___.py`) or it starts with a digit: the user must
+/// pass `--name`.
 pub fn derive(stem: &str) -> Result<String> {
-    sanitize(stem).ok_or_else(|| {
-        Error::invalid(
-            format!("cannot derive a name from {stem:?}"),
-            Some("give one with --name, e.g. --name my-app".into()),
-        )
-    })
+    sanitize(stem)
+        .filter(|s| s.starts_with(|c: char| c.is_ascii_lowercase()))
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("cannot derive a name from {stem:?}"),
+                Some("give one with --name, e.g. --name my-app".into()),
+            )
+        })
 }
 
 /// Lowercase, map separators to '-', drop the rest, trim and shorten.
@@ -74,6 +77,7 @@ mod tests {
         assert_eq!(derive("__x__").unwrap(), "x");
         assert_eq!(derive(&"a".repeat(80)).unwrap().len(), 63);
         assert!(derive("___").is_err());
+        assert!(derive("2fa").is_err());
     }
 
     #[test]
@@ -83,7 +87,7 @@ mod tests {
         let err = validate("My_App").unwrap_err();
         assert!(err.to_string().contains("\"My_App\""), "{err}");
         assert_eq!(err.hint(), Some("use --name my-app"));
-        for bad in ["", "-a", "a-", "a.b", &"x".repeat(64)] {
+        for bad in ["", "-a", "a-", "a.b", "1a", &"x".repeat(64)] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

@@ -16,7 +16,11 @@ use crate::state::Record;
 use crate::{Error, Result, code, cron, limits, name, quantity, view};
 
 /// Create or replace the workload `name`. Returns whether it was created.
-pub(crate) async fn deploy(d: Arc<Daemon>, name: String, body: DeployBody) -> Result<(bool, DeployReply)> {
+pub(crate) async fn deploy(
+    d: Arc<Daemon>,
+    name: String,
+    body: DeployBody,
+) -> Result<(bool, DeployReply)> {
     name::validate(&name)?;
     let mut notes = check(&name, &body)?;
     let requested = limits::Requested {
@@ -82,7 +86,11 @@ pub(crate) async fn deploy(d: Arc<Daemon>, name: String, body: DeployBody) -> Re
         ));
     }
     let outcome = d.db(|db| db.put(&name, &spec, replicas, body.expect))?;
-    pin_envs(&d, existing.as_ref().map(|r| r.spec.env_dir.as_path()), &spec.env_dir);
+    pin_envs(
+        &d,
+        existing.as_ref().map(|r| r.spec.env_dir.as_path()),
+        &spec.env_dir,
+    );
     d.spawn_worker(&name, Vec::new());
     d.notify(&name);
     if outcome.spec_changed {
@@ -92,7 +100,13 @@ pub(crate) async fn deploy(d: Arc<Daemon>, name: String, body: DeployBody) -> Re
         "deployed {} {name} (generation {}, {})",
         body.kind,
         outcome.generation,
-        if outcome.created { "created" } else if outcome.changed { "changed" } else { "unchanged" }
+        if outcome.created {
+            "created"
+        } else if outcome.changed {
+            "changed"
+        } else {
+            "unchanged"
+        }
     );
     Ok((
         outcome.created,
@@ -113,24 +127,36 @@ fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     match (body.kind, &body.schedule) {
         (Kind::CronJob, None) => {
-            return Err(Error::invalid("a cron job needs a schedule", Some("pass --schedule \"*/5 * * * *\"".to_string())));
+            return Err(Error::invalid(
+                "a cron job needs a schedule",
+                Some("pass --schedule \"*/5 * * * *\"".to_string()),
+            ));
         }
         (Kind::App | Kind::Job, Some(_)) => {
-            return Err(Error::invalid(format!("a schedule makes a cron job, not a {}", body.kind.noun()), None));
+            return Err(Error::invalid(
+                format!("a schedule makes a cron job, not a {}", body.kind.noun()),
+                None,
+            ));
         }
-        (Kind::CronJob, Some(s)) => {
-            if cron::parse(s)?.has_seconds() {
-                notes.push(format!("schedule {s:?} has a seconds field: local mode only (Kubernetes CronJobs take 5 fields)"));
-            }
+        (Kind::CronJob, Some(s)) if cron::parse(s)?.has_seconds() => {
+            notes.push(format!(
+                "schedule {s:?} has a seconds field: local mode only (Kubernetes CronJobs take 5 fields)"
+            ));
         }
         _ => {}
     }
     if let Some(port) = body.port {
         if body.kind != Kind::App {
-            return Err(Error::invalid(format!("--port is for apps, not a {}", body.kind.noun()), None));
+            return Err(Error::invalid(
+                format!("--port is for apps, not a {}", body.kind.noun()),
+                None,
+            ));
         }
         if port == 0 {
-            return Err(Error::invalid("--port 0 is not a port", Some("choose a port from 1 to 65535, e.g. --port 8080".to_string())));
+            return Err(Error::invalid(
+                "--port 0 is not a port",
+                Some("choose a port from 1 to 65535, e.g. --port 8080".to_string()),
+            ));
         }
         if body.env.contains_key("PORT") {
             return Err(Error::invalid(
@@ -142,32 +168,57 @@ fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
     if body.replicas > 1 {
         return Err(match body.kind {
             Kind::App => too_many(name, body.replicas),
-            _ => Error::invalid(format!("a {} cannot have {} replicas", body.kind.noun(), body.replicas), None),
+            _ => Error::invalid(
+                format!(
+                    "a {} cannot have {} replicas",
+                    body.kind.noun(),
+                    body.replicas
+                ),
+                None,
+            ),
         });
     }
     for key in body.env.keys() {
         if key.is_empty() || key.contains('=') || key.contains('\0') {
-            return Err(Error::invalid(format!("invalid environment variable name {key:?}"), Some("use --env KEY=VALUE with a KEY without '='".to_string())));
+            return Err(Error::invalid(
+                format!("invalid environment variable name {key:?}"),
+                Some("use --env KEY=VALUE with a KEY without '='".to_string()),
+            ));
         }
     }
     let mut volumes = BTreeSet::new();
     for v in &body.storage {
         name::validate(&v.name).map_err(|_| {
             Error::invalid(
-                format!("invalid storage name {:?}: a lowercase DNS label is needed", v.name),
+                format!(
+                    "invalid storage name {:?}: a lowercase DNS label is needed",
+                    v.name
+                ),
                 Some("use --storage data=/var/lib/app:1Gi".to_string()),
             )
         })?;
         if !volumes.insert(v.name.clone()) {
-            return Err(Error::invalid(format!("storage {:?} is given twice", v.name), None));
+            return Err(Error::invalid(
+                format!("storage {:?} is given twice", v.name),
+                None,
+            ));
         }
         if !v.path.is_absolute() {
-            return Err(Error::invalid(format!("storage {} mount path {} is not absolute", v.name, v.path.display()), None));
+            return Err(Error::invalid(
+                format!(
+                    "storage {} mount path {} is not absolute",
+                    v.name,
+                    v.path.display()
+                ),
+                None,
+            ));
         }
         if body.isolation == Isolation::None {
             return Err(Error::invalid(
                 "--storage needs a mount namespace, and --isolation none has none",
-                Some("drop --isolation none, or let the app use a directory of its own".to_string()),
+                Some(
+                    "drop --isolation none, or let the app use a directory of its own".to_string(),
+                ),
             ));
         }
         if v.size.is_some() {
@@ -176,7 +227,10 @@ fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
     }
     if !body.env_dir.is_dir() {
         return Err(Error::invalid(
-            format!("the environment {} does not exist (collected by `prisn gc`?)", body.env_dir.display()),
+            format!(
+                "the environment {} does not exist (collected by `prisn gc`?)",
+                body.env_dir.display()
+            ),
             Some("deploy again: prisn builds it".to_string()),
         ));
     }
@@ -185,7 +239,9 @@ fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
 
 fn too_many(name: &str, n: u32) -> Error {
     Error::invalid(
-        format!("local mode runs a single instance of each app; {n} replicas of {name} need a Kubernetes context"),
+        format!(
+            "local mode runs a single instance of each app; {n} replicas of {name} need a Kubernetes context"
+        ),
         Some(format!(
             "add one with `prisn context add prod --mode kubernetes`, then `prisn --context prod deploy …` or `prisn --context prod scale {name} {n}`"
         )),
@@ -197,8 +253,15 @@ fn check_port(d: &Daemon, name: &str, port: u16, existing: Option<&Record>) -> R
     for rec in d.db(|db| db.list())? {
         if rec.name != name && rec.spec.port == Some(port) && rec.replicas > 0 {
             return Err(Error::conflict(
-                format!("port {port} is already used by {} {}", rec.kind.noun(), rec.name),
-                Some(format!("choose another --port, or free it with `prisn scale {0} 0` or `prisn delete {0}`", rec.name)),
+                format!(
+                    "port {port} is already used by {} {}",
+                    rec.kind.noun(),
+                    rec.name
+                ),
+                Some(format!(
+                    "choose another --port, or free it with `prisn scale {0} 0` or `prisn delete {0}`",
+                    rec.name
+                )),
             ));
         }
     }
@@ -219,7 +282,10 @@ fn check_port(d: &Daemon, name: &str, port: u16, existing: Option<&Record>) -> R
         }
         Err(e) => Err(Error::invalid(
             format!("cannot use port {port}: {e}"),
-            Some("ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose another --port".to_string()),
+            Some(
+                "ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose another --port"
+                    .to_string(),
+            ),
         )),
     }
 }
@@ -277,7 +343,10 @@ pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> 
     let mut notes = Vec::new();
     let volumes = d.paths.volumes(&name);
     if volumes.is_dir() {
-        notes.push(format!("kept its storage in {} (remove it by hand when no longer needed)", volumes.display()));
+        notes.push(format!(
+            "kept its storage in {} (remove it by hand when no longer needed)",
+            volumes.display()
+        ));
     }
     tracing::info!("deleted {} {name}", rec.kind);
     Ok(notes)
@@ -294,7 +363,10 @@ pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result
         Kind::Job => {
             return Err(Error::invalid(
                 format!("{name} is a job: it runs once and has no replicas"),
-                Some("scale applies to apps (0 or 1 locally) and cron jobs (0 suspends, 1 resumes)".to_string()),
+                Some(
+                    "scale applies to apps (0 or 1 locally) and cron jobs (0 suspends, 1 resumes)"
+                        .to_string(),
+                ),
             ));
         }
         Kind::CronJob if replicas > 1 => {

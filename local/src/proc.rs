@@ -36,7 +36,10 @@ pub fn cmdline(pid: i32) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" ");
     if text.is_empty() {
-        text = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?.trim().to_string();
+        text = fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()?
+            .trim()
+            .to_string();
     }
     if text.chars().count() > 120 {
         text = text.chars().take(117).collect::<String>() + "...";
@@ -47,7 +50,11 @@ pub fn cmdline(pid: i32) -> Option<String> {
 /// The children of `pid` (needs CONFIG_PROC_CHILDREN; empty otherwise).
 pub fn children(pid: i32) -> Vec<i32> {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -112,7 +119,11 @@ fn find_fd(matches: impl Fn(&str) -> bool) -> Vec<(i32, String)> {
         return found;
     };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
@@ -176,6 +187,11 @@ mod tests {
         let holders = holders_of(&path);
         let _ = child.kill();
         let _ = child.wait();
-        assert!(holders.iter().any(|(p, c)| *p == child.id() as i32 && c.contains("sleep")), "{holders:?}");
+        assert!(
+            holders
+                .iter()
+                .any(|(p, c)| *p == child.id() as i32 && c.contains("sleep")),
+            "{holders:?}"
+        );
     }
 }

@@ -69,7 +69,7 @@ pub fn format_bytes(n: u64) -> String {
         ("Ki", 1 << 10),
     ];
     for (unit, size) in UNITS {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{}{unit}", n / size);
         }
     }

@@ -53,7 +53,8 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::error!("{}", self.0);
         }
@@ -72,7 +73,8 @@ fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
 }
 
 fn body<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| Error::invalid(format!("invalid request body: {e}"), None))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid(format!("invalid request body: {e}"), None))
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
@@ -89,11 +91,17 @@ struct ListQuery {
     kind: Option<String>,
 }
 
-async fn list(State(d): State<Arc<Daemon>>, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Response> {
+async fn list(
+    State(d): State<Arc<Daemon>>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Response> {
     let kind = match query(q)?.kind {
         None => None,
         Some(k) => Some(Kind::parse(&k).ok_or_else(|| {
-            Error::invalid(format!("unknown kind {k:?}"), Some("use app, job or cronjob".to_string()))
+            Error::invalid(
+                format!("unknown kind {k:?}"),
+                Some("use app, job or cronjob".to_string()),
+            )
         })?),
     };
     list_of(&d, kind)
@@ -118,10 +126,18 @@ async fn status(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> ApiRe
     Ok(json(StatusCode::OK, &view::view(&d, &rec, true)))
 }
 
-async fn deploy(State(d): State<Arc<Daemon>>, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+async fn deploy(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
     let req: DeployBody = body(&bytes)?;
     let (created, reply) = crate::ops::deploy(d, name, req).await?;
-    let status = if created && !reply.dry_run { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created && !reply.dry_run {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json(status, &reply))
 }
 
@@ -130,16 +146,27 @@ async fn delete(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> ApiRe
     Ok(json(StatusCode::OK, &serde_json::json!({ "notes": notes })))
 }
 
-async fn scale(State(d): State<Arc<Daemon>>, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+async fn scale(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
     let req: ScaleBody = body(&bytes)?;
     let view = crate::ops::scale(d, name, req.replicas).await?;
     Ok(json(StatusCode::OK, &view))
 }
 
 async fn shutdown(State(d): State<Arc<Daemon>>, bytes: Bytes) -> ApiResult<Response> {
-    let req: ShutdownBody = if bytes.is_empty() { ShutdownBody::default() } else { body(&bytes)? };
+    let req: ShutdownBody = if bytes.is_empty() {
+        ShutdownBody::default()
+    } else {
+        body(&bytes)?
+    };
     d.shutdown.send_replace(Some(req.keep_apps));
-    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "stopping": true, "keep_apps": req.keep_apps })))
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "stopping": true, "keep_apps": req.keep_apps }),
+    ))
 }
 
 async fn logs(

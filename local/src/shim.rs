@@ -81,7 +81,10 @@ pub struct Exited {
 /// Write JSON so readers see the old file or the new one, never half of one.
 pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(&tmp, path)
 }
 
@@ -191,7 +194,12 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
             .limits
             .procs_files()
             .into_iter()
-            .map(|p| Ok((p.clone(), cstring(p.as_os_str().as_bytes(), "a cgroup path")?)))
+            .map(|p| {
+                Ok((
+                    p.clone(),
+                    cstring(p.as_os_str().as_bytes(), "a cgroup path")?,
+                ))
+            })
             .collect::<Result<_, String>>()?,
     };
     let mut writer = LogWriter::open(&spec.log, spec.log_max_bytes, spec.log_keep)
@@ -216,14 +224,20 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
         } else {
             let why = format!(
                 "unshare({}) failed: {}",
-                if euid != 0 { "CLONE_NEWUSER|CLONE_NEWPID" } else { "CLONE_NEWPID" },
+                if euid != 0 {
+                    "CLONE_NEWUSER|CLONE_NEWPID"
+                } else {
+                    "CLONE_NEWPID"
+                },
                 std::io::Error::last_os_error()
             );
             if spec.isolation == Isolation::Namespaces {
                 return Err(format!("--isolation namespaces cannot be applied: {why}"));
             }
             if !spec.storage.is_empty() {
-                return Err(format!("--storage needs a mount namespace, which is unavailable: {why}"));
+                return Err(format!(
+                    "--storage needs a mount namespace, which is unavailable: {why}"
+                ));
             }
             isolation_note = Some(format!("none (namespaces unavailable: {why})"));
         }
@@ -308,7 +322,12 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
     write_json(&run_dir.join(STARTED), &started)
         .map_err(|e| format!("cannot write {}: {e}", run_dir.join(STARTED).display()))?;
 
-    let status = pump(log_r, child, &mut writer, Duration::from_millis(spec.stop_grace_ms));
+    let status = pump(
+        log_r,
+        child,
+        &mut writer,
+        Duration::from_millis(spec.stop_grace_ms),
+    );
     close(log_r);
     let (code, signal) = decode(status);
     write_json(
@@ -370,7 +389,10 @@ fn pump(log_r: i32, child: i32, writer: &mut LogWriter, grace: Duration) -> libc
             return st;
         }
         let term_at = TERM_AT_MS.load(Ordering::SeqCst);
-        if !killed && term_at != 0 && (now_ms() as u64).saturating_sub(term_at) >= grace.as_millis() as u64 {
+        if !killed
+            && term_at != 0
+            && (now_ms() as u64).saturating_sub(term_at) >= grace.as_millis() as u64
+        {
             killed = true;
             let target = TARGET.load(Ordering::SeqCst);
             // SAFETY: kill(2).
@@ -401,7 +423,9 @@ fn wait_blocking(pid: i32) -> libc::c_int {
     loop {
         // SAFETY: waitpid on our own child.
         let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-        if r == pid || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+        if r == pid
+            || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+        {
             return st;
         }
     }
@@ -428,7 +452,10 @@ fn first_process(
     }
     for (path, c) in &p.procs {
         if let Err(e) = write_c(c, b"0") {
-            fail(rep_w, &format!("cannot join cgroup {}: {e}", path.display()));
+            fail(
+                rep_w,
+                &format!("cannot join cgroup {}: {e}", path.display()),
+            );
         }
     }
     if let Some(bytes) = spec.limits.rlimit_as {
@@ -438,7 +465,10 @@ fn first_process(
         };
         // SAFETY: setrlimit with a valid struct; lowering is always allowed.
         if unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) } != 0 {
-            fail(rep_w, &format!("setrlimit(RLIMIT_AS): {}", std::io::Error::last_os_error()));
+            fail(
+                rep_w,
+                &format!("setrlimit(RLIMIT_AS): {}", std::io::Error::last_os_error()),
+            );
         }
     }
     if !namespaces {
@@ -447,6 +477,8 @@ fn first_process(
         unsafe { libc::setpgid(0, 0) };
         exec_script(p, namespaces, log_w, rep_w);
     }
+    // SAFETY: prctl with a static NUL-terminated name; `ps` then tells it from the shim.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"prisn-init".as_ptr()) };
     match isolate::setup(mounts) {
         Ok(notes) => {
             for n in notes {

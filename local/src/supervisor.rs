@@ -22,7 +22,9 @@ use crate::state::{Ending, Record, Run};
 use crate::{Error, Result, cron, limits, quantity};
 
 /// Variables a script inherits from the daemon's environment; everything else is explicit.
-const BASE_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+const BASE_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+];
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A watched run that is over.
@@ -51,7 +53,9 @@ pub(crate) async fn worker(
         .map(|r| r.spec.code_dir)
         .unwrap_or_default();
     for run in adopted {
-        let Some(shim_pid) = run.shim_pid else { continue };
+        let Some(shim_pid) = run.shim_pid else {
+            continue;
+        };
         lock(&live).active.insert(
             run.id,
             Active {
@@ -59,11 +63,21 @@ pub(crate) async fn worker(
                 shim_pid,
                 started_ms: run.started_ms,
                 code_dir: code_dir.clone(),
-                started: run.report.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+                started: run
+                    .report
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok()),
                 stopping: false,
             },
         );
-        runs.spawn(watch(d.clone(), name.clone(), run.id, shim_pid, run.started_ms, live.clone()));
+        runs.spawn(watch(
+            d.clone(),
+            name.clone(),
+            run.id,
+            shim_pid,
+            run.started_ms,
+            live.clone(),
+        ));
     }
     let mut last_generation = None;
     loop {
@@ -127,7 +141,12 @@ pub(crate) async fn worker(
 }
 
 /// Start and stop runs so they match `rec`; returns when to look again, if at a set time.
-fn reconcile(d: &Arc<Daemon>, rec: &Record, live: &Arc<Mutex<Live>>, runs: &mut JoinSet<RunEnd>) -> Option<i64> {
+fn reconcile(
+    d: &Arc<Daemon>,
+    rec: &Record,
+    live: &Arc<Mutex<Live>>,
+    runs: &mut JoinSet<RunEnd>,
+) -> Option<i64> {
     let now = now_ms();
     let (busy, any_stopping) = {
         let l = lock(live);
@@ -211,10 +230,14 @@ fn reconcile(d: &Arc<Daemon>, rec: &Record, live: &Arc<Mutex<Live>>, runs: &mut 
                     let ending = Ending {
                         ended_ms: now,
                         reason: "Skipped".into(),
-                        message: Some("the previous run was still running (concurrency policy Forbid)".into()),
+                        message: Some(
+                            "the previous run was still running (concurrency policy Forbid)".into(),
+                        ),
                         ..Ending::default()
                     };
-                    let _ = d.db(|db| db.record_ended_run(&rec.name, rec.generation, Some(slot_ms), &ending));
+                    let _ = d.db(|db| {
+                        db.record_ended_run(&rec.name, rec.generation, Some(slot_ms), &ending)
+                    });
                 }
             }
             let next = due.next.map(time_to_ms);
@@ -247,7 +270,14 @@ fn start(
                 },
             );
             l.last_error = None;
-            runs.spawn(watch(d.clone(), rec.name.clone(), id, shim_pid, started_ms, live.clone()));
+            runs.spawn(watch(
+                d.clone(),
+                rec.name.clone(),
+                id,
+                shim_pid,
+                started_ms,
+                live.clone(),
+            ));
             None
         }
         Err((id, e)) => {
@@ -261,7 +291,9 @@ fn start(
             };
             let _ = d.db(|db| match id {
                 Some(id) => db.finish_run(id, &ending),
-                None => db.record_ended_run(&rec.name, rec.generation, slot, &ending).map(|_| ()),
+                None => db
+                    .record_ended_run(&rec.name, rec.generation, slot, &ending)
+                    .map(|_| ()),
             });
             let mut l = lock(live);
             l.last_error = Some(message);
@@ -277,7 +309,13 @@ fn start(
 }
 
 /// Record the end of a run; an app that ended on its own is restarted after a backoff.
-fn finished(d: &Arc<Daemon>, name: &str, rec: Option<&Record>, live: &Arc<Mutex<Live>>, mut end: RunEnd) {
+fn finished(
+    d: &Arc<Daemon>,
+    name: &str,
+    rec: Option<&Record>,
+    live: &Arc<Mutex<Live>>,
+    mut end: RunEnd,
+) {
     let was = lock(live).active.remove(&end.id);
     let stopped = was.as_ref().is_some_and(|a| a.stopping);
     if stopped {
@@ -286,7 +324,13 @@ fn finished(d: &Arc<Daemon>, name: &str, rec: Option<&Record>, live: &Arc<Mutex<
     if let Err(e) = d.db(|db| db.finish_run(end.id, &end.ending)) {
         tracing::error!("{name}: cannot record the end of run {}: {e}", end.id);
     }
-    tracing::info!("{name}: run {} ended: {} (code {:?}, signal {:?})", end.id, end.ending.reason, end.ending.exit_code, end.ending.signal);
+    tracing::info!(
+        "{name}: run {} ended: {} (code {:?}, signal {:?})",
+        end.id,
+        end.ending.reason,
+        end.ending.exit_code,
+        end.ending.signal
+    );
     if let Some(rec) = rec
         && rec.kind == Kind::App
         && !stopped
@@ -322,7 +366,9 @@ fn backoff(d: &Daemon, failures: u32) -> Duration {
 fn request_stop(d: &Arc<Daemon>, live: &Arc<Mutex<Live>>, id: i64) {
     let pid = {
         let mut l = lock(live);
-        let Some(a) = l.active.get_mut(&id) else { return };
+        let Some(a) = l.active.get_mut(&id) else {
+            return;
+        };
         if a.stopping {
             return;
         }
@@ -346,7 +392,12 @@ fn request_stop(d: &Arc<Daemon>, live: &Arc<Mutex<Live>>, id: i64) {
     });
 }
 
-async fn stop_all(d: &Arc<Daemon>, name: &str, live: &Arc<Mutex<Live>>, runs: &mut JoinSet<RunEnd>) {
+async fn stop_all(
+    d: &Arc<Daemon>,
+    name: &str,
+    live: &Arc<Mutex<Live>>,
+    runs: &mut JoinSet<RunEnd>,
+) {
     let ids: Vec<i64> = lock(live).active.keys().copied().collect();
     for id in ids {
         request_stop(d, live, id);
@@ -360,7 +411,14 @@ async fn stop_all(d: &Arc<Daemon>, name: &str, live: &Arc<Mutex<Live>>, runs: &m
 
 /// Follow one run: its `started.json`, then its end (a pidfd on the shim, which works for
 /// adopted shims too), then `exited.json`.
-async fn watch(d: Arc<Daemon>, name: String, id: i64, shim_pid: i32, started_ms: i64, live: Arc<Mutex<Live>>) -> RunEnd {
+async fn watch(
+    d: Arc<Daemon>,
+    name: String,
+    id: i64,
+    shim_pid: i32,
+    started_ms: i64,
+    live: Arc<Mutex<Live>>,
+) -> RunEnd {
     let dir = d.paths.run_dir(&name, id);
     let plan = shim::read_json::<ShimSpec>(&dir.join(shim::SPEC))
         .map(|s| s.limits)
@@ -419,7 +477,11 @@ fn record_started(d: &Daemon, dir: &Path, id: i64, live: &Mutex<Live>) -> bool {
 }
 
 /// Write the run's spec and start its shim in a session of its own.
-fn start_run(d: &Arc<Daemon>, rec: &Record, slot: Option<i64>) -> std::result::Result<(i64, i32, i64), (Option<i64>, Error)> {
+fn start_run(
+    d: &Arc<Daemon>,
+    rec: &Record,
+    slot: Option<i64>,
+) -> std::result::Result<(i64, i32, i64), (Option<i64>, Error)> {
     let id = d
         .db(|db| db.insert_run(&rec.name, rec.generation, slot))
         .map_err(|e| (None, e))?;
@@ -427,10 +489,23 @@ fn start_run(d: &Arc<Daemon>, rec: &Record, slot: Option<i64>) -> std::result::R
     let dir = d.paths.run_dir(&rec.name, id);
     std::fs::create_dir_all(&dir).map_err(|e| fail(Error::io("create", &dir)(e)))?;
     let requested = limits::Requested {
-        memory: rec.spec.memory.as_deref().map(quantity::memory).transpose().map_err(fail)?,
-        cpu_millis: rec.spec.cpu.as_deref().map(quantity::cpu).transpose().map_err(fail)?,
+        memory: rec
+            .spec
+            .memory
+            .as_deref()
+            .map(quantity::memory)
+            .transpose()
+            .map_err(fail)?,
+        cpu_millis: rec
+            .spec
+            .cpu
+            .as_deref()
+            .map(quantity::cpu)
+            .transpose()
+            .map_err(fail)?,
     };
-    let plan = limits::plan(requested, &format!("{}-{}-{id}", d.home_id, rec.name)).map_err(fail)?;
+    let plan =
+        limits::plan(requested, &format!("{}-{}-{id}", d.home_id, rec.name)).map_err(fail)?;
     if let Err(e) = plan.create() {
         plan.remove();
         return Err(fail(e));
@@ -442,7 +517,8 @@ fn start_run(d: &Arc<Daemon>, rec: &Record, slot: Option<i64>) -> std::result::R
             return Err(fail(e));
         }
     };
-    shim::write_json(&dir.join(shim::SPEC), &spec).map_err(|e| fail(Error::io("write", dir.join(shim::SPEC))(e)))?;
+    shim::write_json(&dir.join(shim::SPEC), &spec)
+        .map_err(|e| fail(Error::io("write", dir.join(shim::SPEC))(e)))?;
     let mut cmd = Command::new(&d.config.shim_exe);
     cmd.arg0(format!("prisn-shim: {}", rec.name))
         .args(["daemon", "shim"])
@@ -496,20 +572,34 @@ fn shim_spec(d: &Daemon, rec: &Record, id: i64, plan: limits::Plan) -> Result<Sh
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    vars.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    vars.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
-            vars.insert(k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned());
+            vars.insert(
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            );
         }
     }
     vars.extend(s.env.clone());
     if let Some(port) = s.port {
         vars.insert("PORT".into(), port.to_string());
     }
-    let program = resolve(Path::new(cmd.get_program()), vars.get("PATH").map(String::as_str))?;
-    let mut args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let program = resolve(
+        Path::new(cmd.get_program()),
+        vars.get("PATH").map(String::as_str),
+    )?;
+    let mut args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     args.extend(s.args.iter().cloned());
-    let mut keep = vec![d.paths.root().to_path_buf(), s.code_dir.clone(), s.env_dir.clone()];
+    let mut keep = vec![
+        d.paths.root().to_path_buf(),
+        s.code_dir.clone(),
+        s.env_dir.clone(),
+    ];
     if let Ok(real) = std::fs::canonicalize(&program)
         && let Some(prefix) = real.parent().and_then(Path::parent)
     {

@@ -31,12 +31,13 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
         .rev()
         .find(|(_, a)| !a.stopping)
         .or_else(|| live.active.iter().next_back());
-    let started: Option<Started> = current
-        .and_then(|(_, a)| a.started.clone())
-        .or_else(|| {
-            runs.iter()
-                .find_map(|r| r.report.as_deref().and_then(|j| serde_json::from_str(j).ok()))
-        });
+    let started: Option<Started> = current.and_then(|(_, a)| a.started.clone()).or_else(|| {
+        runs.iter().find_map(|r| {
+            r.report
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+        })
+    });
     let pid = current.and_then(|(_, a)| a.started.as_ref().and_then(|s| s.pid));
     let finished: Vec<&Run> = runs
         .iter()
@@ -51,8 +52,17 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
         Kind::App => {
             let desired = rec.replicas.min(1);
             if desired == 0 {
-                let phase = if active > 0 || stopping { "Stopping" } else { "Stopped" };
-                (phase.to_string(), 0, 0, Some("scaled to 0; `prisn scale NAME 1` starts it".into()))
+                let phase = if active > 0 || stopping {
+                    "Stopping"
+                } else {
+                    "Stopped"
+                };
+                (
+                    phase.to_string(),
+                    0,
+                    0,
+                    Some("scaled to 0; `prisn scale NAME 1` starts it".into()),
+                )
             } else if active > 0 && (pid.is_none() || (rec.spec.port.is_some() && !port_open)) {
                 let msg = match rec.spec.port {
                     Some(p) if pid.is_some() => Some(format!("waiting for port {p} to answer")),
@@ -87,7 +97,12 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
                 Some(r) if r.ended_ms.is_some() => {
                     let ok = r.exit_code == Some(0) && r.reason.as_deref() == Some("Completed");
                     let phase = if ok { "Succeeded" } else { "Failed" };
-                    (phase.to_string(), 1, 0, (!ok).then(|| describe_exit(r, false)))
+                    (
+                        phase.to_string(),
+                        1,
+                        0,
+                        (!ok).then(|| describe_exit(r, false)),
+                    )
                 }
                 _ => ("Pending".to_string(), 1, 0, live.last_error.clone()),
             }
@@ -101,7 +116,12 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
             } else if active > 0 {
                 ("Running".to_string(), 1, active, msg)
             } else {
-                ("Scheduled".to_string(), 1, 0, live.last_error.clone().or(msg))
+                (
+                    "Scheduled".to_string(),
+                    1,
+                    0,
+                    live.last_error.clone().or(msg),
+                )
             }
         }
     };
@@ -149,7 +169,11 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
 
 /// Does something accept connections on 127.0.0.1:port?
 fn answers(port: u16) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_ok()
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(100),
+    )
+    .is_ok()
 }
 
 fn exit_view(r: &Run) -> ExitView {
@@ -190,7 +214,10 @@ pub(crate) fn describe_exit(r: &Run, service: bool) -> String {
         ),
         ("Lost", _, _) => r.message.clone().unwrap_or_else(|| "lost".into()),
         ("OOMKilled", _, _) => format!("killed for exceeding its memory limit after {after}"),
-        (_, _, Some(sig)) => format!("killed by signal {sig} ({}) after {after}", signal_name(sig)),
+        (_, _, Some(sig)) => format!(
+            "killed by signal {sig} ({}) after {after}",
+            signal_name(sig)
+        ),
         (_, Some(code), None) => format!("exited with code {code} after {after}"),
         _ => format!("ended after {after}"),
     };

@@ -16,6 +16,14 @@ mod gc;
 mod lock;
 mod run;
 mod store;
+// Workloads in the current context (local mode: the prisn daemon).
+pub(crate) mod daemon;
+pub(crate) mod delete;
+pub(crate) mod deploy;
+pub(crate) mod get;
+pub(crate) mod logs;
+pub(crate) mod scale;
+pub(crate) mod status;
 
 /// Run the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -32,7 +40,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(cmd) => store::run(global, cmd),
         Command::Context(cmd) => context::run(global, cmd),
         Command::Gc(args) => gc::run(global, args),
+        Command::Deploy(args) => deploy::run(global, args),
+        Command::Get(args) => get::run(global, args),
+        Command::Status(args) => status::run(global, args),
+        Command::Logs(args) => logs::run(global, args),
+        Command::Delete(args) => delete::run(global, args),
+        Command::Scale(args) => scale::run(global, args),
+        Command::Daemon(cmd) => daemon::run(global, cmd),
     }
+}
+
+/// The context the flags and the environment select, and its backend.
+fn backend(
+    global: &crate::cli::Global,
+) -> anyhow::Result<(crate::context::Context, Box<dyn crate::backend::Backend>)> {
+    let home = home()?;
+    let ctx = crate::context::Config::load(&home)?
+        .resolve(global.context.as_deref(), global.namespace.as_deref())?;
+    let backend = crate::backend::for_context(&ctx, &home)?;
+    Ok((ctx, backend))
 }
 
 /// `$PRISN_HOME`.
@@ -41,7 +67,7 @@ fn home() -> anyhow::Result<prisn_builder::home::Home> {
 }
 
 /// The builder options the script and lock flags ask for.
-fn prepare_options(
+pub(crate) fn prepare_options(
     script: &crate::cli::ScriptArgs,
     lock: &crate::cli::LockMode,
 ) -> prisn_builder::prepare::Options {

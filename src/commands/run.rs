@@ -11,6 +11,9 @@ use crate::cli::{Global, RunArgs};
 use crate::reporter;
 
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.detach {
+        return super::deploy::detach(global, args);
+    }
     let env_vars = parse_env(&args.env)?;
     let home = home()?;
     let (resolved, env) = {

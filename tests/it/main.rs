@@ -13,3 +13,10 @@ mod image;
 mod image_airgap;
 mod image_common;
 mod image_errors;
+
+// local mode: the prisn daemon, its workloads, isolation and recovery (issue 7)
+mod local;
+mod local_bad_input;
+mod local_cron;
+mod local_limits;
+mod local_recovery;

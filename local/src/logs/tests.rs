@@ -18,9 +18,15 @@ fn lines_and_pieces_of_lines_are_stamped_and_joined() {
     w.write_at(b"one\ntwo\nthr", at(1)).unwrap();
     w.write_at(b"ee\nfour\n", at(2)).unwrap();
     let raw = fs::read_to_string(&path).unwrap();
-    assert!(raw.starts_with("2023-11-14T22:13:21.000000000Z F one\n"), "{raw}");
+    assert!(
+        raw.starts_with("2023-11-14T22:13:21.000000000Z F one\n"),
+        "{raw}"
+    );
     assert!(raw.contains("Z P thr\n"), "{raw}");
-    assert_eq!(text(&path, &ReadOptions::default()), "one\ntwo\nthree\nfour\n");
+    assert_eq!(
+        text(&path, &ReadOptions::default()),
+        "one\ntwo\nthree\nfour\n"
+    );
     let tail = ReadOptions {
         tail: Some(2),
         ..Default::default()
@@ -31,7 +37,10 @@ fn lines_and_pieces_of_lines_are_stamped_and_joined() {
         timestamps: true,
         ..Default::default()
     };
-    assert_eq!(text(&path, &stamped), "2023-11-14T22:13:22.000000000Z four\n");
+    assert_eq!(
+        text(&path, &stamped),
+        "2023-11-14T22:13:22.000000000Z four\n"
+    );
     let since = ReadOptions {
         since: Some(at(2)),
         ..Default::default()
@@ -58,7 +67,10 @@ fn rotation_keeps_old_files_and_tail_reads_across_them() {
             ..Default::default()
         },
     );
-    assert_eq!(got, (34..40).map(|i| format!("line {i}\n")).collect::<String>());
+    assert_eq!(
+        got,
+        (34..40).map(|i| format!("line {i}\n")).collect::<String>()
+    );
     // Everything still on disk is in order.
     let everything = text(&path, &ReadOptions::default());
     assert!(everything.ends_with("line 38\nline 39\n"), "{everything}");
@@ -73,7 +85,8 @@ fn tail_reads_backwards_over_many_blocks() {
     let mut w = LogWriter::open(&path, u64::MAX, KEEP).unwrap();
     let long = "x".repeat(1000);
     for i in 0..500 {
-        w.write_at(format!("{i} {long}\n").as_bytes(), at(0)).unwrap();
+        w.write_at(format!("{i} {long}\n").as_bytes(), at(0))
+            .unwrap();
     }
     let got = text(
         &path,
@@ -99,7 +112,8 @@ fn a_follower_sees_new_output_and_survives_rotation() {
     assert_eq!(f.poll().unwrap(), b"after 1\n");
     // "after 2" fills the file past 120 bytes: it rotates, and "after 3" starts a new one.
     for i in 2..4 {
-        w.write_at(format!("after {i}\n").as_bytes(), at(i)).unwrap();
+        w.write_at(format!("after {i}\n").as_bytes(), at(i))
+            .unwrap();
     }
     assert_eq!(files(&path).len(), 2);
     assert_eq!(f.poll().unwrap(), b"after 2\nafter 3\n");

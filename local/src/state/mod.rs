@@ -98,6 +98,11 @@ impl Db {
         };
         db.check()?;
         db.migrate(migrations)?;
+        // The daemon must be able to write (it records every start and exit): find out now,
+        // not at the first crash. WAL readers never block, so only a write probe tells.
+        db.conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(|e| classify(path, e))?;
         db.conn
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| classify(path, e))?;
@@ -167,7 +172,10 @@ impl Db {
             self.backup(version)?;
         }
         for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction().map_err(|e| classify(&self.path, e))?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| classify(&self.path, e))?;
             tx.execute_batch(sql).map_err(|e| classify(&self.path, e))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(|e| classify(&self.path, e))?;
@@ -228,7 +236,13 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::Conflict`] when the name belongs to another kind or `expect` does not hold.
-    pub fn put(&mut self, name: &str, spec: &Spec, replicas: u32, expect: Expect) -> Result<PutOutcome> {
+    pub fn put(
+        &mut self,
+        name: &str,
+        spec: &Spec,
+        replicas: u32,
+        expect: Expect,
+    ) -> Result<PutOutcome> {
         let now = api::now_ms();
         let json = serde_json::to_string(spec).map_err(|e| Error::Internal(e.to_string()))?;
         let tx = self.conn.transaction()?;
@@ -243,7 +257,9 @@ impl Db {
             None => {
                 if let Expect::Generation(g) = expect {
                     return Err(Error::conflict(
-                        format!("{name} was deleted while this deploy was being prepared (it was at generation {g})"),
+                        format!(
+                            "{name} was deleted while this deploy was being prepared (it was at generation {g})"
+                        ),
                         Some("run the deploy again to create it".to_string()),
                     ));
                 }
@@ -261,18 +277,23 @@ impl Db {
             }
             Some((kind, old_json, generation, old_replicas)) => {
                 if kind != spec.kind.as_str() {
-                    let taken_by = Kind::parse(&kind).map_or(kind.clone(), |k| k.noun().to_string());
+                    let taken_by =
+                        Kind::parse(&kind).map_or(kind.clone(), |k| k.noun().to_string());
                     return Err(Error::conflict(
                         format!(
                             "the name {name:?} is taken by a {taken_by} (names are unique across apps, jobs and cron jobs)"
                         ),
-                        Some(format!("choose another --name, or `prisn delete {name}` first")),
+                        Some(format!(
+                            "choose another --name, or `prisn delete {name}` first"
+                        )),
                     ));
                 }
                 match expect {
                     Expect::Absent => {
                         return Err(Error::conflict(
-                            format!("{name} was deployed by another prisn while this deploy was being prepared"),
+                            format!(
+                                "{name} was deployed by another prisn while this deploy was being prepared"
+                            ),
                             Some("run the deploy again to replace it".to_string()),
                         ));
                     }
@@ -298,7 +319,10 @@ impl Db {
                 }
                 if spec_changed {
                     // A new spec starts a new history of restarts, like a new ReplicaSet.
-                    tx.execute("UPDATE workloads SET restarts = 0 WHERE name = ?1", params![name])?;
+                    tx.execute(
+                        "UPDATE workloads SET restarts = 0 WHERE name = ?1",
+                        params![name],
+                    )?;
                 }
                 PutOutcome {
                     generation,
@@ -387,7 +411,13 @@ impl Db {
     }
 
     /// A run that never started a process (a skipped cron slot, a failed start).
-    pub fn record_ended_run(&self, name: &str, generation: i64, slot_ms: Option<i64>, end: &Ending) -> Result<i64> {
+    pub fn record_ended_run(
+        &self,
+        name: &str,
+        generation: i64,
+        slot_ms: Option<i64>,
+        end: &Ending,
+    ) -> Result<i64> {
         let id = self.insert_run(name, generation, slot_ms)?;
         self.finish_run(id, end)?;
         Ok(id)
@@ -412,12 +442,18 @@ impl Db {
             .query_map(params![name, keep as i64], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for id in &ids {
-            self.conn.execute("DELETE FROM runs WHERE id = ?1", params![id])?;
+            self.conn
+                .execute("DELETE FROM runs WHERE id = ?1", params![id])?;
         }
         Ok(ids)
     }
 
-    fn runs_where(&self, cond: &str, p: &[&dyn rusqlite::ToSql], limit: Option<usize>) -> Result<Vec<Run>> {
+    fn runs_where(
+        &self,
+        cond: &str,
+        p: &[&dyn rusqlite::ToSql],
+        limit: Option<usize>,
+    ) -> Result<Vec<Run>> {
         let sql = format!(
             "SELECT id, workload, generation, slot_ms, started_ms, shim_pid, shim_start, pid, report,
                     ended_ms, exit_code, signal, reason, message
@@ -452,11 +488,17 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record>> {
     let kind: String = r.get(1)?;
     let spec: String = r.get(2)?;
     let parsed = Kind::parse(&kind)
-        .ok_or_else(|| Error::Internal(format!("workload {name}: unknown kind {kind:?} in state.db")))
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "workload {name}: unknown kind {kind:?} in state.db"
+            ))
+        })
         .and_then(|kind| {
             serde_json::from_str::<Spec>(&spec)
                 .map(|spec| (kind, spec))
-                .map_err(|e| Error::Internal(format!("workload {name}: unreadable spec in state.db: {e}")))
+                .map_err(|e| {
+                    Error::Internal(format!("workload {name}: unreadable spec in state.db: {e}"))
+                })
         });
     let (kind, spec) = match parsed {
         Ok(v) => v,

@@ -1,0 +1,387 @@
+//! Local mode: a thin client of the `prisn daemon` of this `$PRISN_HOME` (started on demand).
+//! The CLI builds the environment (with progress on the terminal); the daemon snapshots the
+//! code, records the workload in state.db and supervises its processes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use prisn_local::Paths;
+use prisn_local::api::{self, DeployBody, Expect, LocalSource, LogQuery, WorkloadView};
+use prisn_local::client::{self, Client};
+
+use super::{
+    Backend, Concurrency, Deleted, DeployRequest, Deployed, ExitInfo, Instance, Isolation, Kind,
+    LogOptions, RunInfo, Status, Workload,
+};
+use crate::context::Mode;
+
+/// How long an app without a port must stay up before a deploy calls it running.
+const STABLE: Duration = Duration::from_millis(500);
+
+pub struct LocalBackend {
+    home: prisn_builder::home::Home,
+    paths: Paths,
+}
+
+impl LocalBackend {
+    pub fn new(home: &prisn_builder::home::Home) -> LocalBackend {
+        LocalBackend {
+            home: home.clone(),
+            paths: Paths::new(home),
+        }
+    }
+
+    /// The daemon, started if it does not answer.
+    fn client(&self) -> anyhow::Result<Client> {
+        let exe = std::env::current_exe()
+            .context("cannot find the prisn executable to start the daemon")?;
+        Ok(client::connect_or_start(&self.paths, &exe)?)
+    }
+
+    /// Poll until the app is ready (or the job started), failing on a crash loop.
+    fn wait(
+        &self,
+        client: &Client,
+        name: &str,
+        kind: Kind,
+        timeout: Duration,
+    ) -> anyhow::Result<WorkloadView> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(2);
+        // An app without a port is ready when it runs; one that exits at once must not pass
+        // for running, so it has to stay up (same process) for a moment.
+        let mut up_since: Option<(Option<i32>, Instant)> = None;
+        loop {
+            let view = client.get(name)?.with_context(|| {
+                format!("{name} disappeared while waiting for it (deleted by another prisn?)")
+            })?;
+            let running = view.phase == "Running" && view.ready >= view.desired;
+            let done = match kind {
+                Kind::App if view.port.is_some() => running,
+                Kind::App => match (running, up_since) {
+                    (false, _) => {
+                        up_since = None;
+                        false
+                    }
+                    (true, Some((pid, since))) if pid == view.pid => since.elapsed() >= STABLE,
+                    (true, _) => {
+                        up_since = Some((view.pid, Instant::now()));
+                        false
+                    }
+                },
+                Kind::Job => matches!(view.phase.as_str(), "Running" | "Succeeded"),
+                Kind::CronJob => true,
+            };
+            if done || (kind == Kind::App && view.desired == 0) {
+                return Ok(view);
+            }
+            let failed = matches!(view.phase.as_str(), "CrashLoopBackOff" | "Failed")
+                || (view.phase == "Pending" && view.message.is_some());
+            if failed || Instant::now() >= deadline {
+                let what = if failed {
+                    format!("{name} is {}", view.phase)
+                } else {
+                    format!(
+                        "{name} is not ready after {} (it is {})",
+                        humantime::format_duration(timeout),
+                        view.phase
+                    )
+                };
+                let mut msg = match &view.message {
+                    Some(m) => format!("{what}: {m}"),
+                    None => what,
+                };
+                if !view.output.is_empty() {
+                    msg.push_str("\nlast output:\n");
+                    for line in &view.output {
+                        msg.push_str("  ");
+                        msg.push_str(line);
+                        msg.push('\n');
+                    }
+                    msg.truncate(msg.trim_end().len());
+                }
+                return Err(prisn_local::Error::Api {
+                    status: 0,
+                    message: msg,
+                    hint: Some(format!("`prisn logs {name}` shows all of its output, `prisn status {name}` its runs")),
+                }
+                .into());
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Backend for LocalBackend {
+    fn mode(&self) -> Mode {
+        Mode::Local
+    }
+
+    fn deploy(
+        &self,
+        req: &DeployRequest,
+        reporter: &dyn prisn_builder::Reporter,
+    ) -> anyhow::Result<Deployed> {
+        if req.build.registry.is_some() || req.build.base.is_some() {
+            reporter.report(prisn_builder::Event::Note(
+                "note: --registry and --base are for images; local mode runs the script from its environment and builds no image".into(),
+            ));
+        }
+        // Reach (or start) the daemon first: a broken state.db should fail before a long build.
+        let client = self.client()?;
+        let current = client.get(&req.name)?;
+        if let Some(v) = &current
+            && v.kind != to_api_kind(req.kind)
+        {
+            anyhow::bail!(prisn_local::Error::conflict(
+                format!(
+                    "the name {:?} is taken by a {} (names are unique across apps, jobs and cron jobs)",
+                    req.name,
+                    v.kind.noun()
+                ),
+                Some(format!(
+                    "choose another --name, or `prisn delete {}` first",
+                    req.name
+                )),
+            ));
+        }
+        // Optimistic concurrency: if someone deploys this name while we build, one of us loses.
+        let expect = current
+            .as_ref()
+            .map_or(Expect::Absent, |v| Expect::Generation(v.generation));
+        let (resolved, env) = prisn_builder::prepare::prepare(
+            &req.script.script,
+            &crate::commands::prepare_options(&req.script, &req.lock),
+            &self.home,
+            reporter,
+        )?;
+        let script = &resolved.script;
+        let body = DeployBody {
+            kind: to_api_kind(req.kind),
+            source: req.script.script.display().to_string(),
+            code: LocalSource {
+                root: script.root.clone(),
+                entrypoint: script.entrypoint.clone(),
+                files: script.files.clone(),
+                runtime: script.runtime,
+                is_dir: script.is_dir,
+            },
+            env_dir: env.path.clone(),
+            args: req.args.clone(),
+            env: req.env.iter().cloned().collect::<BTreeMap<_, _>>(),
+            port: req.port,
+            replicas: req.replicas,
+            schedule: req.schedule.clone(),
+            concurrency: match req.concurrency {
+                Concurrency::Allow => api::ConcurrencyPolicy::Allow,
+                Concurrency::Forbid => api::ConcurrencyPolicy::Forbid,
+                Concurrency::Replace => api::ConcurrencyPolicy::Replace,
+            },
+            isolation: match req.isolation {
+                None | Some(Isolation::Auto) => api::Isolation::Auto,
+                Some(Isolation::Namespaces) => api::Isolation::Namespaces,
+                Some(Isolation::None) => api::Isolation::None,
+            },
+            memory: req.memory.clone(),
+            cpu: req.cpu.clone(),
+            storage: req
+                .storage
+                .iter()
+                .map(|s| api::Storage {
+                    name: s.name.clone(),
+                    path: s.path.clone().into(),
+                    size: s.size.clone(),
+                })
+                .collect(),
+            expect,
+            dry_run: req.dry_run,
+        };
+        let reply = client.deploy(&req.name, &body)?;
+        let mut phase = None;
+        let mut notes = reply.notes.clone();
+        if let (Some(timeout), false) = (req.wait, req.dry_run)
+            && req.kind != Kind::CronJob
+        {
+            let view = self.wait(&client, &req.name, req.kind, timeout)?;
+            if let Some(iso) = &view.isolation {
+                notes.push(format!("isolation: {iso}"));
+            }
+            phase = Some(view.phase);
+        }
+        Ok(Deployed {
+            name: reply.name,
+            kind: req.kind,
+            source: req.script.script.display().to_string(),
+            created: reply.created,
+            changed: reply.changed,
+            dry_run: reply.dry_run,
+            generation: Some(reply.generation),
+            phase,
+            endpoint: req.port.map(|p| format!("http://127.0.0.1:{p}")),
+            notes,
+            manifest: None,
+        })
+    }
+
+    fn list(&self, kind: Option<Kind>) -> anyhow::Result<Vec<Workload>> {
+        let client = self.client()?;
+        Ok(client
+            .list(kind.map(to_api_kind))?
+            .into_iter()
+            .map(workload)
+            .collect())
+    }
+
+    fn status(&self, name: &str) -> anyhow::Result<Status> {
+        let client = self.client()?;
+        let view = client
+            .get(name)?
+            .ok_or_else(|| prisn_local::Error::NotFound(name.to_string()))?;
+        Ok(status(view))
+    }
+
+    fn logs(&self, name: &str, opts: &LogOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let q = LogQuery {
+            follow: opts.follow,
+            tail: opts.tail,
+            since_seconds: opts.since.map(|d| d.as_secs().max(1)),
+            timestamps: opts.timestamps,
+        };
+        client.logs(name, &q, out).map_err(|e| match e {
+            prisn_local::Error::Api { status: 404, .. } => {
+                prisn_local::Error::NotFound(name.to_string())
+            }
+            e => e,
+        })?;
+        Ok(())
+    }
+
+    fn delete(&self, name: &str) -> anyhow::Result<Option<Deleted>> {
+        let client = self.client()?;
+        Ok(client.delete(name)?.map(|notes| Deleted { notes }))
+    }
+
+    fn scale(&self, name: &str, replicas: u32) -> anyhow::Result<Workload> {
+        let client = self.client()?;
+        let view = client.scale(name, replicas).map_err(|e| match e {
+            prisn_local::Error::Api { status: 404, .. } => {
+                prisn_local::Error::NotFound(name.to_string())
+            }
+            e => e,
+        })?;
+        Ok(workload(view))
+    }
+}
+
+fn to_api_kind(k: Kind) -> api::Kind {
+    match k {
+        Kind::App => api::Kind::App,
+        Kind::Job => api::Kind::Job,
+        Kind::CronJob => api::Kind::CronJob,
+    }
+}
+
+fn from_api_kind(k: api::Kind) -> Kind {
+    match k {
+        api::Kind::App => Kind::App,
+        api::Kind::Job => Kind::Job,
+        api::Kind::CronJob => Kind::CronJob,
+    }
+}
+
+fn exit_info(e: &api::ExitView) -> ExitInfo {
+    ExitInfo {
+        code: e.code,
+        signal: e.signal,
+        reason: e.reason.clone(),
+        finished: e.finished.clone(),
+        ran_ms: e.ran_ms,
+        message: e.message.clone(),
+    }
+}
+
+fn workload(v: WorkloadView) -> Workload {
+    let mut extra = BTreeMap::new();
+    if let Some(pid) = v.pid {
+        extra.insert("PID".to_string(), pid.to_string());
+    }
+    if let Some(iso) = &v.isolation {
+        let short = iso
+            .split(':')
+            .next()
+            .unwrap_or(iso)
+            .split(" (")
+            .next()
+            .unwrap_or(iso);
+        extra.insert("ISOLATION".to_string(), short.to_string());
+    }
+    if let Some(m) = &v.message {
+        extra.insert("MESSAGE".to_string(), m.clone());
+    }
+    Workload {
+        name: v.name,
+        kind: from_api_kind(v.kind),
+        source: v.source,
+        desired: v.desired,
+        ready: v.ready,
+        phase: v.phase,
+        restarts: v.restarts,
+        created: Some(v.created),
+        port: v.port,
+        schedule: v.schedule,
+        last_run: v.last_run,
+        next_run: v.next_run,
+        message: v.message,
+        last_exit: v.last_exit.as_ref().map(exit_info),
+        extra,
+    }
+}
+
+fn status(v: WorkloadView) -> Status {
+    let instances = v
+        .pid
+        .map(|pid| Instance {
+            name: format!("pid {pid}"),
+            phase: v.phase.clone(),
+            ready: v.ready > 0,
+            started: v.started.clone(),
+        })
+        .into_iter()
+        .collect();
+    let runs = v
+        .runs
+        .iter()
+        .map(|r| RunInfo {
+            id: r.id.to_string(),
+            started: r.started.clone(),
+            scheduled_for: r.scheduled_for.clone(),
+            exit: r.exit.as_ref().map(exit_info),
+        })
+        .collect();
+    let mut details = Vec::new();
+    if let Some(pid) = v.pid {
+        details.push(("pid".to_string(), pid.to_string()));
+    }
+    if let Some(iso) = &v.isolation {
+        details.push(("isolation".to_string(), iso.clone()));
+    }
+    for l in &v.limits {
+        details.push(("limit".to_string(), l.clone()));
+    }
+    details.push(("code".to_string(), v.code_dir.display().to_string()));
+    details.push(("environment".to_string(), v.env_dir.display().to_string()));
+    details.push(("log".to_string(), v.log_file.display().to_string()));
+    details.push(("generation".to_string(), v.generation.to_string()));
+    let output = v.output.clone();
+    Status {
+        workload: workload(v),
+        instances,
+        runs,
+        output,
+        details,
+    }
+}

@@ -1,0 +1,81 @@
+//! Local mode: memory and CPU limits are applied (cgroup v1 here) and `status` says how.
+
+use crate::local::*;
+
+fn cgroup_file(path: &str, file: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(path).join(file)).unwrap_or_default()
+}
+
+/// The cgroup leaf a limit note names (`… (/sys/fs/cgroup/…)`).
+fn leaf(note: &str) -> String {
+    note.rsplit_once('(')
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .to_string()
+}
+
+#[test]
+fn memory_and_cpu_limits_are_applied_and_reported() {
+    let l = Local::new();
+    l.t.write("hold.sh", "echo up; exec sleep 600\n");
+    l.ok(&["deploy", "hold.sh", "--memory", "64Mi", "--cpu", "250m"]);
+    let s = l.status("hold");
+    let limits: Vec<String> = serde_json::from_value(
+        s["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d[0] == "limit")
+            .map(|d| d[1].clone())
+            .collect(),
+    )
+    .unwrap();
+    assert_eq!(limits.len(), 2, "{s}");
+    let memory = limits
+        .iter()
+        .find(|n| n.starts_with("memory 64Mi: "))
+        .unwrap();
+    let cpu = limits.iter().find(|n| n.starts_with("cpu 250m: ")).unwrap();
+    if memory.contains("cgroup v1") {
+        let dir = leaf(memory);
+        assert_eq!(
+            cgroup_file(&dir, "memory.limit_in_bytes").trim(),
+            (64u64 << 20).to_string()
+        );
+        let pid = l.pid("hold").unwrap().to_string();
+        assert!(
+            cgroup_file(&dir, "cgroup.procs").lines().any(|p| p == pid),
+            "{dir}"
+        );
+        assert_eq!(cgroup_file(&leaf(cpu), "cpu.cfs_quota_us").trim(), "25000");
+        // Deleting the app removes its cgroups.
+        l.ok(&["delete", "hold", "--yes"]);
+        assert!(!std::path::Path::new(&dir).exists());
+    } else {
+        assert!(memory.contains("RLIMIT_AS"), "{memory}");
+    }
+    let text = l.ok(&["get", "-o", "wide"]);
+    assert!(text.contains("ISOLATION") || text.is_empty(), "{text}");
+}
+
+#[test]
+fn going_over_the_memory_limit_is_reported_as_such() {
+    let l = Local::new();
+    l.t.write("hog.py", "import time\nprint('allocating', flush=True)\nx = bytearray(400 * 1024 * 1024)\nprint('survived', flush=True)\ntime.sleep(600)\n");
+    let err = l.fails(&["deploy", "hog.py", "--memory", "64Mi"]);
+    assert!(
+        err.contains("allocating") && !err.contains("survived"),
+        "{err}"
+    );
+    let s = l.status("hog");
+    let reason = s["last_exit"]["reason"].as_str().unwrap().to_string();
+    // cgroup: the OOM killer; rlimit: Python's MemoryError.
+    assert!(reason == "OOMKilled" || reason == "Error", "{s}");
+    if reason == "OOMKilled" {
+        assert!(
+            s["message"].as_str().unwrap().contains("memory limit"),
+            "{s}"
+        );
+    }
+}
