@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use prisn_builder::image::build::{LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_LOCK};
+use prisn_builder::image::build::{LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_BYTECODE, LABEL_LOCK};
 use prisn_builder::image::manifest::{self, Parsed};
 use prisn_builder::image::{BuiltImage, ImageOptions, Registries};
 use prisn_builder::lock::BasePin;
@@ -136,6 +136,18 @@ pub fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     opts.registry = reg_opts;
     opts.record_base = false;
     opts.no_layer_cache = true;
+    if let Some(bytecode) = label(LABEL_BYTECODE) {
+        // "unchecked-hash cpython 3.11.2": compile again with a python of that minor version.
+        let version = bytecode.rsplit(' ').next().unwrap_or_default();
+        let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let name = format!("python{minor}");
+        let py = prisn_builder::interpreter::find_on_path(&name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{reference} ships pycs made by CPython {version}; put {name} on PATH to rebuild it"
+            )
+        })?;
+        opts.bytecode = prisn_builder::image::Bytecode::Compile(py);
+    }
     let rebuilt = rt.block_on(prisn_builder::image::build_image(
         &resolved.script,
         &section,

@@ -234,3 +234,27 @@ fn push_base_as(reg: &prisn_testsupport::registry::Registry, runtime: &str, refe
     let repo_tag = reference.strip_prefix(&format!("{}/", reg.host())).unwrap();
     reg.push_layout(&layout, name, repo_tag).unwrap();
 }
+
+#[test]
+fn a_base_on_another_registry_has_its_layers_copied() {
+    let t = TestContext::new();
+    let (base_reg, base) = registry_with_base("bash");
+    let target = prisn_testsupport::registry::Registry::start().unwrap();
+    t.example("job.sh");
+    let out = build_image(
+        &t,
+        "job.sh",
+        &format!("{}/team/job:v1", target.host()),
+        &base,
+        &["-o", "json"],
+    );
+    let push = push_record(&out);
+    // Base layer + code layer + config went up; nothing could be mounted across registries.
+    assert_eq!(push["uploaded"].as_array().unwrap().len(), 3, "{push}");
+    assert!(push["mounted"].as_array().unwrap().is_empty(), "{push}");
+    drop(base_reg);
+    let reference = push["reference"].as_str().unwrap().to_string();
+    let (code, out, err) = run_image(&target, &reference, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("job ran at "), "{out}");
+}

@@ -30,6 +30,8 @@ pub const LABEL_BASE: &str = "io.prisn.base-digest";
 pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
+/// Present when the dependency layer holds pycs: which interpreter compiled them.
+pub const LABEL_BYTECODE: &str = "io.prisn.bytecode";
 
 /// How to build and where to put the image.
 #[derive(Debug, Clone)]
@@ -227,10 +229,12 @@ pub async fn build_image(
     };
     let requirements = analyze::analyze(script)?;
     let deps = {
-        reporter.report(Event::LayerStart {
-            name: "dependencies".into(),
-            total: None,
-        });
+        if !section.packages.is_empty() {
+            reporter.report(Event::LayerStart {
+                name: "dependencies".into(),
+                total: None,
+            });
+        }
         let layer = deps_layer::build(
             &DepsInput {
                 script,
@@ -274,10 +278,17 @@ pub async fn build_image(
         }
     }
 
-    let image = assemble::assemble(
-        &base,
-        &parts(script, section, &base, deps.as_ref(), &code, mtime),
-    );
+    let mut parts = parts(script, section, &base, deps.as_ref(), &code, mtime);
+    if let (Bytecode::Compile(py), Some(_)) = (&opts.bytecode, &deps) {
+        parts.labels.insert(
+            LABEL_BYTECODE.into(),
+            format!(
+                "unchecked-hash cpython {}",
+                deps_layer::interpreter_version(py)?
+            ),
+        );
+    }
+    let image = assemble::assemble(&base, &parts);
     cache.put(&image.config)?;
     cache.put(&image.manifest)?;
     let tag = opts
@@ -345,6 +356,9 @@ pub async fn build_image(
                 .map(|d| d.digest.clone())
                 .collect::<HashSet<_>>(),
         };
+        reporter.report(Event::PushStart {
+            target: target.to_string(),
+        });
         let pushed =
             publish::push(&regs, target, &stored, &cache, Some(&upstream), reporter).await?;
         built.reference = Some(pushed.reference.clone());

@@ -218,15 +218,19 @@ pub fn open_source(spec: &str, scratch: &Path) -> Result<(Layout, Option<String>
     )))
 }
 
-/// `DIR:NAME` → (`DIR`, `NAME`), unless the whole string names an existing path.
+/// `DIR:NAME` → (`DIR`, `NAME`), unless the whole string names an existing path. The name
+/// may itself hold colons (`bundle.tar:127.0.0.1:5000/team/app:v1`), so the first colon
+/// after an existing path splits.
 fn split_name(spec: &str) -> (&str, Option<String>) {
     if Path::new(spec).exists() {
         return (spec, None);
     }
-    match spec.rsplit_once(':') {
-        Some((p, n)) if Path::new(p).exists() => (p, Some(n.to_string())),
-        _ => (spec, None),
+    for (i, _) in spec.match_indices(':') {
+        if Path::new(&spec[..i]).exists() {
+            return (&spec[..i], Some(spec[i + 1..].to_string()));
+        }
     }
+    (spec, None)
 }
 
 /// Push every image of `lay` to its import target under `registry_prefix`, then verify

@@ -115,7 +115,24 @@ pub fn build(
 fn cache_key(input: &DepsInput) -> Result<String> {
     let bytecode = match input.bytecode {
         Bytecode::None => "none".to_string(),
-        Bytecode::Compile(py) => format!("compile {}", interpreter_version(py)?),
+        Bytecode::Compile(py) => {
+            let version = interpreter_version(py)?;
+            if let Some(want) = input.python
+                && !version.starts_with(&format!("{want}."))
+            {
+                return Err(Error::Base {
+                    base: input.base_digest.to_string(),
+                    message: format!(
+                        "runs Python {want}, but the --bytecode interpreter {} is Python {version}; its pycs would be ignored",
+                        py.display()
+                    ),
+                    hint: format!(
+                        "give --bytecode a python{want} (e.g. --bytecode /usr/bin/python{want})"
+                    ),
+                });
+            }
+            format!("compile {version}")
+        }
     };
     let text = format!(
         "{CACHE_FORMAT}\nlock {}\nbase {}\npython {}\nplatform {}\nbytecode {bytecode}\nsdist {}\nmtime {}\n",
