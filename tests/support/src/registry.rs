@@ -366,11 +366,28 @@ fn make_tls_files(dir: &Path) -> Result<()> {
         "-extfile",
         "leaf.ext",
     ])?;
+    std::fs::write(dir.join("htpasswd"), htpasswd_line()?)?;
+    Ok(())
+}
+
+/// `USER:<bcrypt>` for the registry's htpasswd file: apache2-utils' htpasswd, else Python's
+/// crypt module (libxcrypt does bcrypt on Debian).
+fn htpasswd_line() -> Result<Vec<u8>> {
     let mut cmd = Command::new("htpasswd");
     cmd.args(["-Bbn", USER, PASSWORD]);
-    let hash = run(cmd).context("htpasswd comes with apache2-utils")?;
-    std::fs::write(dir.join("htpasswd"), hash)?;
-    Ok(())
+    if let Ok(line) = run(cmd) {
+        return Ok(line);
+    }
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-W",
+        "ignore",
+        "-c",
+        &format!(
+            "import crypt; print('{USER}:' + crypt.crypt('{PASSWORD}', crypt.mksalt(crypt.METHOD_BLOWFISH)))"
+        ),
+    ]);
+    run(cmd).context("no htpasswd (apt-get install apache2-utils) and no python3 with crypt")
 }
 
 impl Registry {
