@@ -5,6 +5,7 @@ mod backend;
 mod cli;
 mod commands;
 mod context;
+mod deploy;
 mod printer;
 mod reporter;
 

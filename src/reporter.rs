@@ -109,6 +109,7 @@ impl Reporter for TerminalReporter {
                 }
             }
             Event::UploadDone { digest, .. } => self.finish(&format!("up:{digest}"), None),
+            Event::PushStart { .. } => {}
             Event::Note(text) => {
                 let _ = self.multi.println(text);
             }

@@ -20,6 +20,8 @@ pub enum Event {
         digest: String,
         size: u64,
     },
+    /// Pushing an image to `target` started (after it was built).
+    PushStart { target: String },
     /// A blob upload started (`total` bytes).
     UploadStart { digest: String, total: u64 },
     /// `bytes` more bytes of a blob went out.

@@ -223,6 +223,7 @@ impl Backend for LocalBackend {
             endpoint: req.port.map(|p| format!("http://127.0.0.1:{p}")),
             notes,
             manifest: None,
+            timings: Default::default(),
         })
     }
 

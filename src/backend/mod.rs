@@ -8,6 +8,7 @@
 //! on them. Every type here is mode-neutral and serialisable (`-o json|yaml` prints them);
 //! what only one mode knows goes into the `extra`/`details` maps.
 
+pub mod kube;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -144,6 +145,9 @@ pub struct Deployed {
     /// Kubernetes dry runs: the objects that would be applied, as multi-document YAML.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
+    /// Milliseconds per phase (`lock`, `build`, `push`, `apply`, `ready`), where measured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timings: BTreeMap<String, u64>,
 }
 
 /// How a process (or pod) ended.
@@ -283,7 +287,8 @@ pub fn for_context(
 ) -> anyhow::Result<Box<dyn Backend>> {
     match ctx.mode {
         Mode::Local => Ok(Box::new(local::LocalBackend::new(home))),
-        Mode::Kubernetes | Mode::Remote => Err(NotYet {
+        Mode::Kubernetes => Ok(Box::new(kube::KubeBackend::new(ctx, home)?)),
+        Mode::Remote => Err(NotYet {
             mode: ctx.mode,
             context: ctx.name.clone(),
         }

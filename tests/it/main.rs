@@ -20,3 +20,8 @@ mod local_bad_input;
 mod local_cron;
 mod local_limits;
 mod local_recovery;
+
+// kubernetes mode: deploy by digest, get/status/scale/logs/delete on the test bed (issue 6)
+mod kube;
+mod kube_common;
+mod kube_errors;

@@ -1,0 +1,222 @@
+//! `prisn deploy` in a Kubernetes context: build → push → apply by digest → wait.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use prisn_builder::image::ImageOptions;
+
+use super::KubeBackend;
+use crate::backend::{DeployRequest, Deployed, Kind};
+use crate::commands::build_image::{RegistryArgs, qualify, registry_options};
+use crate::deploy::apply;
+use crate::deploy::objects::{self, CodeSource, Spec};
+
+/// Milliseconds per phase, for `-o json` and the benchmark.
+#[derive(Default)]
+struct Timings {
+    phases: BTreeMap<String, u64>,
+    since: Option<Instant>,
+}
+
+impl Timings {
+    /// Close the current phase as `name`.
+    fn lap(&mut self, name: &str) {
+        let now = Instant::now();
+        let start = self.since.unwrap_or(now);
+        self.phases
+            .insert(name.into(), now.duration_since(start).as_millis() as u64);
+        self.since = Some(now);
+    }
+
+    /// Close the current phase as `first` up to `split`, and `second` from there to now.
+    fn split(&mut self, first: &str, split: Instant, second: &str) {
+        let start = self.since.unwrap_or(split);
+        self.phases
+            .insert(first.into(), split.duration_since(start).as_millis() as u64);
+        self.since = Some(split);
+        self.lap(second);
+    }
+}
+
+pub fn deploy(
+    b: &KubeBackend,
+    req: &DeployRequest,
+    reporter: &dyn prisn_builder::Reporter,
+) -> anyhow::Result<Deployed> {
+    let mut timings = Timings {
+        since: Some(Instant::now()),
+        ..Default::default()
+    };
+    let options = crate::commands::prepare_options(&req.script, &req.lock);
+    let resolved =
+        prisn_builder::prepare::resolve(&req.script.script, &options, &b.home, reporter)?;
+    timings.lap("lock");
+    let registry = req
+        .build
+        .registry
+        .clone()
+        .or_else(|| Some(b.ctx.registry.clone()).filter(|r| !r.is_empty()));
+    let mut notes = Vec::new();
+    let source = match (&registry, req.build.configmap) {
+        (Some(registry), false) => {
+            let timing = PushTiming {
+                inner: reporter,
+                push_start: Mutex::new(None),
+            };
+            let image = build_and_push(b, req, &resolved, registry, &timing)?;
+            let pushed_at = timing
+                .push_start
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(Instant::now);
+            timings.split("build", pushed_at, "push");
+            CodeSource::Image(image)
+        }
+        (registry, _) => {
+            if registry.is_none() {
+                notes.push("no registry configured: the code ships as a ConfigMap and runs in the runtime's base image, without its locked dependencies; set one with --registry or `prisn context add … --registry`".into());
+                if !resolved.requirements.is_empty() {
+                    notes.push(format!(
+                        "{} declares dependencies; only an image carries them",
+                        resolved.script.entrypoint
+                    ));
+                }
+            }
+            CodeSource::ConfigMap {
+                files: read_files(&resolved.script)?,
+                entrypoint: resolved.script.entrypoint.clone(),
+            }
+        }
+    };
+    let kind = match req.kind {
+        Kind::App => objects::Kind::App,
+        Kind::Job => objects::Kind::Job,
+        Kind::CronJob => objects::Kind::CronJob,
+    };
+    let runtime: prisn_operator::Runtime = resolved
+        .script
+        .runtime
+        .as_str()
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let described = match &source {
+        CodeSource::Image(image) => image.clone(),
+        CodeSource::ConfigMap { .. } => format!("configmap/{}", objects::configmap_name(&req.name)),
+    };
+    let mut spec = Spec {
+        name: req.name.clone(),
+        namespace: b.namespace_hint(),
+        kind,
+        runtime,
+        source,
+        port: req.port,
+        replicas: Some(req.replicas),
+        env: req.env.clone(),
+        args: req.args.clone(),
+        storage: req.storage.clone(),
+        cpu: req.cpu.clone(),
+        memory: req.memory.clone(),
+        schedule: req.schedule.clone(),
+    };
+    let mut deployed = Deployed {
+        name: req.name.clone(),
+        kind: req.kind,
+        source: described,
+        created: false,
+        changed: true,
+        dry_run: req.dry_run,
+        generation: None,
+        phase: None,
+        endpoint: None,
+        notes,
+        manifest: None,
+        timings: BTreeMap::new(),
+    };
+    if req.dry_run {
+        deployed.manifest = Some(objects::to_yaml(&objects::build(&spec)?)?);
+        deployed.timings = timings.phases;
+        return Ok(deployed);
+    }
+    let cluster = b.cluster()?;
+    spec.namespace = cluster.namespace.clone();
+    let objs = objects::build(&spec)?;
+    let applied = b.rt.block_on(apply::apply(&cluster.client, &objs))?;
+    timings.lap("apply");
+    if let Some(timeout) = req.wait {
+        deployed.phase = Some(
+            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, false))?
+                .phase,
+        );
+        timings.lap("ready");
+    }
+    deployed.created = applied.changed && applied.generation == Some(1);
+    deployed.changed = applied.changed;
+    deployed.generation = applied.generation;
+    deployed.endpoint = req
+        .port
+        .map(|p| format!("http://{}.{}.svc:{p}", req.name, cluster.namespace));
+    deployed.timings = timings.phases;
+    Ok(deployed)
+}
+
+/// Build the image (as `prisn build --image REGISTRY/NAME:latest`) and push it; returns
+/// `REGISTRY/NAME@sha256:…`.
+fn build_and_push(
+    b: &KubeBackend,
+    req: &DeployRequest,
+    resolved: &prisn_builder::prepare::Resolved,
+    registry: &str,
+    reporter: &dyn prisn_builder::Reporter,
+) -> anyhow::Result<String> {
+    let config = crate::context::Config::load(&b.home)?;
+    let mut opts = ImageOptions::new(b.home.clone());
+    // Tagged `latest` so the registry lists it; the resource always uses the digest.
+    opts.target = Some(qualify(&format!("{}:latest", req.name), Some(registry))?);
+    opts.base = req
+        .build
+        .base
+        .clone()
+        .or_else(|| config.base.get(resolved.script.runtime.as_str()).cloned());
+    opts.offline = req.build.offline;
+    opts.registry = registry_options(&RegistryArgs::default(), &b.home, req.build.offline)?;
+    let built = b.rt.block_on(prisn_builder::image::build_image(
+        &resolved.script,
+        &resolved.lock.section,
+        &opts,
+        reporter,
+    ))?;
+    built
+        .reference
+        .context("the image was built but not pushed (no reference came back)")
+}
+
+/// Every file the script ships, for the `<name>-code` ConfigMap.
+fn read_files(script: &prisn_builder::script::Script) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    script
+        .files
+        .iter()
+        .map(|rel| {
+            let path = script.root.join(rel);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((rel.clone(), bytes))
+        })
+        .collect()
+}
+
+/// Passes events on and notes when the push began, to split build from push time.
+struct PushTiming<'a> {
+    inner: &'a dyn prisn_builder::Reporter,
+    push_start: Mutex<Option<Instant>>,
+}
+
+impl prisn_builder::Reporter for PushTiming<'_> {
+    fn report(&self, event: prisn_builder::Event) {
+        if let prisn_builder::Event::PushStart { .. } = &event {
+            *self.push_start.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+        self.inner.report(event);
+    }
+}

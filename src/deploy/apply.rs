@@ -1,0 +1,271 @@
+//! Server-side apply of what `prisn deploy` built (field manager `prisn`), then — with
+//! `--wait` — watch the resource until the operator reports it Ready or finished.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use prisn_operator::{PrisnApp, PrisnCronJob, PrisnJob};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::client::{KubeResult, is_not_found};
+use super::objects::{Objects, Resource};
+
+/// The field manager of everything the CLI applies.
+pub const FIELD_MANAGER: &str = "prisn";
+
+/// What an apply did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub kind: &'static str,
+    pub name: String,
+    pub namespace: String,
+    /// False when the cluster already held exactly this (no new resourceVersion).
+    pub changed: bool,
+    pub generation: Option<i64>,
+}
+
+/// Apply the code ConfigMap (if any), then the resource, then make the ConfigMap owned by
+/// the resource so deleting one deletes the other. The ConfigMap goes first so the operator
+/// never sees a resource whose code is missing.
+///
+/// # Errors
+/// CRDs not installed, RBAC refusals, schema violations (with the server's field message).
+pub async fn apply(client: &kube::Client, objects: &Objects) -> anyhow::Result<Applied> {
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let mut cm_changed = false;
+    if let Some(cm) = &objects.configmap {
+        cm_changed = apply_one(client, cm, &pp, "configmaps").await?;
+    }
+    let (changed, name, namespace, generation, owner) = match &objects.resource {
+        Resource::App(app) => apply_cr(client, app.as_ref(), &pp, "prisnapps").await?,
+        Resource::Job(job) => apply_cr(client, job.as_ref(), &pp, "prisnjobs").await?,
+        Resource::CronJob(cron) => apply_cr(client, cron.as_ref(), &pp, "prisncronjobs").await?,
+    };
+    if let Some(cm) = &objects.configmap {
+        let mut owned = cm.clone();
+        owned.metadata.owner_references = Some(vec![owner]);
+        apply_one(client, &owned, &pp, "configmaps").await?;
+    }
+    Ok(Applied {
+        kind: objects.resource.kind(),
+        name,
+        namespace,
+        changed: changed || cm_changed,
+        generation,
+    })
+}
+
+/// Apply one object; true when it changed.
+async fn apply_one<K>(
+    client: &kube::Client,
+    obj: &K,
+    pp: &PatchParams,
+    plural: &str,
+) -> anyhow::Result<bool>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    let name = obj.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let before = match api.get(&name).await {
+        Ok(o) => o.meta().resource_version.clone(),
+        Err(e) if is_not_found(&e) => None,
+        Err(e) => return Err(e).explain("get", plural, &ns),
+    };
+    let mut body = serde_json::to_value(obj)?;
+    // Apply bodies carry type information; typed core objects serialise without it.
+    body["apiVersion"] = K::api_version(&K::DynamicType::default())
+        .into_owned()
+        .into();
+    body["kind"] = K::kind(&K::DynamicType::default()).into_owned().into();
+    let after = api
+        .patch(&name, pp, &Patch::Apply(&body))
+        .await
+        .explain("apply", plural, &ns)?;
+    Ok(before != after.meta().resource_version)
+}
+
+async fn apply_cr<K>(
+    client: &kube::Client,
+    obj: &K,
+    pp: &PatchParams,
+    plural: &str,
+) -> anyhow::Result<(bool, String, String, Option<i64>, OwnerReference)>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    let name = obj.name_any();
+    let changed = apply_one(client, obj, pp, plural).await?;
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let now = api.get(&name).await.explain("get", plural, &ns)?;
+    let owner = now
+        .controller_owner_ref(&())
+        .map(|mut o| {
+            // The resource owns its code, but does not control it (the operator does not
+            // reconcile the ConfigMap).
+            o.controller = None;
+            o.block_owner_deletion = None;
+            o
+        })
+        .ok_or_else(|| anyhow::anyhow!("{plural}/{name} has no uid after apply"))?;
+    Ok((changed, name, ns, now.meta().generation, owner))
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waited {
+    pub phase: String,
+    pub seconds: f64,
+}
+
+/// Wait until the resource is Ready (apps), finished (jobs) or accepted (cron jobs),
+/// printing progress to stderr. Fails fast when the operator reports it Degraded.
+///
+/// # Errors
+/// Degraded, Failed, or `timeout` passed.
+pub async fn wait(
+    client: &kube::Client,
+    applied: &Applied,
+    timeout: Duration,
+    quiet: bool,
+) -> anyhow::Result<Waited> {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let (observed, conditions, phase, message) = match applied.kind {
+            "PrisnApp" => {
+                snapshot::<PrisnApp>(client, applied, |s| {
+                    (
+                        s.observed_generation,
+                        s.conditions.clone(),
+                        s.phase.clone(),
+                        s.message.clone(),
+                    )
+                })
+                .await?
+            }
+            "PrisnJob" => {
+                snapshot::<PrisnJob>(client, applied, |s| {
+                    (
+                        s.observed_generation,
+                        s.conditions.clone(),
+                        s.phase.clone(),
+                        s.message.clone(),
+                    )
+                })
+                .await?
+            }
+            _ => {
+                snapshot::<PrisnCronJob>(client, applied, |s| {
+                    (
+                        s.observed_generation,
+                        s.conditions.clone(),
+                        s.phase.clone(),
+                        s.message.clone(),
+                    )
+                })
+                .await?
+            }
+        };
+        let current = observed.is_some() && observed >= applied.generation;
+        let phase = phase.unwrap_or_else(|| "Pending".into());
+        let line = format!(
+            "{} {}: {}{}",
+            applied.kind,
+            applied.name,
+            phase,
+            message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        );
+        if !quiet && line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if current {
+            if let Some(c) = condition(&conditions, "Degraded").filter(|c| c.status == "True") {
+                bail!(
+                    "the operator reports {} {} Degraded: {}",
+                    applied.kind,
+                    applied.name,
+                    c.message
+                );
+            }
+            let done = match applied.kind {
+                "PrisnApp" => condition(&conditions, "Ready").is_some_and(|c| c.status == "True"),
+                "PrisnJob" => {
+                    if phase == "Failed" {
+                        bail!(
+                            "PrisnJob {} failed: {}",
+                            applied.name,
+                            message.unwrap_or_default()
+                        );
+                    }
+                    phase == "Succeeded"
+                }
+                _ => true,
+            };
+            if done {
+                return Ok(Waited {
+                    phase,
+                    seconds: start.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "{} {} is not ready after {}s (phase {phase}); see `prisn status {}`",
+                applied.kind,
+                applied.name,
+                timeout.as_secs(),
+                applied.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+type Snapshot = (Option<i64>, Vec<Condition>, Option<String>, Option<String>);
+
+async fn snapshot<K>(
+    client: &kube::Client,
+    applied: &Applied,
+    pick: impl Fn(&K::Status) -> Snapshot,
+) -> anyhow::Result<Snapshot>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + kube::core::object::HasStatus
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), &applied.namespace);
+    let obj = api
+        .get(&applied.name)
+        .await
+        .explain("get", applied.kind, &applied.namespace)?;
+    Ok(obj
+        .status()
+        .map(pick)
+        .unwrap_or((None, Vec::new(), None, None)))
+}
+
+fn condition<'a>(conditions: &'a [Condition], kind: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == kind)
+}
