@@ -29,6 +29,7 @@ pub mod manifest;
 pub mod publish;
 pub mod reference;
 pub mod registry;
+mod registry_errors;
 
 pub use blobs::BlobStore;
 pub use build::{BuiltImage, ImageOptions, build_image};

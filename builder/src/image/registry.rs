@@ -25,6 +25,7 @@ use super::auth::AuthFiles;
 use super::blobs::BlobStore;
 use super::manifest;
 use super::reference::{Reference, is_loopback_host};
+use super::registry_errors::{HostInfo, classify, is_transient, is_unauthorized};
 use crate::error::{Error, Result};
 use crate::reporter::{Event, Reporter};
 
@@ -67,6 +68,17 @@ struct Host {
     /// For 401 messages: which credentials were sent.
     tried: String,
     scheme: &'static str,
+}
+
+impl Host {
+    fn info(&self) -> HostInfo<'_> {
+        HostInfo {
+            registry: &self.registry,
+            scheme: self.scheme,
+            basic: matches!(self.auth, RegistryAuth::Basic(..)),
+            tried: &self.tried,
+        }
+    }
 }
 
 /// Clients for every registry this run talks to, made on first use.
@@ -180,7 +192,7 @@ impl Registries {
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                Err(e) => return Err(classify(host, what, e, attempt)),
+                Err(e) => return Err(classify(&host.info(), what, e, attempt)),
             }
         }
     }
@@ -371,7 +383,7 @@ impl Registries {
                         tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
                         attempt += 1;
                     }
-                    Err(e) => return Err(classify(&host, &what, e, attempt)),
+                    Err(e) => return Err(classify(&host.info(), &what, e, attempt)),
                 }
             }
             if size > reported {
@@ -418,7 +430,7 @@ impl Registries {
             .auth(&oci, &host.auth, RegistryOperation::Pull)
             .await;
         if let Err(e) = auth {
-            return Err(classify(&host, "log in", e, 0));
+            return Err(classify(&host.info(), "log in", e, 0));
         }
         match self.manifest_digest(&probe).await {
             Ok(_) => Ok(()),
@@ -479,166 +491,4 @@ fn file_stream(
         sent.fetch_add(filled as u64, Ordering::Relaxed);
         Some(Ok(bytes::Bytes::from(buf)))
     })))
-}
-
-fn is_unauthorized(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 401,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            format!("{:?}", e.code)
-                .to_ascii_uppercase()
-                .contains("UNAUTHORIZED")
-        }),
-        _ => false,
-    }
-}
-
-/// Worth another try: the network failed, or the server had a bad moment.
-fn is_transient(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::RequestError(r) => {
-            // A certificate problem or a DNS failure will not fix itself in a second.
-            let chain = error_chain(r);
-            !(chain.contains("certificate") || chain.contains("dns error") || r.is_builder())
-        }
-        OciDistributionError::IoError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
-        _ => false,
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// The deepest cause, which is the one people can act on ("Connection refused").
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
-fn classify(host: &Host, what: &str, e: OciDistributionError, retries: u32) -> Error {
-    let registry = host.registry.clone();
-    let after = if retries > 0 {
-        format!(" (after {} attempts)", retries + 1)
-    } else {
-        String::new()
-    };
-    if is_unauthorized(&e) {
-        let tried = match &host.auth {
-            RegistryAuth::Basic(..) => format!("{} (rejected)", host.tried),
-            _ => host.tried.clone(),
-        };
-        return Error::Unauthorized {
-            registry,
-            operation: what.to_string(),
-            tried,
-        };
-    }
-    let url = format!("{}://{}/v2/", host.scheme, host.registry);
-    match e {
-        OciDistributionError::RequestError(r) => {
-            let chain = error_chain(&r);
-            let cause = root_cause(&r);
-            let (message, hint) = if chain.contains("dns error")
-                || chain.contains("failed to lookup")
-            {
-                (
-                    format!(
-                        "cannot {what}: unknown host {} ({cause})",
-                        super::reference::host_of(&registry)
-                    ),
-                    "check the registry name in the image reference (REGISTRY/REPO[:TAG])"
-                        .to_string(),
-                )
-            } else if chain.contains("certificate") || chain.contains("Certificate") {
-                (
-                    format!(
-                        "cannot {what}: the TLS certificate of {url} does not verify ({cause})"
-                    ),
-                    format!(
-                        "give prisn the registry's CA with --registry-ca FILE, or allow it with --insecure-registry {registry}"
-                    ),
-                )
-            } else if r.is_connect() {
-                (
-                    format!("cannot {what}: cannot connect to {url}{after}: {cause}"),
-                    if is_loopback_host(&registry) {
-                        format!("is the registry running at {registry}?")
-                    } else {
-                        format!(
-                            "is the registry running at {registry}? For a plain-HTTP registry that is not on localhost, pass --insecure-registry {registry}"
-                        )
-                    },
-                )
-            } else if r.is_timeout() {
-                (
-                    format!("cannot {what}: {url} timed out{after}"),
-                    "the registry is slow or unreachable; run the command again (finished blobs are not sent twice)".to_string(),
-                )
-            } else {
-                (
-                    format!("cannot {what}: the connection to {url} failed{after}: {cause}"),
-                    "run the command again: blobs already in the registry are skipped, so it resumes where it stopped".to_string(),
-                )
-            };
-            Error::Registry {
-                registry,
-                message,
-                hint: Some(hint),
-            }
-        }
-        OciDistributionError::ServerError { code, message, .. } => Error::Registry {
-            registry,
-            message: if code == 404 {
-                format!("cannot {what}: not found")
-            } else {
-                format!("cannot {what}: HTTP {code}{after}: {}", message.trim())
-            },
-            hint: (code >= 500).then(|| {
-                "the registry failed; run the command again (finished blobs are not sent twice)"
-                    .to_string()
-            }),
-        },
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}: {}", e.code, e.message))
-                .collect();
-            let joined = codes.join("; ");
-            let not_found = joined.contains("UNKNOWN") || joined.contains("Unknown");
-            Error::Registry {
-                registry,
-                message: if not_found {
-                    format!("cannot {what}: not found ({joined})")
-                } else {
-                    format!("cannot {what}: {joined}")
-                },
-                hint: None,
-            }
-        }
-        OciDistributionError::ImageManifestNotFoundError(m) => Error::Registry {
-            registry,
-            message: format!("cannot {what}: not found ({m})"),
-            hint: None,
-        },
-        other => Error::Registry {
-            registry,
-            message: format!("cannot {what}{after}: {other}"),
-            hint: None,
-        },
-    }
 }
