@@ -36,12 +36,20 @@ pub(super) fn is_transient(e: &OciDistributionError) -> bool {
         OciDistributionError::RequestError(r) => {
             // A certificate problem or a DNS failure will not fix itself in a second.
             let chain = error_chain(r);
-            !(chain.contains("certificate") || chain.contains("dns error") || r.is_builder())
+            !(chain.contains("certificate")
+                || chain.contains("dns error")
+                || speaks_plain_http(&chain)
+                || r.is_builder())
         }
         OciDistributionError::IoError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         _ => false,
     }
+}
+
+/// rustls's complaint when the other side answers a ClientHello in plain HTTP.
+fn speaks_plain_http(chain: &str) -> bool {
+    chain.contains("InvalidContentType") || chain.contains("invalid content type")
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -103,6 +111,13 @@ pub(super) fn classify(
                     ),
                     "check the registry name in the image reference (REGISTRY/REPO[:TAG])"
                         .to_string(),
+                )
+            } else if speaks_plain_http(&chain) {
+                (
+                    format!("cannot {what}: {registry} answers plain HTTP, not HTTPS ({cause})"),
+                    format!(
+                        "if that is intended, allow it with --insecure-registry {registry} (or `insecure = true` under [registries.\"{registry}\"] in config.toml)"
+                    ),
                 )
             } else if chain.contains("certificate") || chain.contains("Certificate") {
                 (
