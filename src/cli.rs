@@ -103,9 +103,7 @@ pub enum Command {
     Login(crate::commands::login::LoginArgs),
 
     /// Rebuild an image from source and lock and check it has the same digest.
-    #[command(
-        after_help = "Examples:\n  prisn verify 127.0.0.1:5000/team/app:v1 examples/api.py"
-    )]
+    #[command(after_help = "Examples:\n  prisn verify 127.0.0.1:5000/team/app:v1 examples/api.py")]
     Verify(crate::commands::verify::VerifyArgs),
 
     /// Run a script as an app, a job (--once) or a cron job (--schedule) in the current context.
@@ -167,6 +165,10 @@ pub enum Command {
         after_help = "Examples:\n  prisn gc                 # keep what was used in the last 14 days\n  prisn gc --keep 0s       # delete every unpinned entry\n  prisn gc --dry-run"
     )]
     Gc(GcArgs),
+
+    /// The Kubernetes operator: print its manifests.
+    #[command(subcommand)]
+    Operator(OperatorCmd),
 }
 
 /// Which script, and how to find its interpreter.
@@ -334,4 +336,20 @@ mod tests {
     fn the_cli_definition_is_consistent() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Print the CRDs and the operator's namespace, RBAC and Deployment as YAML.
+    #[command(
+        after_help = "Examples:\n  prisn operator manifests --image registry.internal:5000/prisn-operator@sha256:… | kubectl apply -f -\n  prisn operator manifests --image … --crds-only > crds.yaml"
+    )]
+    Manifests {
+        /// The operator image (pin it by digest).
+        #[arg(long, value_name = "REF", required_unless_present = "crds_only")]
+        image: Option<String>,
+        /// Print only the CustomResourceDefinitions.
+        #[arg(long)]
+        crds_only: bool,
+    },
 }

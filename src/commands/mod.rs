@@ -6,16 +6,17 @@ use crate::cli::{Cli, Command};
 
 mod build;
 pub(crate) mod build_image;
-pub(crate) mod export;
-pub(crate) mod import;
-pub(crate) mod login;
-pub(crate) mod push;
-pub(crate) mod verify;
 mod context;
+pub(crate) mod export;
 mod gc;
+pub(crate) mod import;
 mod lock;
+pub(crate) mod login;
+mod operator;
+pub(crate) mod push;
 mod run;
 mod store;
+pub(crate) mod verify;
 // Workloads in the current context (local mode: the prisn daemon).
 pub(crate) mod daemon;
 pub(crate) mod delete;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(cmd) => store::run(global, cmd),
         Command::Context(cmd) => context::run(global, cmd),
         Command::Gc(args) => gc::run(global, args),
+        Command::Operator(cmd) => operator::run(cmd),
         Command::Deploy(args) => deploy::run(global, args),
         Command::Get(args) => get::run(global, args),
         Command::Status(args) => status::run(global, args),

@@ -348,3 +348,46 @@ fn namespace_resolution_follows_flag_then_env_then_context() {
     let mine = ok(&k.prisn(&["get", "apps", "-o", "json"]));
     assert!(mine.contains("\"hello\""), "{mine}");
 }
+
+#[test]
+fn operator_manifests_print_the_crds_and_the_manager_for_an_image() {
+    let t = TestContext::new();
+    let image = format!(
+        "registry.internal:5000/prisn-operator@sha256:{}",
+        "b".repeat(64)
+    );
+    let yaml = ok(&t.run(&["operator", "manifests", "--image", &image]));
+    for crd in [
+        "prisnapps.prisn.io",
+        "prisnjobs.prisn.io",
+        "prisncronjobs.prisn.io",
+    ] {
+        assert!(yaml.contains(&format!("name: {crd}")), "{crd} missing");
+    }
+    assert!(
+        yaml.contains(&image) && yaml.contains("name: prisn-operator-controller-manager"),
+        "{yaml}"
+    );
+    let crds = ok(&t.run(&["operator", "manifests", "--crds-only"]));
+    assert!(crds.contains("kind: CustomResourceDefinition") && !crds.contains("kind: Deployment"));
+    // The committed CRDs are exactly what the command prints.
+    let committed: String = ["prisnapps", "prisncronjobs", "prisnjobs"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(
+                repo_root().join(format!("operator/config/crd/bases/prisn.io_{n}.yaml")),
+            )
+            .unwrap()
+        })
+        .collect();
+    for doc in committed
+        .split("\n---\n")
+        .filter(|d| d.contains("kind: CustomResourceDefinition"))
+    {
+        let name = doc
+            .lines()
+            .find(|l| l.trim_start().starts_with("name: "))
+            .unwrap();
+        assert!(crds.contains(name), "{name}");
+    }
+}
