@@ -123,12 +123,12 @@ pub async fn run(
             instance: cfg.instance.clone(),
         },
     );
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        config: cfg.operator.clone(),
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        cfg.operator.clone(),
         recorder,
         metrics,
-    });
+    ));
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
     let ctl_cfg = ControllerConfig::default().concurrency(cfg.concurrency);
     // Children are watched metadata-only and narrowed to what prisn manages: the operator
@@ -256,17 +256,32 @@ where
     }
 }
 
-fn log_result<K: std::fmt::Debug, E: std::fmt::Display>(kind: &str, r: Result<K, E>) {
+fn log_result<K: std::fmt::Debug>(
+    kind: &str,
+    r: Result<K, kube::runtime::controller::Error<Error, watcher::Error>>,
+) {
+    use kube::runtime::controller::Error as CtlError;
     match r {
         Ok(o) => tracing::debug!(kind, object = ?o, "reconciled"),
-        Err(e) => tracing::warn!(kind, error = %e, "reconcile failed"),
+        // The watcher re-lists by itself (e.g. after "too old resource version"); nothing lost.
+        Err(CtlError::QueueError(e)) => tracing::info!(kind, error = %e, "watch restarted"),
+        // Already logged by error_policy, with the object.
+        Err(CtlError::ReconcilerFailed(e, obj)) => {
+            tracing::debug!(kind, object = %obj, error = %e, "reconcile failed")
+        }
+        Err(e) => tracing::warn!(kind, error = %e, "controller error"),
     }
 }
 
 /// Transient failures are retried after a pause; problems with the object never get here
 /// (they are written to its status).
-fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "will retry");
+fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(
+        name = obj.meta().name.as_deref().unwrap_or(""),
+        namespace = obj.meta().namespace.as_deref().unwrap_or(""),
+        error = %err,
+        "reconcile failed; retrying in 10 s"
+    );
     Action::requeue(Duration::from_secs(10))
 }
 

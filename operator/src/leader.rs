@@ -90,7 +90,14 @@ pub async fn release(client: &Client, cfg: &LeaderConfig) {
     }
 }
 
-async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> Result<bool, kube::Error> {
+/// One attempt: take the lease if it is free or expired, renew it if it is ours.
+///
+/// # Errors
+/// API failures other than a lost race (a 409 Conflict is `Ok(false)`).
+pub async fn try_acquire_or_renew(
+    api: &Api<Lease>,
+    cfg: &LeaderConfig,
+) -> Result<bool, kube::Error> {
     let now = Timestamp::now();
     let secs = i32::try_from(cfg.lease_duration.as_secs()).unwrap_or(15);
     let Some(mut lease) = api.get_opt(&cfg.name).await? else {

@@ -341,3 +341,205 @@ pub fn cronjob(o: &CronJobObserved<'_>, now: Timestamp) -> PrisnCronJobStatus {
 pub fn app_is_ready(status: &PrisnAppStatus) -> bool {
     conditions::is_true(&status.conditions, T::Ready)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentSpec, DeploymentStatus};
+    use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_000).expect("valid")
+    }
+
+    fn deployment(spec: i32, replicas: i32, updated: i32, ready: i32) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                generation: Some(2),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(spec),
+                ..Default::default()
+            }),
+            status: Some(DeploymentStatus {
+                observed_generation: Some(2),
+                replicas: Some(replicas),
+                updated_replicas: Some(updated),
+                ready_replicas: Some(ready),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn observed<'a>(d: Option<&'a Deployment>, p: Option<&'a Problem>) -> AppObserved<'a> {
+        AppObserved {
+            generation: Some(5),
+            desired: d
+                .and_then(|d| d.spec.as_ref())
+                .and_then(|s| s.replicas)
+                .unwrap_or(1),
+            suspended: false,
+            deployment: d,
+            problem: p,
+            image: Some("img".into()),
+            selector: "prisn.io/app=web,prisn.io/kind=app".into(),
+            previous: None,
+        }
+    }
+
+    fn cond<'a>(s: &'a PrisnAppStatus, t: &str) -> (&'a str, &'a str) {
+        let c = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .expect("condition present");
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn rolled_out_deployment_is_running_and_ready() {
+        let d = deployment(2, 2, 2, 2);
+        let s = app(&observed(Some(&d), None), now());
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        assert_eq!(cond(&s, "Ready"), ("True", "Available"));
+        assert_eq!(cond(&s, "Progressing"), ("False", "Stable"));
+        assert_eq!(cond(&s, "Degraded"), ("False", "AsExpected"));
+        assert_eq!(
+            (s.replicas, s.ready_replicas, s.observed_generation),
+            (2, 2, Some(5))
+        );
+    }
+
+    #[test]
+    fn a_rollout_with_old_pods_left_is_progressing_not_ready() {
+        let d = deployment(2, 3, 1, 2);
+        let s = app(&observed(Some(&d), None), now());
+        assert_eq!(s.phase.as_deref(), Some("Progressing"));
+        assert_eq!(cond(&s, "Ready"), ("False", "RolloutInProgress"));
+        assert_eq!(cond(&s, "Progressing"), ("True", "RollingOut"));
+    }
+
+    #[test]
+    fn a_deployment_not_yet_observed_is_not_ready() {
+        let mut d = deployment(1, 1, 1, 1);
+        d.metadata.generation = Some(3);
+        let s = app(&observed(Some(&d), None), now());
+        assert_ne!(cond(&s, "Ready").0, "True");
+    }
+
+    #[test]
+    fn zero_replicas_is_ready_and_scaled_to_zero() {
+        let d = deployment(0, 0, 0, 0);
+        let s = app(&observed(Some(&d), None), now());
+        assert_eq!(s.phase.as_deref(), Some("ScaledToZero"));
+        assert_eq!(cond(&s, "Ready"), ("True", "ScaledToZero"));
+    }
+
+    #[test]
+    fn a_source_problem_is_degraded_with_its_reason_and_keeps_the_old_deployment_visible() {
+        let p = Problem::source(
+            "ConfigMapNotFound",
+            "source.configMapRef: ConfigMap \"c\" not found",
+        );
+        let s = app(&observed(None, Some(&p)), now());
+        assert_eq!(s.phase.as_deref(), Some("Degraded"));
+        assert_eq!(cond(&s, "Degraded"), ("True", "ConfigMapNotFound"));
+        assert_eq!(cond(&s, "SourceReady"), ("False", "ConfigMapNotFound"));
+        assert_eq!(s.message.as_deref(), Some(p.message.as_str()));
+        let d = deployment(1, 1, 1, 1);
+        let spec_problem = Problem::spec("InvalidQuantity", "resources.cpu: bad");
+        let s = app(&observed(Some(&d), Some(&spec_problem)), now());
+        assert_eq!(cond(&s, "SourceReady").0, "True");
+        assert_eq!(cond(&s, "Ready").0, "True", "the old version still serves");
+        assert_eq!(s.phase.as_deref(), Some("Degraded"));
+    }
+
+    #[test]
+    fn progress_deadline_exceeded_is_degraded() {
+        let mut d = deployment(1, 1, 1, 0);
+        d.status.get_or_insert_default().conditions = Some(vec![DeploymentCondition {
+            type_: "Progressing".into(),
+            status: "False".into(),
+            reason: Some("ProgressDeadlineExceeded".into()),
+            message: Some("ReplicaSet web-1 has timed out progressing.".into()),
+            ..Default::default()
+        }]);
+        let s = app(&observed(Some(&d), None), now());
+        assert_eq!(cond(&s, "Degraded"), ("True", "ProgressDeadlineExceeded"));
+    }
+
+    #[test]
+    fn identical_observations_give_identical_status() {
+        let d = deployment(1, 1, 1, 1);
+        let first = app(&observed(Some(&d), None), now());
+        let mut o = observed(Some(&d), None);
+        o.previous = Some(&first);
+        let later = app(&o, Timestamp::from_second(2_000).expect("valid"));
+        assert_eq!(first, later, "no status write when nothing changed");
+    }
+
+    fn job_with(conds: &[(&str, &str)], active: i32) -> Job {
+        Job {
+            status: Some(JobStatus {
+                active: Some(active),
+                conditions: Some(
+                    conds
+                        .iter()
+                        .map(|(t, s)| JobCondition {
+                            type_: t.to_string(),
+                            status: s.to_string(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn job_phase_is_failed_only_when_the_job_is() {
+        assert_eq!(job_phase(&job_with(&[], 0)), "Pending");
+        assert_eq!(job_phase(&job_with(&[], 1)), "Running");
+        // FailureTarget is not terminal yet: the Job controller still has pods to clean up.
+        assert_eq!(
+            job_phase(&job_with(&[("FailureTarget", "True")], 1)),
+            "Running"
+        );
+        assert_eq!(job_phase(&job_with(&[("Failed", "False")], 0)), "Pending");
+        assert_eq!(job_phase(&job_with(&[("Failed", "True")], 0)), "Failed");
+        assert_eq!(
+            job_phase(&job_with(
+                &[("SuccessCriteriaMet", "True"), ("Complete", "True")],
+                0
+            )),
+            "Succeeded"
+        );
+    }
+
+    #[test]
+    fn a_finished_job_keeps_its_result_after_ttl_removed_the_job() {
+        let j = job_with(&[("Complete", "True")], 0);
+        let o = JobObserved {
+            generation: Some(1),
+            job: Some(&j),
+            problem: None,
+            image: None,
+            spec_hash: Some("h".into()),
+            previous: None,
+        };
+        let done = job(&o, now());
+        assert_eq!(done.phase.as_deref(), Some("Succeeded"));
+        let gone = JobObserved {
+            job: None,
+            previous: Some(&done),
+            ..o
+        };
+        let after = job(&gone, now());
+        assert_eq!(after.phase.as_deref(), Some("Succeeded"));
+        assert_eq!(after.conditions, done.conditions);
+    }
+}

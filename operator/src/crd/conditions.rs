@@ -123,7 +123,7 @@ pub fn merge(
 }
 
 /// The condition of `type_`, if present.
-pub fn find<'a>(conditions: &'a [Condition], type_: ConditionType) -> Option<&'a Condition> {
+pub fn find(conditions: &[Condition], type_: ConditionType) -> Option<&Condition> {
     conditions.iter().find(|c| c.type_ == type_.as_str())
 }
 

@@ -10,8 +10,10 @@ use super::common::{DURATION_PATTERN, Resources, Runtime, Source};
 
 /// A script or image run to completion: a batch Job `<name>`.
 ///
-/// The Job is created once per spec: when the spec changes, the old Job is deleted and a new one
-/// runs. A finished PrisnJob is never re-run, even after `ttlSecondsAfterFinished` removed its Job.
+/// The Job is created once per spec and code: when the spec or the code (the referenced
+/// ConfigMap's or Secret's data, the inline text, the image) changes, the old Job is deleted and
+/// a new one runs. A finished run is never repeated, even after `ttlSecondsAfterFinished`
+/// removed its Job.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "prisn.io",

@@ -19,7 +19,9 @@ use crate::error::{Error, Problem};
 use crate::labels::{self, Kind};
 use crate::status::{self, AppObserved};
 
-use super::{Context, Outcome, apply, delete_owned, get_opt, name_ns, patch_status, publish};
+use super::{
+    Context, Outcome, apply_cached, delete_owned, get_opt, name_ns, patch_status, publish,
+};
 
 /// Reconciles one PrisnApp. Problems with the object end up in its status; only transient
 /// failures return `Err` (and are retried with backoff by the controller).
@@ -138,60 +140,65 @@ async fn apply_children(
     };
     let client = &ctx.client;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let inline_name = inline_config_map_name(name);
-    match &kids.inline {
-        Some(cm) => {
-            if let Err(p) = apply(&cms, &inline_name, cm).await? {
-                return Ok(Err(p));
-            }
-        }
-        None => {
-            delete_owned(&cms, &inline_name, uid).await?;
-        }
-    }
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let inline_name = inline_config_map_name(name);
+
+    // What the pods mount comes first, then the Deployment, then what points at it.
+    if let Some(cm) = &kids.inline
+        && let Err(p) = apply_cached(ctx, &cms, ns, &inline_name, cm).await?
+    {
+        return Ok(Err(p));
+    }
     for pvc in &kids.pvcs {
         let pvc_name = pvc.metadata.name.clone().unwrap_or_default();
-        if let Err(p) = apply(&pvcs, &pvc_name, pvc).await? {
+        if let Err(p) = apply_cached(ctx, &pvcs, ns, &pvc_name, pvc).await? {
             return Ok(Err(p));
         }
     }
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let deployment = match apply(&deployments, name, &kids.deployment).await? {
+    let deployment = match apply_cached(ctx, &deployments, ns, name, &kids.deployment).await? {
         Ok(d) => d,
         Err(p) => return Ok(Err(p)),
     };
-    let services: Api<Service> = Api::namespaced(client.clone(), ns);
-    match &kids.service {
-        Some(s) => {
-            if let Err(p) = apply(&services, name, s).await? {
-                return Ok(Err(p));
-            }
+    if let Some(s) = &kids.service
+        && let Err(p) = apply_cached(ctx, &services, ns, name, s).await?
+    {
+        return Ok(Err(p));
+    }
+    if let Some(i) = &kids.ingress
+        && let Err(p) = apply_cached(ctx, &ingresses, ns, name, i).await?
+    {
+        return Ok(Err(p));
+    }
+
+    // A child becomes unwanted only when the spec changes (port, ingress or source removed),
+    // so look for leftovers only then: a steady-state reconcile costs no extra reads. The
+    // status (and its observedGeneration) is written after this, so a crash in between
+    // repeats the check.
+    let spec_changed =
+        app.status.as_ref().and_then(|s| s.observed_generation) != app.metadata.generation;
+    if spec_changed {
+        if kids.inline.is_none() {
+            delete_owned(&cms, &inline_name, uid).await?;
         }
-        None => {
+        if kids.service.is_none() {
             delete_owned(&services, name, uid).await?;
         }
-    }
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
-    match &kids.ingress {
-        Some(i) => {
-            if let Err(p) = apply(&ingresses, name, i).await? {
-                return Ok(Err(p));
-            }
-        }
-        None => {
+        if kids.ingress.is_none() {
             delete_owned(&ingresses, name, uid).await?;
         }
-    }
-    for w in &kids.warnings {
-        publish(
-            &ctx.recorder,
-            app,
-            EventType::Warning,
-            "StorageAccessMode",
-            w.clone(),
-        )
-        .await;
+        for w in &kids.warnings {
+            publish(
+                &ctx.recorder,
+                app,
+                EventType::Warning,
+                "StorageAccessMode",
+                w.clone(),
+            )
+            .await;
+        }
     }
     Ok(Ok(deployment))
 }

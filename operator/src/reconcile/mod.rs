@@ -5,9 +5,9 @@ pub mod app;
 pub mod cronjob;
 pub mod job;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -28,6 +28,96 @@ pub struct Context {
     pub config: OperatorConfig,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// What this process last applied per child, see [`apply_cached`].
+    pub applied: AppliedCache,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: OperatorConfig,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Context {
+            client,
+            config,
+            recorder,
+            metrics,
+            applied: AppliedCache::default(),
+        }
+    }
+}
+
+/// Per child (`kind/namespace/name`): the hash of the object we last applied and the child's
+/// `(uid, generation or resourceVersion)` right after that apply.
+#[derive(Default)]
+pub struct AppliedCache(Mutex<HashMap<String, Applied>>);
+
+/// `(hash of what we applied, (uid, version) of the child right after)`.
+type Applied = (String, (String, String));
+
+impl AppliedCache {
+    fn get(&self, key: &str) -> Option<Applied> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+    fn put(&self, key: String, value: Applied) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, value);
+    }
+}
+
+/// Identifies "this exact version of the child": uid plus generation (objects with a spec
+/// generation, e.g. Deployments, whose status changes must not count) or resourceVersion.
+fn marker<K: Resource>(obj: &K) -> (String, String) {
+    let m = obj.meta();
+    let version = match m.generation {
+        Some(g) => format!("g{g}"),
+        None => format!("rv{}", m.resource_version.clone().unwrap_or_default()),
+    };
+    (m.uid.clone().unwrap_or_default(), version)
+}
+
+/// [`apply`], skipped when this process already applied the same object and nobody changed
+/// the child since (same uid and generation/resourceVersion): a steady-state reconcile then
+/// costs one GET instead of a server-side apply. After a restart the cache is empty, so the
+/// first reconcile applies everything again; an edit to the child by anyone else changes its
+/// generation, so it is reverted.
+pub async fn apply_cached<K>(
+    ctx: &Context,
+    api: &Api<K>,
+    ns: &str,
+    name: &str,
+    obj: &K,
+) -> Outcome<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+    K::DynamicType: Default,
+{
+    let key = format!("{}/{ns}/{name}", K::kind(&K::DynamicType::default()));
+    let bytes = serde_json::to_vec(obj).map_err(|source| Error::Serialize {
+        what: key.clone(),
+        source,
+    })?;
+    let hash = crate::children::source::hash(&[&bytes]);
+    if let Some((h, m)) = ctx.applied.get(&key)
+        && h == hash
+        && let Some(existing) = get_opt(api, name).await?
+        && marker(&existing) == m
+    {
+        return Ok(Ok(existing));
+    }
+    let out = apply(api, name, obj).await?;
+    if let Ok(o) = &out {
+        ctx.applied.put(key, (hash, marker(o)));
+    }
+    Ok(out)
 }
 
 /// `Ok(Ok(x))` done, `Ok(Err(problem))` the user's object is wrong (report, don't retry fast),

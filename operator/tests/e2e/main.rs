@@ -14,6 +14,8 @@ mod app_lifecycle;
 mod app_sources;
 /// PrisnJob success and failure, PrisnCronJob → CronJob → Jobs.
 mod jobs;
+/// Leader election over a Lease.
+mod leader;
 /// The install manifests pass `kubectl apply --dry-run=server`.
 mod manifests;
 /// The operator as a child process, killed mid-way and restarted: converges, no duplicates.

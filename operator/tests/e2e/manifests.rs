@@ -3,16 +3,32 @@ use std::process::{Command, Stdio};
 
 use prisn_testsupport::testbed;
 
+/// The test bed's own kubectl (same release as its API server), else the one on PATH.
+fn kubectl() -> std::path::PathBuf {
+    let script = testbed::repo_root().join("tests/testbed/testbed.sh");
+    let env = Command::new("bash").arg(script).arg("env").output();
+    let dir = env.ok().and_then(|o| {
+        String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+            l.strip_prefix("export PATH=")
+                .map(|p| p.split(':').next().unwrap_or("").to_string())
+        })
+    });
+    match dir.map(|d| std::path::Path::new(&d).join("kubectl")) {
+        Some(k) if k.is_file() => k,
+        _ => "kubectl".into(),
+    }
+}
+
 /// Runs `kubectl apply --dry-run=server -f -` against the test bed with `yaml` on stdin.
 fn dry_run(yaml: &str) -> (bool, String) {
-    let mut child = Command::new("kubectl")
+    let mut child = Command::new(kubectl())
         .args(["apply", "--dry-run=server", "-f", "-"])
         .env("KUBECONFIG", testbed::kubeconfig_path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("kubectl on PATH (tests/testbed/testbed.sh env puts it there)");
+        .expect("kubectl from the test bed (tests/testbed/testbed.sh build) or on PATH");
     child
         .stdin
         .take()
