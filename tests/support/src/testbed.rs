@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -106,7 +107,12 @@ pub async fn client() -> Option<Client> {
                     "test bed not running in CI: {why}; CI must run tests/testbed/testbed.sh up (tests/run.sh does)"
                 );
             }
-            eprintln!("SKIPPED: test bed not running: {why}; run tests/testbed/testbed.sh up");
+            // Straight to fd 2: libtest swallows eprintln! of passing tests,
+            // and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: test bed not running: {why}; run tests/testbed/testbed.sh up"
+            );
             None
         }
     }
@@ -134,7 +140,11 @@ impl TestNamespace {
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         if std::env::var_os("PRISN_TESTBED_KEEP_NAMESPACES").is_some() {
-            eprintln!("testbed: keeping namespace {}", self.name);
+            let _ = writeln!(
+                std::io::stderr(),
+                "testbed: keeping namespace {}",
+                self.name
+            );
             return;
         }
         // The kube client is bound to the test's runtime, which may be a
