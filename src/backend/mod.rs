@@ -368,6 +368,14 @@ pub fn parse_storage(flag: &str) -> anyhow::Result<StorageRequest> {
     })
 }
 
+/// The hint of a backend error in an error chain (printed as `hint:` by the printer).
+pub fn hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<prisn_local::Error>() {
+        return e.hint().map(str::to_string);
+    }
+    e.downcast_ref::<NotYet>().map(NotYet::hint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,12 +414,4 @@ mod tests {
             assert!(parse_storage(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// The hint of a backend error in an error chain (printed as `hint:` by the printer).
-pub fn hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    if let Some(e) = e.downcast_ref::<prisn_local::Error>() {
-        return e.hint().map(str::to_string);
-    }
-    e.downcast_ref::<NotYet>().map(NotYet::hint)
 }
