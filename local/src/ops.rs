@@ -27,7 +27,13 @@ pub(crate) async fn deploy(
         memory: body.memory.as_deref().map(quantity::memory).transpose()?,
         cpu_millis: body.cpu.as_deref().map(quantity::cpu).transpose()?,
     };
-    notes.extend(limits::plan(requested, "check")?.notes);
+    // Each run gets its own cgroup leaf; `status` names it. Here only the mechanism matters.
+    notes.extend(
+        limits::plan(requested, "check")?
+            .notes
+            .iter()
+            .map(|n| n.split(" (/").next().unwrap_or(n).to_string()),
+    );
     if body.isolation == Isolation::None {
         notes.push("isolation none: a plain process that sees the whole machine".into());
     }
