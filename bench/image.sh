@@ -21,6 +21,12 @@ CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/prisn
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target}
 export UV_PYTHON_DOWNLOADS=never
 RUNS=${RUNS:-10}
+# On a shared machine, BENCH_PRIORITY=1 gives this benchmark's session (its autogroup) a
+# higher CPU weight, so other sessions' builds do not hide parallel speed-ups. It changes
+# nothing outside this session; the weight goes back when the session ends.
+if [ "${BENCH_PRIORITY:-0}" = 1 ] && [ -w /proc/$$/autogroup ]; then
+  echo -15 >/proc/$$/autogroup
+fi
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -30,6 +36,7 @@ PRISN=$CARGO_TARGET_DIR/release/prisn
 PACK=$CARGO_TARGET_DIR/release/examples/pack
 tests/fixtures/base-images/build.sh python3 python3-pip bash node >&2
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/prisn-bench-image.XXXXXX)
 chmod 755 "$WORK"
 REG_PID=
@@ -88,6 +95,7 @@ print("flask", flask.__version__, "requests", requests.__version__)
 EOF
 export PRISN_HOME=$WORK/home UV_CACHE_DIR=$WORK/uv-cache
 "$PRISN" lock "$WORK/prisn-app/app.py" >&2
+NPKG=$(python3 -c 'import sys, tomllib; print(len(tomllib.load(open(sys.argv[1], "rb"))["scripts"]["app.py"]["package"]))' "$WORK/prisn-app/prisn.lock")
 # The same pins, with hashes, for the peers.
 python3 - "$WORK/prisn-app/prisn.lock" >"$WORK/requirements.txt" <<'PY'
 import sys, tomllib
@@ -142,7 +150,7 @@ prisn_build v1 >/dev/null
 buildah_build v1
 hf noop --warmup 2 --runs "$RUNS" -n prisn "prisn_build v1 >/dev/null" -n buildah "buildah_build v1"
 read -r NOOP_PRISN NOOP_BUILDAH < <(mean "$JSON/noop.json")
-NOOP_UPLOADS=$(prisn_build v1 -o json | python3 -c 'import json,sys; p=json.load(sys.stdin)["push"]; print(len(p["uploaded"]), p["bytes_uploaded"])')
+NOOP_UPLOADS=$(prisn_build v1 -o json | python3 -c 'import json,sys; p=json.load(sys.stdin)["push"]; print("%d blobs, %d bytes" % (len(p["uploaded"]), p["bytes_uploaded"]))')
 
 # --- 2. code-only change -----------------------------------------------------------------
 log "== code-only change"
@@ -155,7 +163,7 @@ CODE_UPLOADS=$(prisn_build v1 -o json | python3 -c '
 import json,sys
 d=json.load(sys.stdin); p=d["push"]; code=d["layers"][-1]["digest"]
 kinds=["code layer" if u==code else "config" for u in p["uploaded"]]
-print(", ".join(kinds) + " + manifest", p["bytes_uploaded"])')
+print(", ".join(sorted(kinds)) + " + manifest (%d bytes of blobs)" % p["bytes_uploaded"])')
 
 # --- 4. layer packing throughput ---------------------------------------------------------
 log "== packing throughput"
@@ -182,7 +190,7 @@ import json,sys
 d=json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"]
 m=json.load(open(sys.argv[1]+"/blobs/sha256/"+d.split(":")[1]))
 print(m["layers"][-2]["size"])' "$1"; }
-import_time() {
+unpack_probe() {
   local bundle=$WORK/bundle-$1
   umoci unpack --image "$WORK/img-$1:latest" "$bundle" >/dev/null 2>&1
   python3 - "$bundle/config.json" <<'PY'
@@ -193,10 +201,17 @@ c["process"]["args"] = ["python3", "-B", "-c",
   "import time; t=time.perf_counter(); import flask, requests; print(round((time.perf_counter()-t)*1000, 1))"]
 json.dump(c, open(sys.argv[1], "w"))
 PY
-  for i in $(seq 7); do runc run --bundle "$bundle" "bench-$1-$$-$i"; done | sort -n | sed -n 4p
 }
+unpack_probe plain
+unpack_probe pyc
+# Alternate the two images so load changes hit both alike; median of 15 each.
+for i in $(seq 15); do
+  runc run --bundle "$WORK/bundle-plain" "bench-plain-$$-$i" >>"$WORK/t-plain"
+  runc run --bundle "$WORK/bundle-pyc" "bench-pyc-$$-$i" >>"$WORK/t-pyc"
+done
+median() { sort -n "$1" | sed -n 8p; }
 PYC_OFF_SIZE=$(deps_size "$WORK/img-plain"); PYC_ON_SIZE=$(deps_size "$WORK/img-pyc")
-PYC_OFF_MS=$(import_time plain); PYC_ON_MS=$(import_time pyc)
+PYC_OFF_MS=$(median "$WORK/t-plain"); PYC_ON_MS=$(median "$WORK/t-pyc")
 # Reproducible with bytecode too: same digest from a second home and another directory.
 cp -r "$WORK/prisn-app" "$WORK/prisn-app-2"
 D1=$(cat "$WORK/img-pyc/index.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
@@ -247,22 +262,22 @@ cat <<EOF
 \`bench/image.sh\`, one run on $(nproc) cores ($(date -u +%Y-%m-%d)); prisn $("$PRISN" --version | cut -d' ' -f2) (release build),
 $(buildah --version | cut -d' ' -f1-3), $(uv --version), $(hyperfine --version). Registry: Debian's
 docker-registry on 127.0.0.1. Base: tests/fixtures/base-images \`python3-pip\` (Debian bookworm python3
-3.11 + pip, 20 MB compressed). App: one script with flask + requests (7 pinned packages).
+3.11 + pip, 20 MB compressed). App: one script with flask + requests ($NPKG pinned packages).
 The buildah peer is the equivalent Containerfile (FROM the same base, \`pip install --require-hashes\`
 of the same pins, COPY the code), built with \`buildah bud --layers\` and pushed with \`buildah push\`.
-Means of $RUNS runs (cold: 3 runs) with hyperfine.
+Means of $RUNS runs (cold: 3 runs) with hyperfine; load average at the start: $LOAD0$( [ "${BENCH_PRIORITY:-0}" = 1 ] && echo ", bench session at autogroup nice -15 (BENCH_PRIORITY=1)").
 
 | figure | prisn | peer | ratio | goal |
 |---|---|---|---|---|
-| no-op rebuild + push (all cached, image in registry) | $(ms "$NOOP_PRISN"), uploads: $NOOP_UPLOADS (blobs, bytes) | buildah $(ms "$NOOP_BUILDAH") | $(ratio "$NOOP_BUILDAH" "$NOOP_PRISN")× faster | ≤ 100 ms, 0 blobs, ≥ 10× |
-| code-only change (one line) | $(ms "$CODE_PRISN"); uploads $CODE_UPLOADS bytes | buildah $(ms "$CODE_BUILDAH") | $(ratio "$CODE_BUILDAH" "$CODE_PRISN")× faster | ≤ 300 ms, code + config + manifest |
+| no-op rebuild + push (all cached, image in registry) | $(ms "$NOOP_PRISN"); uploaded $NOOP_UPLOADS | buildah $(ms "$NOOP_BUILDAH") | $(ratio "$NOOP_BUILDAH" "$NOOP_PRISN")× faster | ≤ 100 ms, 0 blobs, ≥ 10× |
+| code-only change (one line) | $(ms "$CODE_PRISN"); uploaded $CODE_UPLOADS | buildah $(ms "$CODE_BUILDAH") | $(ratio "$CODE_BUILDAH" "$CODE_PRISN")× faster | ≤ 300 ms, code + config + manifest |
 | cold image, flask + requests (empty caches, wheels from PyPI) | $(ms "$COLD_PRISN") | buildah $(ms "$COLD_BUILDAH"); \`uv pip install\` alone $(ms "$COLD_UV") | buildah/prisn $(ratio "$COLD_BUILDAH" "$COLD_PRISN")×; prisn/uv $(ratio "$COLD_PRISN" "$COLD_UV")× | — |
 | layer packing, ${TREE_MB} MB tree (the base's rootfs) | 2 threads $(ms "$PACK_2") ($(mbs "$PACK_2")), 1 thread $(ms "$PACK_1") | \`tar c \| gzip -6\` $(ms "$PACK_GZIP") ($(mbs "$PACK_GZIP")) | $(ratio "$PACK_GZIP" "$PACK_2")× | ≥ 1.5× |
 
 - Packing output: $PACK_SIZE bytes gzip from $TAR_SIZE bytes of tar (\`gzip -6\`: $GZIP_SIZE bytes);
   $PACK_UNIQUE distinct digest(s) over 6 runs with 1 and 2 threads (blocks of 1 MiB, each its own gzip member).
 - Bytecode (\`--bytecode\`, PEP 552 unchecked-hash pycs): dependency layer $PYC_OFF_SIZE → $PYC_ON_SIZE bytes;
-  \`import flask, requests\` in the running container (median of 7 \`runc run\`) $PYC_OFF_MS ms → $PYC_ON_MS ms;
+  \`import flask, requests\` in the running container (median of 15 \`runc run\` each, alternating) $PYC_OFF_MS ms → $PYC_ON_MS ms;
   same digest from a second home and directory: $PYC_SAME. Off by default: the pycs come from the build
   machine's python3.X, so the digest also depends on that interpreter's patch release.
 

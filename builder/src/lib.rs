@@ -26,4 +26,5 @@ pub mod script;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use image::{BuiltImage, ImageOptions, build_image};
 pub use reporter::{Event, NoReporter, Reporter};

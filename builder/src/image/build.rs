@@ -133,6 +133,27 @@ pub fn blob_cache(home: &Home) -> BlobStore {
 
 /// Build `script`'s image from `section` and push it and/or write it out.
 ///
+/// # Example
+/// ```no_run
+/// # async fn deploy() -> prisn_builder::Result<()> {
+/// use prisn_builder::image::{ImageOptions, Reference, build_image};
+/// use prisn_builder::{NoReporter, home::Home, prepare};
+///
+/// let home = Home::from_env()?;
+/// let resolved = prepare::resolve("app.py".as_ref(), &Default::default(), &home, &NoReporter)?;
+/// let mut opts = ImageOptions::new(home);
+/// opts.target = Some(Reference::parse("127.0.0.1:5000/team/app:v1")?);
+/// let built = build_image(&resolved.script, &resolved.lock.section, &opts, &NoReporter).await?;
+/// println!("{}", built.reference.unwrap()); // 127.0.0.1:5000/team/app@sha256:…
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Guarantees
+/// The manifest digest depends only on the script's files, the lock section, the base digest
+/// and `SOURCE_DATE_EPOCH` (plus the bytecode interpreter with [`Bytecode::Compile`]); caches
+/// only make it faster. The base pin is written to prisn.lock when `record_base` is set.
+///
 /// # Errors
 /// Base resolution (registry, offline), a base that cannot run the script (no Python,
 /// another minor version), the dependency install (no wheel for the platform), pushing.
