@@ -25,7 +25,6 @@ PY
 "$PRISN" build "$WORK/hello.py" >/dev/null
 ENV=$("$PRISN" build "$WORK/web.py")
 # The same pins, for the peer.
-sed -n '/^\[\[scripts/,$p' "$WORK/prisn.lock" >/dev/null
 python3 - "$WORK/prisn.lock" > "$WORK/pins.txt" <<'PY'
 import sys, tomllib
 lock = tomllib.load(open(sys.argv[1], "rb"))
@@ -64,6 +63,7 @@ cat > "$WORK/web2.py" <<'PY'
 # dependencies = ["flask==3.1.0", "requests==2.32.3", "six==1.16.0"]
 # ///
 PY
+ENV=$("$PRISN" build "$WORK/web.py")
 ENV2=$("$PRISN" build "$WORK/web2.py")
 one=$(du -sk "$ENV" | cut -f1); two=$(du -sk "$ENV2" | cut -f1); both=$(du -skc "$ENV" "$ENV2" | tail -1 | cut -f1)
 echo "| env | KiB on disk |"

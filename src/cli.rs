@@ -306,6 +306,13 @@ pub enum ContextCmd {
         /// Registry to push images to: HOST[:PORT][/PREFIX].
         #[arg(long, value_name = "REGISTRY")]
         registry: Option<String>,
+        /// Trust this CA (PEM file) for the context's registry (saved under [registries]).
+        #[arg(long, value_name = "FILE", requires = "registry")]
+        registry_ca: Option<PathBuf>,
+        /// The context's registry speaks plain HTTP or has an unverifiable certificate.
+        /// (localhost and 127.0.0.0/8 need no flag.)
+        #[arg(long, requires = "registry")]
+        insecure_registry: bool,
         /// Remote mode: the prisn server URL.
         #[arg(long, value_name = "URL")]
         server: Option<String>,

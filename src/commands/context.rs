@@ -18,11 +18,25 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
             mode,
             kube_context,
             registry,
+            registry_ca,
+            insecure_registry,
             server,
             token,
             make_current,
         } => {
             check_name(&name)?;
+            if let Some(reg) = &registry
+                && (registry_ca.is_some() || insecure_registry)
+            {
+                let host = reg.split('/').next().unwrap_or(reg).to_string();
+                let settings = config.registries.entry(host).or_default();
+                if let Some(ca) = &registry_ca {
+                    let ca = std::fs::canonicalize(ca)
+                        .map_err(|e| anyhow::anyhow!("--registry-ca {}: {e}", ca.display()))?;
+                    settings.ca = Some(ca);
+                }
+                settings.insecure |= insecure_registry;
+            }
             config.contexts.insert(
                 name.clone(),
                 Context {

@@ -173,3 +173,57 @@ fn an_image_without_digest_is_refused_by_the_operator_and_status_shows_why() {
         "{status}"
     );
 }
+
+#[test]
+fn a_registry_without_credentials_says_which_were_tried() {
+    let Some(k) = KubeEnv::start("cli-err-auth") else {
+        return;
+    };
+    let secure = prisn_testsupport::registry::Registry::start_tls().unwrap();
+    let ca = secure.tls_files().unwrap().ca;
+    let reg = format!("{}/team", secure.host());
+    ok(&k.prisn(&[
+        "context",
+        "add",
+        "private",
+        "--mode",
+        "kubernetes",
+        "-n",
+        &k.ns.name,
+        "--registry",
+        &reg,
+        "--registry-ca",
+        ca.to_str().unwrap(),
+    ]));
+    let config = std::fs::read_to_string(k.t.home.path().join("config.toml")).unwrap();
+    assert!(
+        config.contains(&format!("[registries.\"{}\"]", secure.host())),
+        "{config}"
+    );
+    k.t.example("hello.py");
+    let out = k
+        .cmd()
+        .args([
+            "--context",
+            "private",
+            "deploy",
+            "hello.py",
+            "--base",
+            &k.base,
+            "--no-wait",
+        ])
+        .env("DOCKER_CONFIG", k.t.path("no-docker-config"))
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    assert!(
+        err.contains("401")
+            && err.contains("credentials tried: none")
+            && err.contains("prisn login"),
+        "{err}"
+    );
+    assert!(
+        k.get::<PrisnApp>("hello").is_none(),
+        "nothing is applied when the push fails"
+    );
+}
