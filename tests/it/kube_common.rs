@@ -56,6 +56,7 @@ impl KubeEnv {
             operator: prisn_operator::OperatorConfig::default(),
             concurrency: 8,
             instance: Some(format!("cli-test-{}", ns.name)),
+            ..Default::default()
         };
         let client = ns.client.clone();
         rt.spawn(async move {
