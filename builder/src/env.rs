@@ -167,6 +167,9 @@ fn install_python(
                         "--quiet",
                         "--require-hashes",
                         "--no-deps",
+                        // Built once, run many times: compile now, because `python -B`
+                        // never writes bytecode, so every start would compile from source.
+                        "--compile-bytecode",
                         "--python",
                     ])
                     .arg(tmp.join("bin/python"))
