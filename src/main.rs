@@ -29,8 +29,10 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr; `-v` shows debug logs, `RUST_LOG` overrides.
 fn init_tracing(verbose: u8) {
+    // rustls logs certificate failures itself; prisn's error already says what failed and how
+    // to fix it, so its line would only repeat it.
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,rustls=off",
         1 => "info,prisn=debug,prisn_builder=debug",
         _ => "debug",
     };
