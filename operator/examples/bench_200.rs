@@ -22,7 +22,9 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
 use prisn_operator::crd::{PrisnAppSpec, Source};
 use prisn_operator::{PrisnApp, labels};
 
@@ -86,6 +88,15 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// user + system CPU seconds of `pid` (fields 14 and 15 of /proc/PID/stat, in clock ticks).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(") ")?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let n: usize = std::env::args()
@@ -123,7 +134,10 @@ async fn main() -> Result<()> {
             ])
             .arg(format!("--metrics-bind-address=127.0.0.1:{port}"))
             .env("KUBECONFIG", prisn_testsupport::testbed::kubeconfig_path())
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("PRISN_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?,
@@ -140,7 +154,8 @@ async fn main() -> Result<()> {
     let idle_rss = rss_kib(pid, "VmRSS:").unwrap_or(0);
 
     let apps: Api<PrisnApp> = Api::namespaced(client.clone(), &ns.name);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    // Metadata only: the bench needs names, not pod templates.
+    let deployments: Api<PartialObjectMeta<Deployment>> = Api::namespaced(client.clone(), &ns.name);
     let t0 = Instant::now();
     let creates = futures::stream::iter(0..n)
         .map(|i| {
@@ -148,7 +163,10 @@ async fn main() -> Result<()> {
             async move {
                 let spec = PrisnAppSpec {
                     source: Source::image(IMAGE),
-                    port: Some(8080),
+                    // PRISN_BENCH_NO_PORT=1: no Service per app (to tell Service costs apart).
+                    port: std::env::var_os("PRISN_BENCH_NO_PORT")
+                        .is_none()
+                        .then_some(8080),
                     ..Default::default()
                 };
                 apps.create(
@@ -165,36 +183,41 @@ async fn main() -> Result<()> {
         bail!("creating apps: {e}");
     }
     let t_created = t0.elapsed();
-    let managed = ListParams::default().labels(labels::MANAGED_SELECTOR);
-    let t_deployments = loop {
-        let have = deployments.list_metadata(&managed).await?.items.len();
-        if have >= n {
-            break t0.elapsed();
+    // Watch (not poll) for the results, so the measurement adds no load to the API server.
+    let t_deployments = tokio::time::timeout(Duration::from_secs(300), async {
+        let wc = watcher::Config::default().labels(labels::MANAGED_SELECTOR);
+        let mut seen = std::collections::HashSet::new();
+        let mut stream = std::pin::pin!(watcher(deployments.clone(), wc).applied_objects());
+        while let Some(d) = stream.next().await {
+            seen.insert(d?.metadata.name.unwrap_or_default());
+            if seen.len() >= n {
+                return Ok::<_, anyhow::Error>(t0.elapsed());
+            }
         }
-        if t0.elapsed() > Duration::from_secs(300) {
-            bail!("only {have}/{n} Deployments after 300 s");
+        bail!("the Deployment watch ended")
+    })
+    .await
+    .context("not all Deployments after 300 s")??;
+    let t_ready = tokio::time::timeout(Duration::from_secs(600), async {
+        let mut ready = std::collections::HashSet::new();
+        let mut stream =
+            std::pin::pin!(watcher(apps.clone(), watcher::Config::default()).applied_objects());
+        while let Some(a) = stream.next().await {
+            let a = a?;
+            if a.status
+                .as_ref()
+                .is_some_and(prisn_operator::status::app_is_ready)
+            {
+                ready.insert(a.metadata.name.clone().unwrap_or_default());
+            }
+            if ready.len() >= n {
+                return Ok::<_, anyhow::Error>(t0.elapsed());
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let t_ready = loop {
-        let list = apps.list(&ListParams::default()).await?;
-        let ready = list
-            .items
-            .iter()
-            .filter(|a| {
-                a.status
-                    .as_ref()
-                    .is_some_and(prisn_operator::status::app_is_ready)
-            })
-            .count();
-        if ready >= n {
-            break t0.elapsed();
-        }
-        if t0.elapsed() > Duration::from_secs(600) {
-            bail!("only {ready}/{n} apps Ready after 600 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        bail!("the PrisnApp watch ended")
+    })
+    .await
+    .context("not all apps Ready after 600 s")??;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let m = http_get(port, "/metrics")?;
     let q = |quant: &str| {
@@ -208,6 +231,7 @@ async fn main() -> Result<()> {
     )
     .unwrap_or(0.0);
     let rss = rss_kib(pid, "VmRSS:").unwrap_or(0);
+    let cpu = cpu_seconds(pid).unwrap_or(f64::NAN);
     let hwm = rss_kib(pid, "VmHWM:").unwrap_or(0);
 
     println!("| figure | goal | measured |");
@@ -236,6 +260,20 @@ async fn main() -> Result<()> {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
+    println!("| operator CPU time for the whole run | – | {cpu:.2} s |");
     drop(op);
+    // Wait for the namespace (200 apps, their Deployments and pods) to be gone, so the garbage
+    // collection does not load the API server during the next run.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let name = ns.name.clone();
+    drop(ns);
+    let gone = Instant::now();
+    while namespaces.get_opt(&name).await?.is_some() && gone.elapsed() < Duration::from_secs(180) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!(
+        "bench: namespace {name} removed in {:.0} s",
+        gone.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -38,6 +38,9 @@ pub struct RunConfig {
     pub concurrency: u16,
     /// Identity for events (the pod name).
     pub instance: Option<String>,
+    /// Wait this long after a trigger for more before reconciling (coalesces the bursts of
+    /// Deployment status updates during a rollout). Zero: reconcile at once.
+    pub debounce: Duration,
 }
 
 impl Default for RunConfig {
@@ -47,6 +50,7 @@ impl Default for RunConfig {
             operator: OperatorConfig::default(),
             concurrency: 32,
             instance: None,
+            debounce: Duration::ZERO,
         }
     }
 }
@@ -130,7 +134,9 @@ pub async fn run(
         metrics,
     ));
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
-    let ctl_cfg = ControllerConfig::default().concurrency(cfg.concurrency);
+    let ctl_cfg = ControllerConfig::default()
+        .concurrency(cfg.concurrency)
+        .debounce(cfg.debounce);
     // Children are watched metadata-only and narrowed to what prisn manages: the operator
     // keeps no copy of anyone's Deployments, and memory stays flat with many apps.
     let owned = watcher::Config::default()
@@ -303,6 +309,11 @@ where
         namespace = obj.meta().namespace.as_deref().unwrap_or("")
     );
     let start = Instant::now();
+    tracing::debug!(
+        controller,
+        name = obj.meta().name.as_deref().unwrap_or(""),
+        "reconcile started"
+    );
     let res = run(obj, ctx.clone()).instrument(span).await;
     ctx.metrics.observe(
         controller,

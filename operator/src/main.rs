@@ -48,6 +48,9 @@ struct Args {
     /// Reconciles running at once per kind (0: no limit).
     #[arg(long, default_value_t = 32)]
     concurrency: u16,
+    /// Milliseconds to wait after a trigger for more before reconciling (coalesces bursts).
+    #[arg(long, default_value_t = 0)]
+    debounce_ms: u64,
     /// `json` (default) or `text`.
     #[arg(long, default_value = "json")]
     log_format: String,
@@ -158,6 +161,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         operator,
         concurrency: args.concurrency,
         instance: Some(identity),
+        debounce: std::time::Duration::from_millis(args.debounce_ms),
     };
     controller::run(client.clone(), cfg, metrics, shutdown).await?;
     if args.leader_elect {

@@ -158,18 +158,35 @@ async fn apply_children(
             return Ok(Err(p));
         }
     }
-    let deployment = match apply_cached(ctx, &deployments, ns, name, &kids.deployment).await? {
+    // Deployment, Service and Ingress do not depend on each other: apply them at once, so a
+    // reconcile waits for one round trip, not three.
+    let (deployment, service, ingress) = futures::join!(
+        apply_cached(ctx, &deployments, ns, name, &kids.deployment),
+        async {
+            match &kids.service {
+                Some(s) => apply_cached(ctx, &services, ns, name, s)
+                    .await
+                    .map(|r| r.map(|_| ())),
+                None => Ok(Ok(())),
+            }
+        },
+        async {
+            match &kids.ingress {
+                Some(i) => apply_cached(ctx, &ingresses, ns, name, i)
+                    .await
+                    .map(|r| r.map(|_| ())),
+                None => Ok(Ok(())),
+            }
+        },
+    );
+    let deployment = match deployment? {
         Ok(d) => d,
         Err(p) => return Ok(Err(p)),
     };
-    if let Some(s) = &kids.service
-        && let Err(p) = apply_cached(ctx, &services, ns, name, s).await?
-    {
+    if let Err(p) = service? {
         return Ok(Err(p));
     }
-    if let Some(i) = &kids.ingress
-        && let Err(p) = apply_cached(ctx, &ingresses, ns, name, i).await?
-    {
+    if let Err(p) = ingress? {
         return Ok(Err(p));
     }
 
@@ -177,9 +194,11 @@ async fn apply_children(
     // so look for leftovers only then: a steady-state reconcile costs no extra reads. The
     // status (and its observedGeneration) is written after this, so a crash in between
     // repeats the check.
-    let spec_changed =
-        app.status.as_ref().and_then(|s| s.observed_generation) != app.metadata.generation;
-    if spec_changed {
+    let observed = app.status.as_ref().and_then(|s| s.observed_generation);
+    // A brand-new object (generation 1, never reconciled) cannot have leftovers either.
+    let brand_new = observed.is_none() && app.metadata.generation == Some(1);
+    let spec_changed = observed != app.metadata.generation;
+    if spec_changed && !brand_new {
         if kids.inline.is_none() {
             delete_owned(&cms, &inline_name, uid).await?;
         }
@@ -189,6 +208,8 @@ async fn apply_children(
         if kids.ingress.is_none() {
             delete_owned(&ingresses, name, uid).await?;
         }
+    }
+    if spec_changed {
         for w in &kids.warnings {
             publish(
                 &ctx.recorder,

@@ -144,7 +144,15 @@ where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
     K::DynamicType: Default,
 {
-    match api.patch(name, &apply_params(), &Patch::Apply(obj)).await {
+    let started = std::time::Instant::now();
+    let res = api.patch(name, &apply_params(), &Patch::Apply(obj)).await;
+    timing(
+        "apply",
+        K::kind(&K::DynamicType::default()).as_ref(),
+        name,
+        started,
+    );
+    match res {
         Ok(o) => Ok(Ok(o)),
         Err(e) if is_rejection(&e) => Ok(Err(Problem::rejected(format!(
             "the API server refused {} {name}: {}",
@@ -171,7 +179,15 @@ where
     K: Resource + Clone + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
-    api.get_opt(name).await.map_err(|e| {
+    let started = std::time::Instant::now();
+    let res = api.get_opt(name).await;
+    timing(
+        "get",
+        K::kind(&K::DynamicType::default()).as_ref(),
+        name,
+        started,
+    );
+    res.map_err(|e| {
         Error::kube(
             format!("reading {} {name}", K::kind(&K::DynamicType::default())),
             e,
@@ -216,9 +232,12 @@ where
         "kind": K::kind(&dt),
         "status": status,
     });
-    api.patch_status(name, &apply_params(), &Patch::Apply(&body))
-        .await
-        .map(|_| ())
+    let started = std::time::Instant::now();
+    let res = api
+        .patch_status(name, &apply_params(), &Patch::Apply(&body))
+        .await;
+    timing("status", K::kind(&dt).as_ref(), name, started);
+    res.map(|_| ())
         .map_err(|e| Error::kube(format!("writing the status of {} {name}", K::kind(&dt)), e))
 }
 
@@ -342,9 +361,24 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
+    let started = std::time::Instant::now();
+    let res = recorder.publish(&ev, &obj.object_ref(&())).await;
+    timing("event", reason, "", started);
+    if let Err(e) = res {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
+}
+
+/// Debug log of one API call's duration (`RUST_LOG=prisn_operator=debug`), to see where a
+/// slow reconcile waits.
+fn timing(call: &str, kind: &str, name: &str, started: std::time::Instant) {
+    tracing::debug!(
+        call,
+        kind,
+        name,
+        ms = started.elapsed().as_millis() as u64,
+        "api call"
+    );
 }
 
 /// Name and namespace of a namespaced object.

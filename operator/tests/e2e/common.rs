@@ -85,6 +85,7 @@ impl Operator {
             operator,
             concurrency: 16,
             instance: Some(format!("test-{}", ns.name)),
+            debounce: Duration::ZERO,
         };
         let client = ns.client.clone();
         let m = metrics.clone();
