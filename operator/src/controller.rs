@@ -13,9 +13,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -26,7 +27,7 @@ use crate::crd::{PrisnApp, PrisnCronJob, PrisnJob, Source};
 use crate::error::Error;
 use crate::labels::MANAGED_SELECTOR;
 use crate::metrics::Metrics;
-use crate::reconcile::{self, Context};
+use crate::reconcile::{self, ChildStores, Context};
 
 /// How to run the controllers.
 #[derive(Clone, Debug)]
@@ -127,34 +128,52 @@ pub async fn run(
             instance: cfg.instance.clone(),
         },
     );
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        cfg.operator.clone(),
-        recorder,
-        metrics,
-    ));
+    let mut ctx = Context::new(client.clone(), cfg.operator.clone(), recorder, metrics);
+    // Deployments and Services of apps are cached by the same watches that trigger the app
+    // controller: a steady-state reconcile then reads its children without an API call.
+    let (dep_store, dep_writer) = reflector::store::<Deployment>();
+    let (svc_store, svc_writer) = reflector::store::<Service>();
+    ctx.stores = Some(ChildStores {
+        deployments: dep_store,
+        services: svc_store,
+    });
+    let ctx = Arc::new(ctx);
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
     let ctl_cfg = ControllerConfig::default()
         .concurrency(cfg.concurrency)
         .debounce(cfg.debounce);
-    // Children are watched metadata-only and narrowed to what prisn manages: the operator
-    // keeps no copy of anyone's Deployments, and memory stays flat with many apps.
+    // Children are watched narrowed to what prisn manages (and, but for the cached
+    // Deployments and Services, metadata-only): memory stays flat with many apps.
     let owned = watcher::Config::default()
         .labels(MANAGED_SELECTOR)
         .any_semantic();
     let all = watcher::Config::default().any_semantic();
 
-    let app_ctl = Controller::new(api::<PrisnApp>(&client, ns), all.clone());
-    let app_store = app_ctl.store();
+    let (app_store, app_writer) = reflector::store::<PrisnApp>();
+    let app_events = watcher::watcher(api::<PrisnApp>(&client, ns), all.clone())
+        .default_backoff()
+        .reflect(app_writer)
+        .applied_objects()
+        .inspect(|r| {
+            if let Ok(a) = r {
+                tracing::trace!(
+                    name = a.metadata.name.as_deref().unwrap_or(""),
+                    "PrisnApp event"
+                );
+            }
+        });
+    let app_ctl = Controller::for_stream(app_events, app_store.clone());
     let apps = app_ctl
-        .owns(
-            api::<PartialObjectMeta<Deployment>>(&client, ns),
+        .owns_stream(cache_of(
+            api::<Deployment>(&client, ns),
             owned.clone(),
-        )
-        .owns(
-            api::<PartialObjectMeta<Service>>(&client, ns),
+            dep_writer,
+        ))
+        .owns_stream(cache_of(
+            api::<Service>(&client, ns),
             owned.clone(),
-        )
+            svc_writer,
+        ))
         .owns(
             api::<PartialObjectMeta<Ingress>>(&client, ns),
             owned.clone(),
@@ -224,6 +243,29 @@ pub async fn run(
     futures::join!(apps, jobs, cronjobs);
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+/// A watch of `api` that fills `writer` (without managedFields, which are most of an
+/// object's bytes and never read here) and then yields each touched object.
+fn cache_of<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher::watcher(api, wc)
+        .default_backoff()
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .touched_objects()
 }
 
 /// Maps a ConfigMap (or Secret) to the resources whose source references it, so new code in

@@ -20,7 +20,8 @@ use crate::labels::{self, Kind};
 use crate::status::{self, AppObserved};
 
 use super::{
-    Context, Outcome, apply_cached, delete_owned, get_opt, name_ns, patch_status, publish,
+    Context, Current, Outcome, apply_cached, cached, delete_owned, get_opt, name_ns, patch_status,
+    publish,
 };
 
 /// Reconciles one PrisnApp. Problems with the object end up in its status; only transient
@@ -38,10 +39,16 @@ pub async fn reconcile(app: Arc<PrisnApp>, ctx: Arc<Context>) -> Result<Action, 
         super::resolve_source(&ctx, &ns, &name, &app.spec.source, app.spec.runtime).await?;
     let mut image = resolved.as_ref().ok().map(|s| s.image.clone());
     let (deployment, problem) = match resolved {
-        Err(p) => (get_opt(&deployments, &name).await?, Some(p)),
+        Err(p) => (
+            current_deployment(&ctx, &deployments, &ns, &name).await?,
+            Some(p),
+        ),
         Ok(src) => match apply_children(&app, &ctx, &name, &ns, &uid, &src).await? {
             Ok(dep) => (Some(dep), None),
-            Err(p) => (get_opt(&deployments, &name).await?, Some(p)),
+            Err(p) => (
+                current_deployment(&ctx, &deployments, &ns, &name).await?,
+                Some(p),
+            ),
         },
     };
     if problem.is_some() {
@@ -113,6 +120,19 @@ async fn write_status(
     Ok(())
 }
 
+/// The Deployment as it is now: from the cache when there is one, else from the API server.
+async fn current_deployment(
+    ctx: &Context,
+    api: &Api<Deployment>,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Deployment>, Error> {
+    match cached(ctx.stores.as_ref().map(|s| &s.deployments), ns, name) {
+        Current::Cached(d) => Ok(d.map(|a| (*a).clone())),
+        Current::Unknown => get_opt(api, name).await,
+    }
+}
+
 fn running_image(d: &Deployment) -> Option<String> {
     d.spec
         .as_ref()?
@@ -148,31 +168,45 @@ async fn apply_children(
 
     // What the pods mount comes first, then the Deployment, then what points at it.
     if let Some(cm) = &kids.inline
-        && let Err(p) = apply_cached(ctx, &cms, ns, &inline_name, cm).await?
+        && let Err(p) = apply_cached(ctx, &cms, ns, &inline_name, cm, Current::Unknown).await?
     {
         return Ok(Err(p));
     }
     for pvc in &kids.pvcs {
         let pvc_name = pvc.metadata.name.clone().unwrap_or_default();
-        if let Err(p) = apply_cached(ctx, &pvcs, ns, &pvc_name, pvc).await? {
+        if let Err(p) = apply_cached(ctx, &pvcs, ns, &pvc_name, pvc, Current::Unknown).await? {
             return Ok(Err(p));
         }
     }
     // Deployment, Service and Ingress do not depend on each other: apply them at once, so a
     // reconcile waits for one round trip, not three.
     let (deployment, service, ingress) = futures::join!(
-        apply_cached(ctx, &deployments, ns, name, &kids.deployment),
+        apply_cached(
+            ctx,
+            &deployments,
+            ns,
+            name,
+            &kids.deployment,
+            cached(ctx.stores.as_ref().map(|s| &s.deployments), ns, name),
+        ),
         async {
             match &kids.service {
-                Some(s) => apply_cached(ctx, &services, ns, name, s)
-                    .await
-                    .map(|r| r.map(|_| ())),
+                Some(s) => apply_cached(
+                    ctx,
+                    &services,
+                    ns,
+                    name,
+                    s,
+                    cached(ctx.stores.as_ref().map(|s| &s.services), ns, name),
+                )
+                .await
+                .map(|r| r.map(|_| ())),
                 None => Ok(Ok(())),
             }
         },
         async {
             match &kids.ingress {
-                Some(i) => apply_cached(ctx, &ingresses, ns, name, i)
+                Some(i) => apply_cached(ctx, &ingresses, ns, name, i, Current::Unknown)
                     .await
                     .map(|r| r.map(|_| ())),
                 None => Ok(Ok(())),

@@ -18,7 +18,9 @@ use crate::labels::Kind;
 use crate::status::{self, CronJobObserved};
 
 use super::app::merge_degraded;
-use super::{Context, apply_cached, delete_owned, get_opt, name_ns, patch_status, publish};
+use super::{
+    Context, Current, apply_cached, delete_owned, get_opt, name_ns, patch_status, publish,
+};
 
 /// Reconciles one PrisnCronJob.
 pub async fn reconcile(pcj: Arc<PrisnCronJob>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -45,7 +47,10 @@ pub async fn reconcile(pcj: Arc<PrisnCronJob>, ctx: Arc<Context>) -> Result<Acti
                 let inline_name = inline_config_map_name(&name);
                 match inline_config_map(&ns, &name, Kind::CronJob, &owner, &src) {
                     Some(cm) => {
-                        if let Err(p) = apply_cached(&ctx, &cms, &ns, &inline_name, &cm).await? {
+                        if let Err(p) =
+                            apply_cached(&ctx, &cms, &ns, &inline_name, &cm, Current::Unknown)
+                                .await?
+                        {
                             problem = Some(p);
                         }
                     }
@@ -54,7 +59,9 @@ pub async fn reconcile(pcj: Arc<PrisnCronJob>, ctx: Arc<Context>) -> Result<Acti
                     }
                 }
                 if problem.is_none() {
-                    match apply_cached(&ctx, &cronjobs, &ns, &name, &desired).await? {
+                    match apply_cached(&ctx, &cronjobs, &ns, &name, &desired, Current::Unknown)
+                        .await?
+                    {
                         Ok(c) => current = Some(c),
                         Err(p) => problem = Some(p),
                     }

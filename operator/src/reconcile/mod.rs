@@ -9,9 +9,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,6 +32,35 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// What this process last applied per child, see [`apply_cached`].
     pub applied: AppliedCache,
+    /// Caches of the children, filled by the watches that trigger reconciles (`None`: read
+    /// children from the API server).
+    pub stores: Option<ChildStores>,
+}
+
+/// Reflector caches of prisn-managed children (managedFields stripped to save memory).
+#[derive(Clone)]
+pub struct ChildStores {
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+}
+
+/// What the caller knows about a child before applying it.
+pub enum Current<K> {
+    /// Nothing: read it from the API server if needed.
+    Unknown,
+    /// From a cache that is at least as new as the event that triggered the reconcile.
+    Cached(Option<Arc<K>>),
+}
+
+/// Looks `name` up in `store` (when there is one).
+pub fn cached<K>(store: Option<&Store<K>>, ns: &str, name: &str) -> Current<K>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    match store {
+        Some(s) => Current::Cached(s.get(&ObjectRef::new(name).within(ns))),
+        None => Current::Unknown,
+    }
 }
 
 impl Context {
@@ -45,6 +76,7 @@ impl Context {
             recorder,
             metrics,
             applied: AppliedCache::default(),
+            stores: None,
         }
     }
 }
@@ -95,6 +127,7 @@ pub async fn apply_cached<K>(
     ns: &str,
     name: &str,
     obj: &K,
+    current: Current<K>,
 ) -> Outcome<K>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
@@ -108,10 +141,16 @@ where
     let hash = crate::children::source::hash(&[&bytes]);
     if let Some((h, m)) = ctx.applied.get(&key)
         && h == hash
-        && let Some(existing) = get_opt(api, name).await?
-        && marker(&existing) == m
     {
-        return Ok(Ok(existing));
+        let existing = match current {
+            Current::Cached(c) => c.map(|a| (*a).clone()),
+            Current::Unknown => get_opt(api, name).await?,
+        };
+        if let Some(e) = existing
+            && marker(&e) == m
+        {
+            return Ok(Ok(e));
+        }
     }
     let out = apply(api, name, obj).await?;
     if let Ok(o) = &out {

@@ -246,3 +246,70 @@ async fn deleting_the_app_collects_children_but_keeps_retained_claims() {
         "the data claim survives its app"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_to_a_child_are_reverted_and_a_deleted_child_comes_back() {
+    let Some(ns) = setup("op-drift").await else {
+        return;
+    };
+    let _op = Operator::start(&ns);
+    create(
+        &ns,
+        &app(
+            "drift",
+            PrisnAppSpec {
+                source: Source::image(IMAGE),
+                port: Some(8080),
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .expect("app");
+    wait_for(&ns, "drift", "ready", ready).await.expect("ready");
+    let deployments: Api<Deployment> = ns.api();
+    let before = deployments
+        .get("drift")
+        .await
+        .expect("d")
+        .metadata
+        .generation
+        .unwrap_or(0);
+    deployments
+        .patch(
+            "drift",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("someone scales the Deployment by hand");
+    wait_for(&ns, "drift", "replicas back to 1", |d: &Deployment| {
+        d.spec.as_ref().and_then(|s| s.replicas) == Some(1)
+    })
+    .await
+    .expect("the operator reverts the edit");
+    let after = deployments
+        .get("drift")
+        .await
+        .expect("d")
+        .metadata
+        .generation
+        .unwrap_or(0);
+    assert!(
+        after >= before + 2,
+        "edited ({before} → {after}) and then reverted"
+    );
+    let services: Api<Service> = ns.api();
+    services
+        .delete("drift", &DeleteParams::default())
+        .await
+        .expect("someone deletes the Service");
+    until("the Service is back", || async {
+        Ok(services
+            .get_opt("drift")
+            .await?
+            .is_some_and(|s| s.metadata.deletion_timestamp.is_none()))
+    })
+    .await
+    .expect("the operator recreates its Service");
+}
