@@ -264,6 +264,20 @@ pub enum StoreCmd {
         /// A store path or entry name.
         target: PathBuf,
     },
+    /// Byte-compile Python entries and hard-link files identical across entries.
+    ///
+    /// prisn does this in the background after building an environment; run it by hand to
+    /// catch up, e.g. after an interrupted build.
+    Optimise {
+        /// Store paths or entry names (default: every entry).
+        targets: Vec<PathBuf>,
+        /// Only deduplicate; do not byte-compile.
+        #[arg(long)]
+        no_compile: bool,
+        /// Output format.
+        #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -158,6 +158,7 @@ impl Backend for LocalBackend {
             &self.home,
             reporter,
         )?;
+        crate::commands::optimise_new_env(&env);
         let script = &resolved.script;
         let body = DeployBody {
             kind: to_api_kind(req.kind),

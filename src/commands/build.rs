@@ -36,6 +36,7 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         reporter.as_ref(),
     )?;
     drop(reporter);
+    super::optimise_new_env(&env);
     if args.format == Format::Text {
         printer::line(env.path.display().to_string());
         return Ok(ExitCode::SUCCESS);

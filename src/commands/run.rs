@@ -26,6 +26,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         )?
         // The reporter drops here, clearing its bars before the script writes anything.
     };
+    super::optimise_new_env(&env);
     let mut cmd = env.command(&resolved.script);
     cmd.args(&args.args).envs(env_vars);
     // exec only returns on failure.

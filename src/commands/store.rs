@@ -56,6 +56,51 @@ pub fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                 printer::note(format!("pinned {id}"));
             }
         }
+        StoreCmd::Optimise {
+            targets,
+            no_compile,
+            format,
+        } => {
+            let paths: Vec<std::path::PathBuf> = if targets.is_empty() {
+                store.list()?.into_iter().map(|e| e.path).collect()
+            } else {
+                targets
+                    .iter()
+                    .map(|t| {
+                        store
+                            .find(&t.to_string_lossy())
+                            .map(|e| e.path)
+                            .ok_or_else(|| {
+                                anyhow::anyhow!(
+                                    "no store entry matches {}; `prisn store ls` lists them",
+                                    t.display()
+                                )
+                            })
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let mut total = prisn_builder::store::optimise::Report::default();
+            for path in &paths {
+                if !no_compile {
+                    prisn_builder::env::compile_bytecode(path)?;
+                }
+                let r = prisn_builder::store::optimise::optimise(store.dir(), path)?;
+                total.files += r.files;
+                total.linked += r.linked;
+                total.saved_bytes += r.saved_bytes;
+            }
+            if format != Format::Text {
+                printer::value(format, &total)?;
+            } else if !global.quiet {
+                printer::note(format!(
+                    "{} entries: {} files, {} linked to identical ones, {} saved",
+                    paths.len(),
+                    total.files,
+                    total.linked,
+                    printer::bytes(total.saved_bytes)
+                ));
+            }
+        }
         StoreCmd::Unpin { target } => {
             let id = resolve_target(&store, &target, &home)?;
             if !store.unpin(&id)? && !global.quiet {

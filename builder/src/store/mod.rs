@@ -14,6 +14,7 @@ use crate::home::Home;
 use crate::lock::LockSection;
 use crate::{Error, Result};
 
+pub mod optimise;
 pub mod persist;
 
 /// Bumped whenever the layout of an entry changes, so old entries are never reused.
@@ -237,6 +238,9 @@ impl Store {
             fs::remove_dir_all(&trash).map_err(Error::io("delete", &trash))?;
             let _ = fs::remove_file(self.dir.join(".used").join(&entry.id));
             freed.push(entry);
+        }
+        if !dry_run && !freed.is_empty() {
+            optimise::prune(&self.dir)?;
         }
         Ok(freed)
     }
