@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::analyze::Requirements;
 use crate::interpreter::{Node, Python};
 use crate::lock::LockSection;
-use crate::lock::resolve::{PyTool, run};
+use crate::lock::resolve::{PyTool, index_args, run};
 use crate::reporter::{Event, Reporter};
 use crate::script::{Runtime, Script};
 use crate::store::{FORMAT, Record, Store};
@@ -210,21 +210,6 @@ fn install_python(
         }
     }
     Ok(())
-}
-
-fn index_args(cmd: &mut Command, req: &Requirements) {
-    if let Some(url) = &req.index.index_url {
-        cmd.args(["--index-url", url]);
-    }
-    for url in &req.index.extra_index_urls {
-        cmd.args(["--extra-index-url", url]);
-    }
-    for link in &req.index.find_links {
-        cmd.args(["--find-links", link]);
-    }
-    if req.index.no_index {
-        cmd.arg("--no-index");
-    }
 }
 
 /// Compile the environment's Python files to bytecode with its own interpreter.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use prisn_builder::lock::{self, EnsureOptions, Freshness, LockFile, LockMode};
+use prisn_builder::lock::{self, EnsureOptions, Freshness, LockFile};
 use serde::Serialize;
 
 use super::home;
@@ -24,63 +24,48 @@ pub fn run(global: &Global, args: LockCmd) -> anyhow::Result<ExitCode> {
         prisn_builder::script::read(&args.script.script, args.script.entrypoint.as_deref())?;
     let path = lock::lock_path(&script);
     if args.check {
-        let resolved = prisn_builder::prepare::resolve(
-            &args.script.script,
-            &prisn_builder::prepare::Options {
-                entrypoint: args.script.entrypoint.clone(),
-                python: args.script.python.clone(),
-                lock: EnsureOptions {
-                    mode: LockMode::Frozen,
-                    ..Default::default()
-                },
-            },
-            &home,
-            &prisn_builder::NoReporter,
-        );
-        // Frozen mode only fails when the section is missing; ask for freshness directly.
         let req = prisn_builder::analyze::analyze(&script)?;
-        let python = match &resolved {
-            Ok(r) => match &r.interpreter {
-                prisn_builder::env::Interpreter::Python(p) => Some(p.clone()),
-                _ => None,
-            },
-            Err(_) => None,
+        let python = match script.runtime {
+            prisn_builder::script::Runtime::Python3 => Some(prisn_builder::interpreter::python(
+                args.script.python.as_deref(),
+                &home,
+            )?),
+            _ => None,
         };
-        return Ok(match lock::check(&script, &req, python.as_ref())? {
-            Freshness::Fresh => {
-                printer::note(format!(
-                    "{} is up to date for {}",
-                    path.display(),
-                    script.entrypoint
-                ));
-                ExitCode::SUCCESS
-            }
-            Freshness::Missing if req.is_empty() => {
-                printer::note(format!(
+        let (verdict, fresh) = match lock::check(&script, &req, python.as_ref())? {
+            Freshness::Fresh => (
+                format!("{} is up to date for {}", path.display(), script.entrypoint),
+                true,
+            ),
+            Freshness::Missing if req.is_empty() => (
+                format!(
                     "{} declares no dependencies; no lock is needed",
                     script.entrypoint
-                ));
-                ExitCode::SUCCESS
-            }
-            Freshness::Missing => {
-                printer::note(format!(
-                    "{} has no lock for {}; run `prisn lock {}`",
+                ),
+                true,
+            ),
+            Freshness::Missing => (
+                format!("{} has no lock for {}", path.display(), script.entrypoint),
+                false,
+            ),
+            Freshness::Stale(why) => (
+                format!(
+                    "{} is stale for {}: {why}",
                     path.display(),
-                    script.entrypoint,
-                    args.script.script.display()
-                ));
-                ExitCode::from(1)
-            }
-            Freshness::Stale(why) => {
-                printer::note(format!(
-                    "{} is stale for {}: {why}; run `prisn lock {}`",
-                    path.display(),
-                    script.entrypoint,
-                    args.script.script.display()
-                ));
-                ExitCode::from(1)
-            }
-        });
+                    script.entrypoint
+                ),
+                false,
+            ),
+        };
+        if fresh {
+            printer::note(verdict);
+            return Ok(ExitCode::SUCCESS);
+        }
+        printer::note(format!(
+            "{verdict}; run `prisn lock {}`",
+            args.script.script.display()
+        ));
+        return Ok(ExitCode::from(1));
     }
     // `prisn lock` is how a broken lock gets repaired: keep the broken one aside.
     if let Err(prisn_builder::Error::LockCorrupt { message, .. }) = LockFile::read(&path) {

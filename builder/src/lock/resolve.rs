@@ -160,7 +160,8 @@ pub fn resolve_python(
     Ok(section)
 }
 
-fn index_args(cmd: &mut Command, req: &Requirements) {
+/// The index options of the declarations, as uv and pip spell them.
+pub(crate) fn index_args(cmd: &mut Command, req: &Requirements) {
     if let Some(url) = &req.index.index_url {
         cmd.args(["--index-url", url]);
     }
