@@ -134,7 +134,7 @@ impl Backend for LocalBackend {
         let client = self.client()?;
         let current = client.get(&req.name)?;
         if let Some(v) = &current
-            && v.kind != to_api_kind(req.kind)
+            && v.kind != req.kind
         {
             anyhow::bail!(prisn_local::Error::conflict(
                 format!(
@@ -161,7 +161,7 @@ impl Backend for LocalBackend {
         crate::commands::optimise_new_env(&env);
         let script = &resolved.script;
         let body = DeployBody {
-            kind: to_api_kind(req.kind),
+            kind: req.kind,
             source: req.script.script.display().to_string(),
             code: LocalSource {
                 root: script.root.clone(),
@@ -230,11 +230,7 @@ impl Backend for LocalBackend {
 
     fn list(&self, kind: Option<Kind>) -> anyhow::Result<Vec<Workload>> {
         let client = self.client()?;
-        Ok(client
-            .list(kind.map(to_api_kind))?
-            .into_iter()
-            .map(workload)
-            .collect())
+        Ok(client.list(kind)?.into_iter().map(workload).collect())
     }
 
     fn status(&self, name: &str) -> anyhow::Result<Status> {
@@ -279,22 +275,6 @@ impl Backend for LocalBackend {
     }
 }
 
-fn to_api_kind(k: Kind) -> api::Kind {
-    match k {
-        Kind::App => api::Kind::App,
-        Kind::Job => api::Kind::Job,
-        Kind::CronJob => api::Kind::CronJob,
-    }
-}
-
-fn from_api_kind(k: api::Kind) -> Kind {
-    match k {
-        api::Kind::App => Kind::App,
-        api::Kind::Job => Kind::Job,
-        api::Kind::CronJob => Kind::CronJob,
-    }
-}
-
 fn exit_info(e: &api::ExitView) -> ExitInfo {
     ExitInfo {
         code: e.code,
@@ -326,7 +306,7 @@ fn workload(v: WorkloadView) -> Workload {
     }
     Workload {
         name: v.name,
-        kind: from_api_kind(v.kind),
+        kind: v.kind,
         source: v.source,
         desired: v.desired,
         ready: v.ready,

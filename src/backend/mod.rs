@@ -20,33 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::cli::{LockMode, ScriptArgs};
 use crate::context::{Context, Mode};
 
-/// What kind of workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Kept running; restarted when it exits (PrisnApp).
-    App,
-    /// Runs once to completion (PrisnJob).
-    Job,
-    /// Runs on a schedule (PrisnCronJob).
-    CronJob,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::App => "app",
-            Kind::Job => "job",
-            Kind::CronJob => "cronjob",
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What kind of workload: App (PrisnApp), Job (PrisnJob) or CronJob (PrisnCronJob). One
+/// type for every mode and the local daemon's API.
+pub use prisn_local::api::Kind;
 
 /// How local-mode processes are isolated (other modes ignore it, with a warning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
