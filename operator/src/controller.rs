@@ -133,6 +133,8 @@ pub async fn run(
     // controller: a steady-state reconcile then reads its children without an API call.
     let (dep_store, dep_writer) = reflector::store::<Deployment>();
     let (svc_store, svc_writer) = reflector::store::<Service>();
+    let (retrigger, retriggered) = futures::channel::mpsc::unbounded();
+    ctx.retrigger = Some(retrigger);
     ctx.stores = Some(ChildStores {
         deployments: dep_store,
         services: svc_store,
@@ -164,6 +166,7 @@ pub async fn run(
         });
     let app_ctl = Controller::for_stream(app_events, app_store.clone());
     let apps = app_ctl
+        .reconcile_on(retriggered)
         .owns_stream(cache_of(
             api::<Deployment>(&client, ns),
             owned.clone(),

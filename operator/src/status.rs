@@ -27,6 +27,9 @@ pub struct AppObserved<'a> {
     /// The pod label selector, for the scale subresource.
     pub selector: String,
     pub previous: Option<&'a PrisnAppStatus>,
+    /// The app has a `port` but its Service does not exist yet: not Ready (nothing routes to
+    /// the pods).
+    pub service_pending: bool,
 }
 
 /// Computes a PrisnApp's status.
@@ -103,6 +106,16 @@ pub fn app(o: &AppObserved<'_>, now: Timestamp) -> PrisnAppStatus {
         (
             Cond::new(T::Ready, S::True, "ScaledToZero", "scaled to zero"),
             "ScaledToZero",
+        )
+    } else if rolled_out && o.service_pending {
+        (
+            Cond::new(
+                T::Ready,
+                S::False,
+                "ServicePending",
+                "waiting for the Service",
+            ),
+            "Progressing",
         )
     } else if rolled_out {
         (
@@ -386,6 +399,7 @@ mod tests {
             image: Some("img".into()),
             selector: "prisn.io/app=web,prisn.io/kind=app".into(),
             previous: None,
+            service_pending: false,
         }
     }
 
@@ -410,6 +424,15 @@ mod tests {
             (s.replicas, s.ready_replicas, s.observed_generation),
             (2, 2, Some(5))
         );
+    }
+
+    #[test]
+    fn an_app_is_not_ready_before_its_service_exists() {
+        let d = deployment(1, 1, 1, 1);
+        let mut o = observed(Some(&d), None);
+        o.service_pending = true;
+        let s = app(&o, now());
+        assert_eq!(cond(&s, "Ready"), ("False", "ServicePending"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 
 use crate::children::{self, ResolvedSource, pod::MAIN_CONTAINER, source::inline_config_map_name};
 use crate::crd::conditions::{self, ConditionType};
@@ -67,6 +68,11 @@ pub async fn reconcile(app: Arc<PrisnApp>, ctx: Arc<Context>) -> Result<Action, 
             image,
             selector: labels::selector_string(&name, Kind::App),
             previous,
+            service_pending: app.spec.port.is_some()
+                && matches!(
+                    cached(ctx.stores.as_ref().map(|s| &s.services), &ns, &name),
+                    Current::Cached(None)
+                ),
         },
         Timestamp::now(),
     );
@@ -148,12 +154,16 @@ fn running_image(d: &Deployment) -> Option<String> {
 
 async fn apply_children(
     app: &PrisnApp,
-    ctx: &Context,
+    ctx_arc: &Arc<Context>,
     name: &str,
     ns: &str,
     uid: &str,
     src: &ResolvedSource,
 ) -> Outcome<Deployment> {
+    let ctx: &Context = ctx_arc;
+    if let Some(p) = take_deferred(ctx, ns, name) {
+        return Ok(Err(p));
+    }
     let kids = match children::app_children(app, src, &ctx.config)? {
         Ok(k) => k,
         Err(p) => return Ok(Err(p)),
@@ -190,18 +200,20 @@ async fn apply_children(
             cached(ctx.stores.as_ref().map(|s| &s.deployments), ns, name),
         ),
         async {
-            match &kids.service {
-                Some(s) => apply_cached(
-                    ctx,
-                    &services,
-                    ns,
-                    name,
-                    s,
-                    cached(ctx.stores.as_ref().map(|s| &s.services), ns, name),
-                )
-                .await
-                .map(|r| r.map(|_| ())),
-                None => Ok(Ok(())),
+            let current = cached(ctx.stores.as_ref().map(|s| &s.services), ns, name);
+            match (&kids.service, current, &ctx.retrigger) {
+                // A new Service waits for a cluster IP, which the API server hands out one at a
+                // time (seconds when many apps arrive together). Create it in the background
+                // and reconcile again when that is done, so this reconcile, and the next app's,
+                // need not wait. Its outcome is picked up by `take_deferred` below.
+                (Some(s), Current::Cached(None), Some(retrigger)) => {
+                    spawn_service_create(ctx_arc.clone(), retrigger.clone(), app, s.clone());
+                    Ok(Ok(()))
+                }
+                (Some(s), current, _) => apply_cached(ctx, &services, ns, name, s, current)
+                    .await
+                    .map(|r| r.map(|_| ())),
+                (None, _, _) => Ok(Ok(())),
             }
         },
         async {
@@ -256,6 +268,60 @@ async fn apply_children(
         }
     }
     Ok(Ok(deployment))
+}
+
+fn deferred_key(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+}
+
+/// The outcome of a background Service creation that was refused, if any.
+fn take_deferred(ctx: &Context, ns: &str, name: &str) -> Option<Problem> {
+    ctx.deferred
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&deferred_key(ns, name))
+}
+
+/// Creates the app's Service in the background, then asks for another reconcile of the app
+/// (which sees the Service in the cache, or the refusal in `ctx.deferred`).
+fn spawn_service_create(
+    ctx: Arc<Context>,
+    retrigger: futures::channel::mpsc::UnboundedSender<ObjectRef<PrisnApp>>,
+    app: &PrisnApp,
+    svc: Service,
+) {
+    let obj_ref = ObjectRef::from_obj(app);
+    let (Some(name), Some(ns)) = (app.metadata.name.clone(), app.metadata.namespace.clone()) else {
+        return;
+    };
+    let key = deferred_key(&ns, &name);
+    if !ctx
+        .creating
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key.clone())
+    {
+        return; // already under way; its end retriggers the app
+    }
+    tokio::spawn(async move {
+        let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+        match apply_cached(&ctx, &api, &ns, &name, &svc, Current::Unknown).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(p)) => {
+                ctx.deferred
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(deferred_key(&ns, &name), p);
+            }
+            // Transient: the retriggered reconcile tries again.
+            Err(e) => tracing::warn!(error = %e, "creating Service {ns}/{name} failed"),
+        }
+        ctx.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        let _ = retrigger.unbounded_send(obj_ref);
+    });
 }
 
 /// Best-effort status write after a transient failure, so `kubectl get` shows why the app is

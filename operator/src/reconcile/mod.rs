@@ -35,6 +35,12 @@ pub struct Context {
     /// Caches of the children, filled by the watches that trigger reconciles (`None`: read
     /// children from the API server).
     pub stores: Option<ChildStores>,
+    /// Asks the app controller for another reconcile (set by the controller).
+    pub retrigger: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<crate::crd::PrisnApp>>>,
+    /// Refusals of background Service creations, by `namespace/name`, for the next reconcile.
+    pub deferred: Mutex<HashMap<String, Problem>>,
+    /// Background Service creations under way, by `namespace/name` (one at a time per app).
+    pub creating: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Reflector caches of prisn-managed children (managedFields stripped to save memory).
@@ -77,6 +83,9 @@ impl Context {
             metrics,
             applied: AppliedCache::default(),
             stores: None,
+            retrigger: None,
+            deferred: Mutex::new(HashMap::new()),
+            creating: Mutex::new(std::collections::HashSet::new()),
         }
     }
 }
