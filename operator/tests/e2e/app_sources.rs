@@ -298,6 +298,22 @@ async fn every_source_type_runs_and_turns_ready_while_a_bad_app_stays_alone() {
             .is_none(),
         "no Deployment for a refused image"
     );
+    // …and the problem is announced as a Warning event on the PrisnApp.
+    let events: Api<k8s_openapi::api::events::v1::Event> = ns.api();
+    until("a Warning event for the unpinned image", || async {
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("ImageNotPinned")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("unpinned")
+            }))
+    })
+    .await
+    .expect("event published");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

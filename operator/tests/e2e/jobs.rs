@@ -163,3 +163,89 @@ async fn a_cronjob_makes_a_cronjob_that_makes_jobs() {
     .await
     .expect("status mirrors the CronJob");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_job_removed_by_ttl_is_not_run_again() {
+    let Some(ns) = setup("op-job-ttl").await else {
+        return;
+    };
+    let _op = Operator::start(&ns);
+    let spec = PrisnJobSpec {
+        source: Source::image(IMAGE),
+        ttl_seconds_after_finished: Some(0),
+        ..Default::default()
+    };
+    create(&ns, &job("short-lived", spec)).await.expect("job");
+    wait_for(&ns, "short-lived", "Succeeded", |j: &PrisnJob| {
+        phase(j).as_deref() == Some("Succeeded")
+    })
+    .await
+    .expect("succeeds");
+    let jobs: Api<Job> = ns.api();
+    until("the TTL controller removed the Job", || async {
+        Ok(jobs.get_opt("short-lived").await?.is_none())
+    })
+    .await
+    .expect("job removed");
+    // Give the operator time to (wrongly) make a new one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        jobs.get_opt("short-lived").await.expect("get").is_none(),
+        "no second run"
+    );
+    let pj: PrisnJob = ns
+        .api::<PrisnJob>()
+        .get("short-lived")
+        .await
+        .expect("prisnjob");
+    assert_eq!(
+        phase(&pj).as_deref(),
+        Some("Succeeded"),
+        "the record of the run stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_spec_replaces_the_job() {
+    let Some(ns) = setup("op-job-new").await else {
+        return;
+    };
+    let _op = Operator::start(&ns);
+    let spec = PrisnJobSpec {
+        source: Source::image(IMAGE),
+        args: vec!["v1".into()],
+        ..Default::default()
+    };
+    create(&ns, &job("rerun", spec)).await.expect("job");
+    wait_for(&ns, "rerun", "Succeeded", |j: &PrisnJob| {
+        phase(j).as_deref() == Some("Succeeded")
+    })
+    .await
+    .expect("first run");
+    let jobs: Api<Job> = ns.api();
+    let first_uid = jobs.get("rerun").await.expect("job").metadata.uid;
+    let api: Api<PrisnJob> = ns.api();
+    api.patch(
+        "rerun",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"args": ["v2"]}})),
+    )
+    .await
+    .expect("new args");
+    let second: Job = wait_for(&ns, "rerun", "a new Job", |j: &Job| {
+        j.metadata.uid != first_uid
+    })
+    .await
+    .expect("replaced");
+    let args = second
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers[0].args.clone());
+    assert_eq!(args, Some(Some(vec!["v2".to_string()])));
+    wait_for(&ns, "rerun", "Succeeded again", |j: &PrisnJob| {
+        phase(j).as_deref() == Some("Succeeded")
+            && j.status.as_ref().and_then(|s| s.observed_generation) == j.metadata.generation
+    })
+    .await
+    .expect("second run");
+}
