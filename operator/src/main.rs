@@ -137,13 +137,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let leader_cfg = LeaderConfig::new(&args.leader_election_namespace, identity.clone());
     controller::check_crds(&client, args.namespace.as_deref()).await?;
     ready.store(true, Ordering::SeqCst);
+    let lost_lease = Arc::new(AtomicBool::new(false));
     if args.leader_elect {
         leader::acquire(&client, &leader_cfg).await;
         let c = client.clone();
         let lc = leader_cfg.clone();
         let tx = stop_tx.clone();
+        let lost = lost_lease.clone();
         tokio::spawn(async move {
             leader::hold(&c, &lc).await;
+            lost.store(true, Ordering::SeqCst);
             let _ = tx.send(true);
         });
     }
@@ -164,6 +167,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         debounce: std::time::Duration::from_millis(args.debounce_ms),
     };
     controller::run(client.clone(), cfg, metrics, shutdown).await?;
+    if lost_lease.load(Ordering::SeqCst) {
+        // Exit non-zero so the kubelet restarts us as a candidate, as client-go operators do.
+        anyhow::bail!("lost the leader lease {}; stopping", leader_cfg.name);
+    }
     if args.leader_elect {
         leader::release(&client, &leader_cfg).await;
     }
