@@ -12,8 +12,14 @@ PRISN=$CARGO_TARGET_DIR/release/prisn
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export PRISN_HOME=$WORK/home UV_PYTHON_DOWNLOADS=never
-# The real interpreter, not a pyenv shim, so the baseline is as fast as Python can start.
+# Byte-compiling runs detached after a build; here it runs inline (`sync`) where it is part
+# of what is measured, and not at all (`off`) where it would steal the CPU from the next run.
+export PRISN_OPTIMISE=sync
+# The real interpreter, not a pyenv shim, so the baseline is as fast as Python can start;
+# likewise the uv binary itself (prisn finds the one installed beside the interpreter).
 PY=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
+UV=$(dirname "$PY")/uv
+[ -x "$UV" ] || UV=$(command -v uv)
 cp examples/hello.py "$WORK/hello.py"
 cat > "$WORK/web.py" <<'PY'
 # /// script
@@ -44,18 +50,37 @@ hyperfine -N --warmup 5 --runs 40 --export-markdown "$WORK/build.md" \
 cat "$WORK/build.md"
 
 echo; echo "## Cold environment for flask+requests (uv cache warm), vs uv venv + uv pip install"
-hyperfine --warmup 1 --runs 10 --export-markdown "$WORK/cold.md" \
+echo "(prisn byte-compiles new environments in the background afterwards; PRISN_OPTIMISE=off here, its cost is measured below)"
+PRISN_OPTIMISE=off hyperfine --warmup 1 --runs 10 --export-markdown "$WORK/cold.md" \
   --prepare "rm -rf $ENV $WORK/venv" \
   -n "prisn build web.py (new env)" "$PRISN build $WORK/web.py" \
-  -n "uv venv && uv pip install --require-hashes" "uv venv -q --python $PY $WORK/venv && uv pip install -q --python $WORK/venv/bin/python --require-hashes --no-deps -r $WORK/pins.txt" >&2
+  -n "uv venv && uv pip install --require-hashes" "$UV venv -q --python $PY $WORK/venv && $UV pip install -q --python $WORK/venv/bin/python --require-hashes --no-deps -r $WORK/pins.txt" >&2
 cat "$WORK/cold.md"
 
 echo; echo "## Cold environment, empty uv cache (downloads from the index)"
-hyperfine --warmup 0 --runs 3 --export-markdown "$WORK/coldcache.md" \
+PRISN_OPTIMISE=off hyperfine --warmup 0 --runs 3 --export-markdown "$WORK/coldcache.md" \
   --prepare "rm -rf $ENV $WORK/venv $WORK/uvcache" \
   -n "prisn build web.py (new env, empty cache)" "UV_CACHE_DIR=$WORK/uvcache $PRISN build $WORK/web.py" \
-  -n "uv venv && uv pip install (empty cache)" "UV_CACHE_DIR=$WORK/uvcache uv venv -q --python $PY $WORK/venv && UV_CACHE_DIR=$WORK/uvcache uv pip install -q --python $WORK/venv/bin/python --require-hashes --no-deps -r $WORK/pins.txt" >&2
+  -n "uv venv && uv pip install (empty cache)" "UV_CACHE_DIR=$WORK/uvcache $UV venv -q --python $PY $WORK/venv && UV_CACHE_DIR=$WORK/uvcache $UV pip install -q --python $WORK/venv/bin/python --require-hashes --no-deps -r $WORK/pins.txt" >&2
 cat "$WORK/coldcache.md"
+
+echo; echo "## The background pass after a build, and what it buys: a warm run that imports flask + requests"
+"$PRISN" build "$WORK/web.py" >/dev/null
+ENV=$("$PRISN" build "$WORK/web.py")
+printf 'import flask, requests\n' > "$WORK/imports.py"
+rm -rf "$WORK/venv" && "$UV" venv -q --python "$PY" "$WORK/venv" && "$UV" pip install -q --python "$WORK/venv/bin/python" --require-hashes --no-deps -r "$WORK/pins.txt"
+env -u PYTHONDONTWRITEBYTECODE "$WORK/venv/bin/python" "$WORK/imports.py"   # writes the venv's bytecode once, as a plain venv does
+cp "$WORK/imports.py" "$WORK/web-run.py"; sed -i '1i # /// script\n# dependencies = ["flask==3.1.0", "requests==2.32.3"]\n# ///' "$WORK/web-run.py"
+"$PRISN" lock "$WORK/web-run.py" --exclude-newer 2025-06-01T00:00:00Z >/dev/null 2>&1
+"$PRISN" run "$WORK/web-run.py"
+hyperfine --runs 5 --export-markdown "$WORK/opt1.md" \
+  --prepare "find $ENV -name __pycache__ -prune -exec rm -rf {} +" \
+  -n "prisn store optimise (compile + dedupe; once per env, detached)" "$PRISN --quiet store optimise $ENV" >&2
+cat "$WORK/opt1.md"; echo
+hyperfine -N --warmup 3 --runs 20 --export-markdown "$WORK/opt.md" \
+  -n "prisn run: import flask, requests" "$PRISN run $WORK/web-run.py" \
+  -n "venv python: import flask, requests" "env -u PYTHONDONTWRITEBYTECODE $WORK/venv/bin/python $WORK/imports.py" >&2
+cat "$WORK/opt.md"
 
 echo; echo "## Disk: a second environment sharing packages with the first"
 cat > "$WORK/web2.py" <<'PY'
@@ -64,6 +89,7 @@ cat > "$WORK/web2.py" <<'PY'
 # ///
 PY
 ENV=$("$PRISN" build "$WORK/web.py")
+"$PRISN" lock "$WORK/web2.py" --exclude-newer 2025-06-01T00:00:00Z >/dev/null 2>&1
 ENV2=$("$PRISN" build "$WORK/web2.py")
 one=$(du -sk "$ENV" | cut -f1); two=$(du -sk "$ENV2" | cut -f1); both=$(du -skc "$ENV" "$ENV2" | tail -1 | cut -f1)
 echo "| env | KiB on disk |"

@@ -158,24 +158,28 @@ fn install_python(
                 return Err(fail("uv", out));
             }
             if !section.packages.is_empty() {
-                let mut install = tool.uv().expect("uv");
-                install
-                    .current_dir(reqs_dir.path())
-                    .args([
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--require-hashes",
-                        "--no-deps",
-                        "--python",
-                    ])
-                    .arg(tmp.join("bin/python"))
-                    .arg("-r")
-                    .arg(&reqs);
-                index_args(&mut install, req);
-                let out = run(install, "uv")?;
-                if !out.status.success() {
-                    return Err(fail("uv", out));
+                let install = |offline: bool| {
+                    let mut cmd = tool.uv().expect("uv");
+                    cmd.current_dir(reqs_dir.path())
+                        .args(["pip", "install", "--quiet", "--require-hashes", "--no-deps"])
+                        .arg("--python")
+                        .arg(tmp.join("bin/python"))
+                        .arg("-r")
+                        .arg(&reqs);
+                    if offline {
+                        cmd.arg("--offline");
+                    }
+                    index_args(&mut cmd, req);
+                    run(cmd, "uv")
+                };
+                // Exact pins with hashes need no fresh index metadata: when uv's cache holds
+                // every wheel, installing offline skips a revalidation round trip per package.
+                // Anything missing from the cache fails fast, and the online install follows.
+                if !install(true)?.status.success() {
+                    let out = install(false)?;
+                    if !out.status.success() {
+                        return Err(fail("uv", out));
+                    }
                 }
             }
         }

@@ -25,8 +25,16 @@ pub enum PyTool {
 impl PyTool {
     /// uv on PATH, else `python -m uv`, else pip.
     pub fn find(python: &Python) -> PyTool {
+        // uv installed into the interpreter itself (`pip install uv`) sits beside it; using
+        // it directly skips wrappers on PATH such as pyenv's shims (~50 ms per call).
+        let beside = python
+            .executable
+            .parent()
+            .map(|dir| dir.join("uv"))
+            .filter(|p| p.is_file());
         if let Some(uv) = std::env::var_os("PRISN_UV")
             .map(PathBuf::from)
+            .or(beside)
             .or_else(|| find_on_path("uv"))
         {
             return PyTool::Uv(vec![uv.into_os_string()]);

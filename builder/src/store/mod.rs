@@ -164,16 +164,21 @@ impl Store {
         }
     }
 
-    /// Find an entry by path, id or hash prefix (at least 8 hex digits).
+    /// Find an entry by path, id or hash prefix (at least 8 hex digits). An exact id wins
+    /// over prefixes (`<hash>-web` is also a prefix of `<hash>-web-run`); a prefix must be
+    /// unambiguous.
     pub fn find(&self, target: &str) -> Option<Entry> {
         let name = Path::new(target)
             .file_name()?
             .to_string_lossy()
             .into_owned();
         let entries = self.list().ok()?;
+        if let Some(exact) = entries.iter().find(|e| e.id == name) {
+            return Some(exact.clone());
+        }
         let mut matches = entries
             .into_iter()
-            .filter(|e| e.id == name || (name.len() >= 8 && e.id.starts_with(&name)));
+            .filter(|e| name.len() >= 8 && e.id.starts_with(&name));
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }

@@ -134,3 +134,28 @@ fn gc_keeps_pinned_and_recent_entries() {
     assert!(store.unpin("aaaa-e").unwrap());
     assert_eq!(store.gc(Duration::ZERO, true).unwrap().len(), 1);
 }
+
+#[test]
+fn find_prefers_the_exact_id_and_refuses_ambiguous_prefixes() {
+    let home = tempfile::tempdir().unwrap();
+    let store = Store::new(&Home::at(home.path()));
+    for name in ["web", "web-run"] {
+        store
+            .ensure("abcdef0123", name, |_| Ok(record(name)))
+            .unwrap();
+    }
+    let p = store.dir().join("abcdef0123-web");
+    assert_eq!(
+        store.find(p.to_str().unwrap()).unwrap().id,
+        "abcdef0123-web"
+    );
+    assert_eq!(
+        store.find("abcdef0123-web-run").unwrap().id,
+        "abcdef0123-web-run"
+    );
+    assert!(
+        store.find("abcdef01").is_none(),
+        "two entries share that prefix"
+    );
+    assert!(store.find("abc").is_none(), "too short to be a hash prefix");
+}
