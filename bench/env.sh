@@ -28,7 +28,6 @@ cat > "$WORK/web.py" <<'PY'
 import flask, requests
 PY
 "$PRISN" lock "$WORK/web.py" --exclude-newer 2025-06-01T00:00:00Z >/dev/null
-"$PRISN" build "$WORK/hello.py" >/dev/null
 ENV=$("$PRISN" build "$WORK/web.py")
 # The same pins, for the peer.
 python3 - "$WORK/prisn.lock" > "$WORK/pins.txt" <<'PY'
@@ -39,9 +38,11 @@ for p in lock["scripts"]["web.py"]["package"]:
 PY
 
 echo "## prisn run: warm overhead vs bare python"
+HELLO_ENV=$("$PRISN" build "$WORK/hello.py")
 hyperfine -N --warmup 5 --runs 40 --export-markdown "$WORK/run.md" \
   -n "prisn run hello.py" "$PRISN run $WORK/hello.py" \
-  -n "python3 -u -B hello.py" "$PY -u -B $WORK/hello.py" >&2
+  -n "python3 -u -B hello.py" "$PY -u -B $WORK/hello.py" \
+  -n "the store env's python -u -B hello.py (what prisn execs)" "$HELLO_ENV/bin/python -u -B $WORK/hello.py" >&2
 cat "$WORK/run.md"
 
 echo; echo "## prisn build, environment already in the store"
