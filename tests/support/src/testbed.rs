@@ -1,9 +1,12 @@
 //! The Kubernetes test bed: a real kube-apiserver, etcd, controller-manager,
 //! scheduler and kwok on 127.0.0.1, started by `tests/testbed/testbed.sh up`.
 //!
-//! ```ignore
+//! ```no_run
+//! # use k8s_openapi::api::core::v1::Pod;
+//! # async fn a_test() {
 //! let Some(ns) = prisn_testsupport::testbed::namespace("op-app").await else { return };
 //! let pods: kube::Api<Pod> = kube::Api::namespaced(ns.client.clone(), &ns.name);
+//! # }
 //! ```
 //!
 //! Only the kubeconfig that `testbed.sh` writes is used (or the one named by
