@@ -35,18 +35,19 @@ log: {level: error}
 storage: {filesystem: {rootdirectory: $WORK/registry}}
 http: {addr: 127.0.0.1:$PORT}
 YML
+OP_PID=
+cleanup() {
+  kill $OP_PID "$REG_PID" 2>/dev/null || true
+  "$KUBECTL" delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
 docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REG_PID=$!
+trap cleanup EXIT
 "$KUBECTL" create namespace "$NS" >/dev/null
 "$PRISN" operator manifests --crds-only | "$KUBECTL" apply --server-side -f - >/dev/null
 "$OPERATOR" --namespace "$NS" --metrics-bind-address 0 --health-probe-bind-address 0 >"$WORK/operator.log" 2>&1 &
 OP_PID=$!
-cleanup() {
-  kill "$OP_PID" "$REG_PID" 2>/dev/null || true
-  "$KUBECTL" delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 until curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null; do sleep 0.1; done
 BASE=127.0.0.1:$PORT/base/python3:test
 skopeo copy --quiet --dest-tls-verify=false "oci:$CACHE/base-images/python3:python3" "docker://$BASE"
