@@ -115,15 +115,17 @@ pub fn registry_options(
     Ok(opts)
 }
 
-/// The registry prefix from the flag, else the current context's.
+/// The registry prefix from the flag, else the registry of the context in effect
+/// (`--context`, `PRISN_CONTEXT`, the current one).
 pub fn default_registry(
     args: &RegistryArgs,
     home: &prisn_builder::home::Home,
+    global: &Global,
 ) -> anyhow::Result<Option<String>> {
     if let Some(r) = &args.registry {
         return Ok(Some(r.trim_end_matches('/').to_string()));
     }
-    let ctx = crate::context::Config::load(home)?.resolve(None, None)?;
+    let ctx = crate::context::Config::load(home)?.resolve(global.context.as_deref(), None)?;
     Ok(Some(ctx.registry).filter(|r| !r.is_empty()))
 }
 
@@ -156,7 +158,7 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let target = match &img.image {
         Some(name) => Some(qualify(
             name,
-            default_registry(&img.registry, &home)?.as_deref(),
+            default_registry(&img.registry, &home, global)?.as_deref(),
         )?),
         None => None,
     };

@@ -42,7 +42,7 @@ struct Exported {
 pub fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let home = home()?;
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let registry = default_registry(&args.registry, &home)?;
+    let registry = default_registry(&args.registry, &home, global)?;
     let refs = args
         .references
         .iter()

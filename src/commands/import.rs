@@ -28,7 +28,7 @@ pub struct ImportArgs {
 pub fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let home = home()?;
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let registry = default_registry(&args.registry, &home)?
+    let registry = default_registry(&args.registry, &home, global)?
         .context("say where to import to: --registry HOST[:PORT][/PREFIX]")?;
     let scratch = tempfile::tempdir()?;
     // Every blob is checked while unpacking: a tampered bundle stops here, before any push.

@@ -31,7 +31,7 @@ pub fn run(global: &Global, args: PushArgs) -> anyhow::Result<ExitCode> {
     let reporter = reporter::make(global.quiet, global.no_progress);
     let target = qualify(
         &args.reference,
-        default_registry(&args.registry, &home)?.as_deref(),
+        default_registry(&args.registry, &home, global)?.as_deref(),
     )?;
     let scratch = tempfile::tempdir()?;
     let (lay, name) = bundle::open_source(&args.source, scratch.path())?;

@@ -79,7 +79,7 @@ pub fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let reporter = reporter::make(global.quiet, global.no_progress);
     let reference = qualify(
         &args.reference,
-        default_registry(&args.registry, &home)?.as_deref(),
+        default_registry(&args.registry, &home, global)?.as_deref(),
     )?;
     let resolved = prisn_builder::prepare::resolve(
         &args.script.script,
