@@ -265,12 +265,23 @@ impl Registries {
     pub async fn blob_exists(&self, repo: &Reference, digest: &str) -> Result<bool> {
         let host = self.host(&repo.registry).await?;
         let oci = repo.with_digest(digest).to_oci();
-        self.retry(
-            &host,
-            &format!("check blob {digest} in {}", repo.name()),
-            || host.client.blob_exists(&oci, digest),
-        )
-        .await
+        let res = self
+            .retry(
+                &host,
+                &format!("check blob {digest} in {}", repo.name()),
+                || host.client.blob_exists(&oci, digest),
+            )
+            .await;
+        match res {
+            // A registry killed while writing can keep answering 5xx for that blob (CNCF
+            // distribution writes its link files in place). Not knowing is not "yes":
+            // upload it again — content-addressed, so a second copy is harmless.
+            Err(Error::Registry { message, .. }) if message.contains("server error") => {
+                tracing::warn!(%digest, %message, "cannot tell whether the registry has the blob; uploading it");
+                Ok(false)
+            }
+            other => other,
+        }
     }
 
     /// Download a blob into `store`, verified against its digest. Returns its path.
