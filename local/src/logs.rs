@@ -296,6 +296,10 @@ fn start_of_last(lines: &[Vec<u8>], n: usize) -> usize {
 fn all_raw_lines(path: &Path, upto: Position) -> io::Result<Vec<Vec<u8>>> {
     let mut lines = Vec::new();
     for f in files(path) {
+        if upto.ino == 0 && f == path {
+            // The file appeared after the snapshot: it is the follower's, from its start.
+            continue;
+        }
         let mut file = match File::open(&f) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -332,13 +336,22 @@ fn last_raw_lines(path: &Path, n: usize, upto: Position) -> io::Result<Vec<Vec<u
     let mut complete = 0;
     let mut all = files(path);
     all.reverse();
+    // Newest first: files newer than the snapshot's belong to the follower, not the history.
+    let mut reached = upto.ino == 0;
     'files: for f in all {
+        if upto.ino == 0 && f == path {
+            continue;
+        }
         let mut file = match File::open(&f) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
         let meta = file.metadata()?;
+        reached |= meta.ino() == upto.ino;
+        if !reached {
+            continue;
+        }
         let len = if meta.ino() == upto.ino {
             upto.offset.min(meta.len())
         } else {

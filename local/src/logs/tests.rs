@@ -120,3 +120,22 @@ fn a_follower_sees_new_output_and_survives_rotation() {
     w.write_at(b"after 4\n", at(4)).unwrap();
     assert_eq!(f.poll().unwrap(), b"after 4\n");
 }
+
+#[test]
+fn history_taken_before_the_file_existed_leaves_it_all_to_the_follower() {
+    // `prisn logs -f` right after a deploy: the snapshot sees no file, the job writes its
+    // line, then history is read and the follower starts. The line must come out once.
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("job.log");
+    let snapshot = end(&path);
+    std::fs::write(&path, "2026-01-01T00:00:00.000000000Z F failing\n").unwrap();
+    for tail in [None, Some(10)] {
+        let opts = ReadOptions {
+            tail,
+            ..Default::default()
+        };
+        assert_eq!(read(&path, &opts, snapshot).unwrap(), b"", "tail {tail:?}");
+    }
+    let mut follower = Follower::new(&path, snapshot, false);
+    assert_eq!(follower.poll().unwrap(), b"failing\n");
+}
