@@ -48,4 +48,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Tests"
 cargo test --workspace --locked --no-fail-fast
 
+step "The README's main command (debug profile; the release one differs only in speed)"
+out=$(cargo run --quiet --locked -- run examples/hello.py -- README)
+[ "$out" = "hello, README, from Python $(python3 -c 'import platform; print(platform.python_version())')" ] \
+  || { echo "unexpected output of the README's main command: $out" >&2; exit 1; }
+
 step "All checks passed"
