@@ -110,7 +110,7 @@ pub fn python(requested: Option<&Path>, home: &Home) -> Result<Python> {
             },
         );
         // A cache: losing a write race or failing to write only costs a probe next time.
-        let _ = write_atomic(
+        let _ = crate::atomic::write(
             &cache_file,
             &serde_json::to_vec_pretty(&cache).unwrap_or_default(),
         );
@@ -181,16 +181,6 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
                 .map(|m| m.is_file() && m.mode() & 0o111 != 0)
                 .unwrap_or(false)
         })
-}
-
-/// Write `bytes` to `path` through a temp file and a rename, so readers never see half a file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// A Node.js interpreter's identity.

@@ -12,6 +12,7 @@
 //! analyze, layer, image) touch no network; IO stages (lock::resolve, store, publish) do.
 
 pub mod analyze;
+pub mod atomic;
 pub mod digest;
 pub mod env;
 pub mod error;

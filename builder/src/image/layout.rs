@@ -215,8 +215,8 @@ pub fn write(dir: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<Lay
             .retain(|m| name.is_none() || m.ref_name() != name.as_deref());
         index.manifests.push(img.manifest.clone());
     }
-    write_atomically(&root.join("oci-layout"), OCI_LAYOUT.as_bytes())?;
-    write_atomically(&root.join("index.json"), &manifest::canonical(&index))?;
+    crate::atomic::write(&root.join("oci-layout"), OCI_LAYOUT.as_bytes())?;
+    crate::atomic::write(&root.join("index.json"), &manifest::canonical(&index))?;
     if let Some(tmp) = staging {
         let tmp = tmp.keep();
         std::fs::rename(&tmp, dir).map_err(|e| {
@@ -235,17 +235,6 @@ pub fn named(media_type: &str, digest: &str, size: u64, name: &str) -> Descripto
     let mut d = Descriptor::new(media_type, digest, size);
     d.annotations = Some([(REF_NAME.to_string(), name.to_string())].into());
     d
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create a temp file in", dir))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(Error::io("write", path))?;
-    super::blobs::set_readable(tmp.as_file());
-    tmp.persist(path)
-        .map_err(|e| Error::io("rename into", path)(e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -91,7 +91,6 @@ impl LockFile {
     /// # Errors
     /// When the directory is not writable.
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::interpreter::write_atomic(path, self.to_text().as_bytes())
-            .map_err(Error::io("write", path))
+        crate::atomic::write(path, self.to_text().as_bytes())
     }
 }
