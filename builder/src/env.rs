@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::analyze::Requirements;
 use crate::interpreter::{Node, Python};
 use crate::lock::LockSection;
-use crate::lock::resolve::{PyTool, index_args, run};
+use crate::lock::resolve::{PyTool, describe_failure, index_args, run};
 use crate::reporter::{Event, Reporter};
 use crate::script::{Runtime, Script};
 use crate::store::{FORMAT, Record, Store};
@@ -330,22 +330,4 @@ fn install_node(tmp: &Path, script: &Script, section: &LockSection) -> Result<()
     fs::write(meta.join("register.mjs"), REGISTER_MJS).map_err(Error::io("write", &meta))?;
     fs::write(meta.join("resolve.mjs"), RESOLVE_MJS).map_err(Error::io("write", &meta))?;
     Ok(())
-}
-
-/// The tool's stderr, or how it died.
-fn describe_failure(out: &std::process::Output) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    match out.status.signal() {
-        Some(sig) => format!(
-            "it was killed by signal {sig}{}",
-            if stderr.is_empty() {
-                String::new()
-            } else {
-                format!(": {stderr}")
-            }
-        ),
-        None if stderr.is_empty() => format!("it exited with {}", out.status),
-        None => stderr,
-    }
 }

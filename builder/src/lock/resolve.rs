@@ -221,7 +221,7 @@ fn uv_compile(
         return Err(Error::Resolve {
             script: label.into(),
             tool: "uv".into(),
-            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            output: describe_failure(&out),
         });
     }
     let text = fs::read_to_string(&out_file).map_err(Error::io("read", &out_file))?;
@@ -318,7 +318,7 @@ fn pip_report(
         return Err(Error::Resolve {
             script: label.into(),
             tool: "pip".into(),
-            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            output: describe_failure(&out),
         });
     }
     let json: serde_json::Value =
@@ -376,7 +376,7 @@ pub fn resolve_node(
             return Err(Error::Resolve {
                 script: script.entrypoint.clone(),
                 tool: "npm".into(),
-                output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                output: describe_failure(&out),
             });
         }
         let path = script.root.join("package-lock.json");
@@ -452,4 +452,22 @@ pub(crate) fn run(mut cmd: Command, tool: &str) -> Result<Output> {
             }),
         )
     })
+}
+
+/// The tool's stderr, or how it died.
+pub(crate) fn describe_failure(out: &std::process::Output) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    match out.status.signal() {
+        Some(sig) => format!(
+            "it was killed by signal {sig}{}",
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!(": {stderr}")
+            }
+        ),
+        None if stderr.is_empty() => format!("it exited with {}", out.status),
+        None => stderr,
+    }
 }
