@@ -128,6 +128,11 @@ impl Store {
     /// # Errors
     /// An unreadable store directory.
     pub fn list(&self) -> Result<Vec<Entry>> {
+        Ok(self.ids()?.iter().map(|id| self.entry(id)).collect())
+    }
+
+    /// The ids of the entries, sorted; cheap (no walk of their files, unlike [`Store::list`]).
+    fn ids(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let read = match fs::read_dir(&self.dir) {
             Ok(r) => r,
@@ -139,9 +144,9 @@ impl Store {
             if id.starts_with('.') || !item.path().is_dir() {
                 continue;
             }
-            out.push(self.entry(&id));
+            out.push(id);
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.sort();
         Ok(out)
     }
 
@@ -172,15 +177,15 @@ impl Store {
             .file_name()?
             .to_string_lossy()
             .into_owned();
-        let entries = self.list().ok()?;
-        if let Some(exact) = entries.iter().find(|e| e.id == name) {
-            return Some(exact.clone());
+        let ids = self.ids().ok()?;
+        if ids.contains(&name) {
+            return Some(self.entry(&name));
         }
-        let mut matches = entries
+        let mut matches = ids
             .into_iter()
-            .filter(|e| name.len() >= 8 && e.id.starts_with(&name));
+            .filter(|id| name.len() >= 8 && id.starts_with(&name));
         let first = matches.next()?;
-        matches.next().is_none().then_some(first)
+        matches.next().is_none().then(|| self.entry(&first))
     }
 
     /// Keep `id` through gc.
