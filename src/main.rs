@@ -1,11 +1,9 @@
 //! `prisn`: script → hashed lock → content-addressed environment → reproducible image →
-//! digest-pinned Kubernetes object. This binary only parses, calls the libraries and prints.
+//! digest-pinned Kubernetes object. This binary only parses (`cli`), turns flags into typed
+//! requests and calls the `prisn` library (`commands`), and prints (`printer`, `reporter`).
 
-mod backend;
 mod cli;
 mod commands;
-mod context;
-mod deploy;
 mod printer;
 mod reporter;
 

@@ -5,17 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-/// How results are printed on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
-    /// Tables and plain lines for people.
-    #[default]
-    Text,
-    /// One JSON document (pretty-printed, stable key order).
-    Json,
-    /// One YAML document.
-    Yaml,
-}
+pub use crate::cli::Format;
 
 /// Print one line of data on stdout.
 pub fn line(text: impl AsRef<str>) {
@@ -77,12 +67,7 @@ pub fn error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    let hint = err.chain().find_map(|e| {
-        e.downcast_ref::<prisn_builder::Error>()
-            .and_then(prisn_builder::Error::hint)
-            .or_else(|| crate::backend::hint(e))
-    });
-    if let Some(hint) = hint {
+    if let Some(hint) = prisn::hint::find(err) {
         eprintln!("\nhint: {hint}");
     }
 }

@@ -4,64 +4,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Error, Result};
 
-/// The interpreter family a script needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Runtime {
-    Python3,
-    Node,
-    Bash,
-}
-
-impl Runtime {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Runtime::Python3 => "python3",
-            Runtime::Node => "node",
-            Runtime::Bash => "bash",
-        }
-    }
-
-    /// From a file extension (without the dot).
-    pub fn from_extension(ext: &str) -> Option<Runtime> {
-        match ext {
-            "py" | "pyw" => Some(Runtime::Python3),
-            "js" | "mjs" | "cjs" => Some(Runtime::Node),
-            "sh" | "bash" => Some(Runtime::Bash),
-            _ => None,
-        }
-    }
-
-    /// From a `#!` line: `/usr/bin/env python3`, `/bin/bash`, `/usr/bin/env -S node --flag`…
-    pub fn from_shebang(line: &str) -> Option<Runtime> {
-        let rest = line.strip_prefix("#!")?;
-        let mut words = rest.split_whitespace();
-        let mut program = words.next()?;
-        if program.ends_with("/env") {
-            program = words.find(|w| !w.starts_with('-'))?;
-        }
-        let name = program.rsplit('/').next()?;
-        if name.starts_with("python") {
-            Some(Runtime::Python3)
-        } else if name == "node" || name == "nodejs" {
-            Some(Runtime::Node)
-        } else if matches!(name, "bash" | "sh" | "dash") {
-            Some(Runtime::Bash)
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Display for Runtime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The interpreter family a script needs: one definition for every crate, in `prisn-api`.
+pub use prisn_api::Runtime;
 
 /// A script ready for analysis.
 #[derive(Debug, Clone, PartialEq, Eq)]

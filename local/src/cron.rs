@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Local, TimeZone};
 use croner::Cron;
-use croner::parser::{CronParser, Seconds};
+use prisn_api::schedule::Seconds;
 
 use crate::{Error, Result};
 
@@ -19,34 +19,26 @@ pub struct Schedule {
     text: String,
 }
 
-/// Parse and check a schedule.
+/// Parse and check a schedule with the one grammar of [`prisn_api::schedule`] (seconds
+/// allowed: local mode only), then check that it ever runs.
 ///
 /// # Errors
-/// [`Error::Invalid`] naming the schedule, croner's reason and the expected form.
+/// [`Error::Invalid`] naming the schedule, the reason and the expected form.
 pub fn parse(text: &str) -> Result<Schedule> {
-    let trimmed = text.trim();
-    let fields = trimmed.split_whitespace().count();
     let bad = |why: String| {
         Error::invalid(
             format!("invalid schedule {text:?}: {why}"),
             Some("use 5 cron fields: minute hour day-of-month month day-of-week, e.g. \"*/5 * * * *\" (every 5 minutes) or \"0 3 * * *\" (03:00 daily), or @hourly/@daily/@weekly/@monthly/@yearly".into()),
         )
     };
-    if !trimmed.starts_with('@') && !(5..=6).contains(&fields) {
-        return Err(bad(format!("it has {fields} fields")));
-    }
-    let cron = CronParser::builder()
-        .seconds(Seconds::Optional)
-        .build()
-        .parse(trimmed)
-        .map_err(|e| bad(e.to_string()))?;
+    let cron = prisn_api::schedule::parse(text, Seconds::Allowed).map_err(|e| bad(e.why))?;
     // A pattern that never matches (31 February) would sleep forever.
     let probe = Local::now();
     cron.find_next_occurrence(&probe, false)
         .map_err(|e| bad(format!("it never runs ({e})")))?;
     Ok(Schedule {
         cron,
-        text: trimmed.to_string(),
+        text: text.trim().to_string(),
     })
 }
 
@@ -57,7 +49,7 @@ impl Schedule {
 
     /// True when the schedule has a seconds field (local mode only).
     pub fn has_seconds(&self) -> bool {
-        !self.text.starts_with('@') && self.text.split_whitespace().count() == 6
+        prisn_api::schedule::has_seconds(&self.text)
     }
 
     /// The first slot strictly after `t`.

@@ -1,69 +1,24 @@
-//! Workload names: DNS-1035 labels (what a Kubernetes Service name must be), so a name that
-//! works locally works in every mode. Checked before anything happens.
+//! Workload names: DNS-1035 labels, checked by the one validator in [`prisn_api::name`] (the
+//! CLI and every mode use the same); this wraps its error as local mode's [`Error::Invalid`].
 
 use crate::{Error, Result};
 
-/// The longest name (a DNS label; Services need it).
-pub const MAX_LEN: usize = 63;
+pub use prisn_api::name::MAX_LEN;
 
 /// Check that `name` is a DNS-1035 label.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the value and the rule, with a corrected suggestion when one exists.
 pub fn validate(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-');
-    if ok {
-        return Ok(());
-    }
-    let suggestion = sanitize(name)
-        .filter(|s| s != name)
-        .map(|s| format!("use --name {s}"));
-    Err(Error::invalid(
-        format!(
-            "invalid name {name:?}: a name is 1 to {MAX_LEN} lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (a DNS-1035 label, e.g. \"my-app\")"
-        ),
-        suggestion,
-    ))
+    prisn_api::name::validate(name).map_err(|e| Error::invalid(e.message, e.hint))
 }
 
-/// The name a script gets when none is given: `my_script.py` → `my-script`, `Project/` →
-/// `project`.
+/// The name a script gets when none is given: `my_script.py` → `my-script`.
 ///
 /// # Errors
-/// When nothing usable is left (e.g. `___.py`) or it starts with a digit: the user must
-/// pass `--name`.
+/// When nothing usable is left: the user must pass `--name`.
 pub fn derive(stem: &str) -> Result<String> {
-    sanitize(stem)
-        .filter(|s| s.starts_with(|c: char| c.is_ascii_lowercase()))
-        .ok_or_else(|| {
-            Error::invalid(
-                format!("cannot derive a name from {stem:?}"),
-                Some("give one with --name, e.g. --name my-app".into()),
-            )
-        })
-}
-
-/// Lowercase, map separators to '-', drop the rest, trim and shorten.
-fn sanitize(raw: &str) -> Option<String> {
-    let mut out = String::new();
-    for c in raw.chars() {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            out.push(c);
-        } else if matches!(c, '-' | '_' | '.' | ' ') && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let mut out = out.trim_matches('-').to_string();
-    out.truncate(MAX_LEN);
-    let out = out.trim_end_matches('-').to_string();
-    (!out.is_empty()).then_some(out)
+    prisn_api::name::derive(stem).map_err(|e| Error::invalid(e.message, e.hint))
 }
 
 #[cfg(test)]

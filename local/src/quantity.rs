@@ -2,62 +2,32 @@
 
 use crate::{Error, Result};
 
-/// Bytes from a memory quantity: `256Mi`, `1Gi`, `512M`, `1.5G`, `1048576`.
+/// Bytes from a memory quantity: `256Mi`, `1Gi`, `512M`, `1.5G`, `1048576` (the one grammar
+/// of [`prisn_api::quantity`]).
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the value and showing the accepted forms.
 pub fn memory(text: &str) -> Result<u64> {
-    let bad = || {
+    prisn_api::quantity::bytes(text).map_err(|_| {
         Error::invalid(
             format!("invalid --memory {text:?}"),
             Some("use a Kubernetes quantity such as 256Mi, 1Gi, 512M or a number of bytes".into()),
         )
-    };
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, suffix) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0f64.powi(4),
-        _ => return Err(bad()),
-    };
-    let bytes = (value * factor).round();
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(bytes as u64)
+    })
 }
 
-/// Millicores from a CPU quantity: `500m`, `2`, `0.5`.
+/// Millicores from a CPU quantity: `500m`, `2`, `0.5` (the one grammar of
+/// [`prisn_api::quantity`]).
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the value and showing the accepted forms.
 pub fn cpu(text: &str) -> Result<u64> {
-    let bad = || {
+    prisn_api::quantity::millicores(text).map_err(|_| {
         Error::invalid(
             format!("invalid --cpu {text:?}"),
             Some("use a Kubernetes quantity such as 500m (half a core), 1 or 1.5".into()),
         )
-    };
-    let t = text.trim();
-    let millis = match t.strip_suffix('m') {
-        Some(m) => m.parse::<u64>().map_err(|_| bad())? as f64,
-        None => t.parse::<f64>().map_err(|_| bad())? * 1000.0,
-    };
-    if !millis.is_finite() || millis < 1.0 {
-        return Err(bad());
-    }
-    Ok(millis.round() as u64)
+    })
 }
 
 /// `268435456` → `256Mi` (for messages).

@@ -12,8 +12,8 @@ use prisn_local::api::{self, DeployBody, Expect, LocalSource, LogQuery, Workload
 use prisn_local::client::{self, Client};
 
 use super::{
-    Backend, Concurrency, Deleted, DeployRequest, Deployed, ExitInfo, Instance, Isolation, Kind,
-    LogOptions, RunInfo, Status, Workload,
+    Backend, Deleted, DeployRequest, Deployed, ExitInfo, Instance, Kind, LogOptions, RunInfo,
+    Status, Workload,
 };
 use crate::context::Mode;
 
@@ -125,7 +125,7 @@ impl Backend for LocalBackend {
         req: &DeployRequest,
         reporter: &dyn prisn_builder::Reporter,
     ) -> anyhow::Result<Deployed> {
-        if req.build.registry.is_some() || req.build.base.is_some() {
+        if req.build.registry.registry.is_some() || req.build.base.is_some() {
             reporter.report(prisn_builder::Event::Note(
                 "note: --registry and --base are for images; local mode runs the script from its environment and builds no image".into(),
             ));
@@ -153,16 +153,16 @@ impl Backend for LocalBackend {
             .as_ref()
             .map_or(Expect::Absent, |v| Expect::Generation(v.generation));
         let (resolved, env) = prisn_builder::prepare::prepare(
-            &req.script.script,
-            &crate::commands::prepare_options(&req.script, &req.lock),
+            &req.script.path,
+            &req.script.prepare,
             &self.home,
             reporter,
         )?;
-        crate::commands::optimise_new_env(&env);
+        crate::optimise::new_env(&env);
         let script = &resolved.script;
         let body = DeployBody {
             kind: req.kind,
-            source: req.script.script.display().to_string(),
+            source: req.script.path.display().to_string(),
             code: LocalSource {
                 root: script.root.clone(),
                 entrypoint: script.entrypoint.clone(),
@@ -176,16 +176,8 @@ impl Backend for LocalBackend {
             port: req.port,
             replicas: req.replicas,
             schedule: req.schedule.clone(),
-            concurrency: match req.concurrency {
-                Concurrency::Allow => api::ConcurrencyPolicy::Allow,
-                Concurrency::Forbid => api::ConcurrencyPolicy::Forbid,
-                Concurrency::Replace => api::ConcurrencyPolicy::Replace,
-            },
-            isolation: match req.isolation {
-                None | Some(Isolation::Auto) => api::Isolation::Auto,
-                Some(Isolation::Namespaces) => api::Isolation::Namespaces,
-                Some(Isolation::None) => api::Isolation::None,
-            },
+            concurrency: req.concurrency,
+            isolation: req.isolation.unwrap_or_default(),
             memory: req.memory.clone(),
             cpu: req.cpu.clone(),
             storage: req
@@ -215,7 +207,7 @@ impl Backend for LocalBackend {
         Ok(Deployed {
             name: reply.name,
             kind: req.kind,
-            source: req.script.script.display().to_string(),
+            source: req.script.path.display().to_string(),
             created: reply.created,
             changed: reply.changed,
             dry_run: reply.dry_run,

@@ -1,12 +1,16 @@
 //! Where workloads run, behind one interface: `deploy`, `get`, `status`, `logs`, `delete` and
-//! `scale` parse their flags, pick the backend of the context with [`for_context`], call it
-//! and print. Each mode implements [`Backend`]: `local` (a client of the `prisn daemon` on
-//! this machine), later `kube` (PrisnApp/PrisnJob/PrisnCronJob objects) and `remote` (the
-//! daemon's API over HTTPS).
+//! `scale` turn their flags into typed requests ([`crate::request`]), pick the backend of the
+//! context with [`for_context`], call it and print. Each mode implements [`Backend`]: `local`
+//! (a client of the `prisn daemon` on this machine), `kube` (PrisnApp/PrisnJob/PrisnCronJob
+//! objects) and, next, `remote` (the daemon's API over HTTPS, issue 11).
 //!
-//! The trait is synchronous and speaks in CLI terms; a backend with async internals blocks
-//! on them. Every type here is mode-neutral and serialisable (`-o json|yaml` prints them);
-//! what only one mode knows goes into the `extra`/`details` maps.
+//! The trait is synchronous and takes typed requests, never clap types, and prints nothing:
+//! progress goes to the [`prisn_builder::Reporter`] it is given. A backend with async internals
+//! blocks on them. Every type here is mode-neutral and serialisable (`-o json|yaml` prints
+//! them); what only one mode knows goes into the `extra`/`details` maps.
+//!
+//! To add a backend: a module beside `local` and `kube` implementing [`Backend`], one arm in
+//! [`for_context`], and the schedule grammar of its mode in [`crate::request::check`].
 
 pub mod kube;
 pub mod local;
@@ -17,88 +21,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{LockMode, ScriptArgs};
-use crate::context::{Context, Mode};
+use crate::context::Mode;
+pub use crate::request::{DeployRequest, StorageRequest};
+use crate::settings::Settings;
 
 /// What kind of workload: App (PrisnApp), Job (PrisnJob) or CronJob (PrisnCronJob). One
 /// type for every mode and the local daemon's API.
-pub use prisn_local::api::Kind;
-
-/// How local-mode processes are isolated (other modes ignore it, with a warning).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// Namespaces where the kernel allows them, else a plain process (status says which).
-    Auto,
-    /// Own pid and mount namespaces, read-only code and environment, private /tmp; or fail.
-    Namespaces,
-    /// A plain process.
-    None,
-}
-
-/// What a cron job does when a run is due while the previous one still runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-pub enum Concurrency {
-    /// Runs may overlap.
-    Allow,
-    /// Skip the new run.
-    #[default]
-    Forbid,
-    /// Stop the running one and start the new run.
-    Replace,
-}
-
-/// `--storage NAME=/PATH[:SIZE]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StorageRequest {
-    pub name: String,
-    pub path: String,
-    pub size: Option<String>,
-}
-
-/// Flags for building an image (Kubernetes mode; local mode builds no image).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildFlags {
-    /// Registry to push to (`HOST[:PORT][/PREFIX]`), overriding the context's.
-    pub registry: Option<String>,
-    /// Base image, overriding the default for the runtime.
-    pub base: Option<String>,
-    /// Use only what is cached; no network.
-    pub offline: bool,
-    /// Kubernetes mode: ship the code as a `<name>-code` ConfigMap even when a registry is
-    /// configured (`--source configmap`).
-    pub configmap: bool,
-}
-
-/// Everything `prisn deploy` (and `prisn run --detach`) accepts, checked and resolved: the
-/// name is valid, the kind is decided, quantities and the schedule are as given.
-#[derive(Debug, Clone)]
-pub struct DeployRequest {
-    pub script: ScriptArgs,
-    pub lock: LockMode,
-    /// A DNS-1035 label (checked).
-    pub name: String,
-    /// App unless `--schedule` (CronJob) or `--once` (Job).
-    pub kind: Kind,
-    pub port: Option<u16>,
-    pub replicas: u32,
-    pub schedule: Option<String>,
-    pub concurrency: Concurrency,
-    pub env: Vec<(String, String)>,
-    pub args: Vec<String>,
-    pub storage: Vec<StorageRequest>,
-    /// Kubernetes quantities: `500m`, `2`.
-    pub cpu: Option<String>,
-    /// Kubernetes quantities: `256Mi`.
-    pub memory: Option<String>,
-    /// Wait this long for the app to be ready (a job to start); None returns at once.
-    pub wait: Option<Duration>,
-    /// Check and report; change no deployment.
-    pub dry_run: bool,
-    /// Local mode only.
-    pub isolation: Option<Isolation>,
-    pub build: BuildFlags,
-}
+pub use prisn_api::Kind;
 
 /// What a deploy did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,17 +182,15 @@ pub trait Backend {
     fn scale(&self, name: &str, replicas: u32) -> anyhow::Result<Workload>;
 }
 
-/// The backend of `ctx`.
+/// The backend of the context in `settings`.
 ///
 /// # Errors
 /// Modes not implemented yet say so and how to proceed.
-pub fn for_context(
-    ctx: &Context,
-    home: &prisn_builder::home::Home,
-) -> anyhow::Result<Box<dyn Backend>> {
+pub fn for_context(settings: &Settings) -> anyhow::Result<Box<dyn Backend>> {
+    let ctx = &settings.context;
     match ctx.mode {
-        Mode::Local => Ok(Box::new(local::LocalBackend::new(home))),
-        Mode::Kubernetes => Ok(Box::new(kube::KubeBackend::new(ctx, home)?)),
+        Mode::Local => Ok(Box::new(local::LocalBackend::new(&settings.home))),
+        Mode::Kubernetes => Ok(Box::new(kube::KubeBackend::new(settings)?)),
         Mode::Remote => Err(NotYet {
             mode: ctx.mode,
             context: ctx.name.clone(),
@@ -297,97 +224,16 @@ impl NotYet {
     }
 }
 
-/// `my_script.py` → `my-script`: the name a script deploys as when `--name` is not given.
+/// Check `req` for the mode of `settings`, then deploy it with the mode's backend: the
+/// pipeline every command that deploys goes through (`deploy`, `run --detach`).
 ///
 /// # Errors
-/// When no valid name can be derived (the user must pass --name).
-pub fn derive_name(script: &std::path::Path) -> anyhow::Result<String> {
-    let stem = if script.is_dir() {
-        std::fs::canonicalize(script)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-    } else {
-        script.file_stem().map(|n| n.to_string_lossy().into_owned())
-    }
-    .unwrap_or_default();
-    Ok(prisn_local::name::derive(&stem)?)
-}
-
-/// Check a name given with --name.
-///
-/// # Errors
-/// Not a DNS-1035 label (the message says what is wrong and suggests one).
-pub fn check_name(name: &str) -> anyhow::Result<()> {
-    Ok(prisn_local::name::validate(name)?)
-}
-
-/// `name=/path[:size]` → a storage request.
-///
-/// # Errors
-/// A malformed flag, naming it and showing the form.
-pub fn parse_storage(flag: &str) -> anyhow::Result<StorageRequest> {
-    let usage = "expected NAME=/MOUNT/PATH[:SIZE], e.g. --storage data=/var/lib/app:1Gi";
-    let Some((name, rest)) = flag.split_once('=') else {
-        anyhow::bail!("invalid --storage {flag:?}: {usage}");
-    };
-    let (path, size) = match rest.rsplit_once(':') {
-        Some((p, s)) if !s.contains('/') => (p, Some(s.to_string())),
-        _ => (rest, None),
-    };
-    if name.is_empty() || !path.starts_with('/') || size.as_deref() == Some("") {
-        anyhow::bail!("invalid --storage {flag:?}: {usage}");
-    }
-    Ok(StorageRequest {
-        name: name.to_string(),
-        path: path.to_string(),
-        size,
-    })
-}
-
-/// The hint of a backend error in an error chain (printed as `hint:` by the printer).
-pub fn hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    if let Some(e) = e.downcast_ref::<prisn_local::Error>() {
-        return e.hint().map(str::to_string);
-    }
-    e.downcast_ref::<NotYet>().map(NotYet::hint)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_derive_from_scripts() {
-        assert_eq!(
-            derive_name(std::path::Path::new("dir/my_script.py")).unwrap(),
-            "my-script"
-        );
-        assert_eq!(
-            derive_name(std::path::Path::new("Big Job!.sh")).unwrap(),
-            "big-job"
-        );
-        assert!(derive_name(std::path::Path::new("2fa.py")).is_err());
-        assert!(
-            check_name("My_App")
-                .unwrap_err()
-                .to_string()
-                .contains("DNS-1035")
-        );
-    }
-
-    #[test]
-    fn storage_flags_parse() {
-        assert_eq!(
-            parse_storage("data=/var/lib/app:1Gi").unwrap(),
-            StorageRequest {
-                name: "data".into(),
-                path: "/var/lib/app".into(),
-                size: Some("1Gi".into())
-            }
-        );
-        assert_eq!(parse_storage("cache=/cache").unwrap().size, None);
-        for bad in ["data", "=/x", "data=relative", "data=/x:"] {
-            assert!(parse_storage(bad).is_err(), "{bad}");
-        }
-    }
+/// An invalid request (before anything is built), then the backend's errors.
+pub fn deploy(
+    settings: &Settings,
+    req: &DeployRequest,
+    reporter: &dyn prisn_builder::Reporter,
+) -> anyhow::Result<Deployed> {
+    crate::request::check(req, settings.context.mode)?;
+    for_context(settings)?.deploy(req, reporter)
 }

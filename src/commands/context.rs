@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::home;
+use crate::cli::Format;
 use crate::cli::{ContextCmd, Global};
-use crate::context::{Config, Context};
-use crate::printer::{self, Format};
+use crate::printer;
+use prisn::context::{Config, Context};
 
 pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
     let home = home()?;
@@ -25,6 +26,7 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
             make_current,
         } => {
             check_name(&name)?;
+            let mode = prisn::context::Mode::from(mode);
             if let Some(reg) = &registry
                 && (registry_ca.is_some() || insecure_registry)
             {

@@ -5,35 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Subcommand;
 use prisn_local::Paths;
 
 use super::home;
-use crate::cli::Global;
-use crate::printer::{self, Format};
-
-#[derive(Debug, Subcommand)]
-pub enum DaemonCmd {
-    /// Run the daemon in the foreground (what the other commands start in the background).
-    Run,
-    /// Start the daemon in the background unless it runs.
-    Start,
-    /// Show whether the daemon runs, its pid, socket and memory (exit 1 when it does not run).
-    Status {
-        /// Output format.
-        #[arg(short = 'o', long = "format", value_enum, default_value_t)]
-        format: Format,
-    },
-    /// Stop the daemon and every process it supervises (they come back on the next start).
-    Stop {
-        /// Leave the apps running; the next daemon adopts them.
-        #[arg(long)]
-        keep_apps: bool,
-    },
-    /// Supervise one run (started by the daemon).
-    #[command(hide = true)]
-    Shim { run_dir: PathBuf },
-}
+use crate::cli::Format;
+use crate::cli::{DaemonCmd, Global};
+use crate::printer;
 
 pub fn run(global: &Global, cmd: DaemonCmd) -> anyhow::Result<ExitCode> {
     // The shim runs with an empty environment and needs nothing but its run directory.

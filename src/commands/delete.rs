@@ -3,23 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Args;
-
-use crate::cli::Global;
+use crate::cli::{DeleteArgs, Global};
 use crate::printer;
-
-#[derive(Debug, Args)]
-pub struct DeleteArgs {
-    /// The workloads to delete.
-    #[arg(required = true)]
-    pub names: Vec<String>,
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-    /// Succeed when a workload does not exist.
-    #[arg(long)]
-    pub ignore_not_found: bool,
-}
 
 pub fn run(global: &Global, args: DeleteArgs) -> anyhow::Result<ExitCode> {
     let (ctx, backend) = super::backend(global)?;

@@ -1,35 +1,16 @@
 //! `prisn export REF... -o bundle.tar`: images and all their blobs, as the registry stores
 //! them (never re-encoded), in one tar for an air-gapped site.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
 use prisn_builder::image::{Registries, bundle};
 
-use super::build_image::{RegistryArgs, default_registry, qualify, registry_options, runtime};
-use super::home;
-use crate::cli::Global;
-use crate::printer::{self, Format};
+use super::settings;
+use crate::cli::Format;
+use crate::cli::{ExportArgs, Global};
+use crate::printer;
 use crate::reporter;
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// Images to export: REGISTRY/REPO[:TAG|@sha256:…] (REPO[:TAG] under --registry).
-    #[arg(required = true)]
-    pub references: Vec<String>,
-    /// The bundle file to write (an OCI image layout in a tar).
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: PathBuf,
-    /// Which image to take from a multi-platform index.
-    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
-    pub platform: String,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    /// Output format for the list of exported images.
-    #[arg(long = "format", value_enum, default_value_t)]
-    pub format: Format,
-}
+use prisn::image::{qualify, runtime};
 
 #[derive(serde::Serialize)]
 struct Exported {
@@ -40,15 +21,17 @@ struct Exported {
 }
 
 pub fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let home = home()?;
+    let settings = settings(global)?;
+    let home = settings.home.clone();
+    let flags = prisn::settings::RegistryFlags::from(&args.registry);
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let registry = default_registry(&args.registry, &home, global)?;
+    let registry = settings.registry(&flags);
     let refs = args
         .references
         .iter()
         .map(|r| qualify(r, registry.as_deref()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let regs = Registries::new(registry_options(&args.registry, &home, false)?);
+    let regs = Registries::new(settings.registry_options(&flags, false));
     let cache = prisn_builder::image::build::blob_cache(&home);
     let images = runtime()?.block_on(bundle::export(
         &regs,

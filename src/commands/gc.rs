@@ -6,8 +6,9 @@ use prisn_builder::store::Store;
 use serde::Serialize;
 
 use super::home;
+use crate::cli::Format;
 use crate::cli::{GcArgs, Global};
-use crate::printer::{self, Format};
+use crate::printer;
 
 #[derive(Serialize)]
 struct Report<'a> {

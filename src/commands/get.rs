@@ -3,36 +3,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use clap::Args;
-
-use crate::backend::{Kind, Workload};
-use crate::cli::Global;
-use crate::printer::{self, Format};
-
-/// Output of `get`: a table, a wider one, or data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum GetFormat {
-    /// A table.
-    #[default]
-    Text,
-    /// A table with mode-specific columns (local: PID, isolation, message).
-    Wide,
-    /// A JSON list.
-    Json,
-    /// A YAML list.
-    Yaml,
-}
-
-#[derive(Debug, Args)]
-pub struct GetArgs {
-    /// What to list: apps, jobs, cronjobs or all (default), optionally followed by a name;
-    /// or just a name.
-    #[arg(value_name = "KIND|NAME", num_args = 0..=2)]
-    pub what: Vec<String>,
-    /// Output format.
-    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
-    pub format: GetFormat,
-}
+use crate::cli::Format;
+use crate::cli::{GetArgs, GetFormat, Global};
+use crate::printer;
+use prisn::backend::{Kind, Workload};
 
 fn kind_of(word: &str) -> Option<Option<Kind>> {
     match word {

@@ -6,8 +6,9 @@ use prisn_builder::lock::{self, EnsureOptions, Freshness, LockFile};
 use serde::Serialize;
 
 use super::home;
+use crate::cli::Format;
 use crate::cli::{Global, LockCmd};
-use crate::printer::{self, Format};
+use crate::printer;
 use crate::reporter;
 
 #[derive(Serialize)]

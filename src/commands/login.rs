@@ -5,35 +5,13 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use clap::Args;
 use prisn_builder::image::Registries;
 use prisn_builder::image::auth::{self, AuthFiles};
 
-use super::build_image::{RegistryArgs, registry_options, runtime};
 use super::home;
-use crate::cli::Global;
+use crate::cli::{Global, LoginArgs};
 use crate::printer;
-
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    /// The registry: HOST[:PORT].
-    #[arg(value_name = "REGISTRY")]
-    pub server: String,
-    /// User name.
-    #[arg(short, long)]
-    pub username: Option<String>,
-    /// Read the password from stdin (safer than --password: it stays out of the process list).
-    #[arg(long, conflicts_with = "password")]
-    pub password_stdin: bool,
-    /// The password (prefer --password-stdin).
-    #[arg(short, long, env = "PRISN_REGISTRY_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Forget the stored credentials for the registry instead.
-    #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
-    pub logout: bool,
-    #[command(flatten)]
-    pub transport: RegistryArgs,
-}
+use prisn::image::runtime;
 
 pub fn run(_global: &Global, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let home = home()?;
@@ -72,7 +50,12 @@ pub fn run(_global: &Global, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
     let probe_file = scratch.path().join("auth.json");
     auth::store(&probe_file, &registry, &user, &password)?;
-    let mut opts = registry_options(&args.transport, &home, false)?;
+    let mut opts = prisn::settings::registry_options(
+        &home,
+        &prisn::context::Config::load(&home)?,
+        &(&args.transport).into(),
+        false,
+    );
     opts.auth = AuthFiles {
         files: vec![probe_file],
     };

@@ -1,30 +1,29 @@
-//! One file per subcommand. Each returns the process exit code.
+//! One file per subcommand. Each turns its flags into the library's typed request, calls the
+//! library and prints the result; it returns the process exit code.
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Global};
 
 mod build;
-pub(crate) mod build_image;
 mod context;
-pub(crate) mod export;
+mod daemon;
+mod delete;
+mod deploy;
+mod export;
 mod gc;
-pub(crate) mod import;
+mod get;
+mod import;
 mod lock;
-pub(crate) mod login;
+mod login;
+mod logs;
 mod operator;
-pub(crate) mod push;
+mod push;
 mod run;
+mod scale;
+mod status;
 mod store;
-pub(crate) mod verify;
-// Workloads in the current context (local mode: the prisn daemon).
-pub(crate) mod daemon;
-pub(crate) mod delete;
-pub(crate) mod deploy;
-pub(crate) mod get;
-pub(crate) mod logs;
-pub(crate) mod scale;
-pub(crate) mod status;
+mod verify;
 
 /// Run the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -52,73 +51,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The context the flags and the environment select, and its backend.
+/// The settings (`$PRISN_HOME`, config.toml, the context in effect) the flags select.
+fn settings(global: &Global) -> anyhow::Result<prisn::settings::Settings> {
+    prisn::settings::Settings::load(global.context.as_deref(), global.namespace.as_deref())
+}
+
+/// The settings and the backend of the context in effect.
 fn backend(
-    global: &crate::cli::Global,
-) -> anyhow::Result<(crate::context::Context, Box<dyn crate::backend::Backend>)> {
-    let home = home()?;
-    let ctx = crate::context::Config::load(&home)?
-        .resolve(global.context.as_deref(), global.namespace.as_deref())?;
-    let backend = crate::backend::for_context(&ctx, &home)?;
-    Ok((ctx, backend))
+    global: &Global,
+) -> anyhow::Result<(prisn::context::Context, Box<dyn prisn::backend::Backend>)> {
+    let settings = settings(global)?;
+    let backend = prisn::backend::for_context(&settings)?;
+    Ok((settings.context, backend))
 }
 
 /// `$PRISN_HOME`.
 fn home() -> anyhow::Result<prisn_builder::home::Home> {
     Ok(prisn_builder::home::Home::from_env()?)
-}
-
-/// The builder options the script and lock flags ask for.
-pub(crate) fn prepare_options(
-    script: &crate::cli::ScriptArgs,
-    lock: &crate::cli::LockMode,
-) -> prisn_builder::prepare::Options {
-    use prisn_builder::lock::{EnsureOptions, LockMode};
-    prisn_builder::prepare::Options {
-        entrypoint: script.entrypoint.clone(),
-        python: script.python.clone(),
-        lock: EnsureOptions {
-            mode: if lock.locked {
-                LockMode::Locked
-            } else if lock.frozen {
-                LockMode::Frozen
-            } else {
-                LockMode::Refresh
-            },
-            ..Default::default()
-        },
-    }
-}
-
-/// After a new environment lands in the store: byte-compile it and deduplicate it against the
-/// other entries, in a detached `prisn store optimise` so nobody waits for it (a first run
-/// simply starts without bytecode). `PRISN_OPTIMISE=sync` does it before returning, `off`
-/// not at all.
-pub(crate) fn optimise_new_env(env: &prisn_builder::env::Env) {
-    if !env.built || env.runtime != prisn_builder::script::Runtime::Python3 {
-        return;
-    }
-    let mode = std::env::var("PRISN_OPTIMISE").unwrap_or_default();
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["--quiet", "store", "optimise"]).arg(&env.path);
-    match mode.as_str() {
-        "off" => {}
-        "sync" => {
-            let _ = cmd.status();
-        }
-        _ => {
-            // Through `sh … &` so the worker is re-parented at once: `prisn run` execs the
-            // script next, which would otherwise inherit an unreaped child.
-            let _ = std::process::Command::new("sh")
-                .arg("-c")
-                .arg("\"$@\" </dev/null >/dev/null 2>&1 &")
-                .arg("sh")
-                .arg(cmd.get_program())
-                .args(cmd.get_args())
-                .status();
-        }
-    }
 }

@@ -10,8 +10,8 @@ pub fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         OperatorCmd::Manifests { image, crds_only } => {
             let yaml = match (crds_only, image) {
-                (true, _) => prisn_operator::manifests::crds_yaml()?,
-                (false, Some(image)) => prisn_operator::manifests::render(&image),
+                (true, _) => prisn_api::manifests::crds_yaml()?,
+                (false, Some(image)) => prisn_api::manifests::render(&image),
                 (false, None) => anyhow::bail!("--image REF is required (or --crds-only)"),
             };
             printer::line(yaml.trim_end());

@@ -3,41 +3,26 @@
 
 use std::process::ExitCode;
 
-use clap::Args;
 use prisn_builder::image::layout::StoredImage;
 use prisn_builder::image::{Registries, bundle, publish};
 
-use super::build_image::{RegistryArgs, default_registry, qualify, registry_options, runtime};
-use super::home;
-use crate::cli::Global;
-use crate::printer::{self, Format};
+use super::settings;
+use crate::cli::Format;
+use crate::cli::{Global, PushArgs};
+use crate::printer;
 use crate::reporter;
-
-#[derive(Debug, Args)]
-pub struct PushArgs {
-    /// An OCI image layout DIR[:NAME] or a bundle FILE.tar[:NAME] (NAME picks one image).
-    pub source: String,
-    /// Where to: REGISTRY/REPO[:TAG], or REPO[:TAG] under --registry.
-    pub reference: String,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    /// Output format.
-    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
-    pub format: Format,
-}
+use prisn::image::{qualify, runtime};
 
 pub fn run(global: &Global, args: PushArgs) -> anyhow::Result<ExitCode> {
-    let home = home()?;
+    let settings = settings(global)?;
+    let flags = prisn::settings::RegistryFlags::from(&args.registry);
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let target = qualify(
-        &args.reference,
-        default_registry(&args.registry, &home, global)?.as_deref(),
-    )?;
+    let target = qualify(&args.reference, settings.registry(&flags).as_deref())?;
     let scratch = tempfile::tempdir()?;
     let (lay, name) = bundle::open_source(&args.source, scratch.path())?;
     let desc = lay.find(name.as_deref())?;
     let image = StoredImage::load(&lay.blobs(), &desc)?;
-    let regs = Registries::new(registry_options(&args.registry, &home, false)?);
+    let regs = Registries::new(settings.registry_options(&flags, false));
     let rt = runtime()?;
     let pushed = rt.block_on(async {
         let pushed = publish::push(

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{home, prepare_options};
+use prisn::request::parse_env;
+
+use super::home;
 use crate::cli::{Global, RunArgs};
 use crate::reporter;
 
@@ -16,17 +18,13 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let env_vars = parse_env(&args.env)?;
     let home = home()?;
+    let script = args.script.request(&args.lock);
     let (resolved, env) = {
         let reporter = reporter::make(global.quiet, global.no_progress);
-        prisn_builder::prepare::prepare(
-            &args.script.script,
-            &prepare_options(&args.script, &args.lock),
-            &home,
-            reporter.as_ref(),
-        )?
+        prisn_builder::prepare::prepare(&script.path, &script.prepare, &home, reporter.as_ref())?
         // The reporter drops here, clearing its bars before the script writes anything.
     };
-    super::optimise_new_env(&env);
+    prisn::optimise::new_env(&env);
     let mut cmd = env.command(&resolved.script);
     cmd.args(&args.args).envs(env_vars);
     // exec only returns on failure.
@@ -38,15 +36,4 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             resolved.script.entry_path().display()
         )
     })
-}
-
-/// `KEY=VALUE` pairs from `-e`.
-pub fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => anyhow::bail!("invalid --env {pair:?}: expected KEY=VALUE, e.g. -e PORT=8080"),
-        })
-        .collect()
 }

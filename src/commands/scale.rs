@@ -3,18 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Args;
-
-use crate::cli::Global;
+use crate::cli::{Global, ScaleArgs};
 use crate::printer;
-
-#[derive(Debug, Args)]
-pub struct ScaleArgs {
-    /// The workload.
-    pub name: String,
-    /// The number of instances.
-    pub replicas: u32,
-}
 
 pub fn run(global: &Global, args: ScaleArgs) -> anyhow::Result<ExitCode> {
     let (_, backend) = super::backend(global)?;

@@ -4,21 +4,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
-
 use super::get::{age, short};
-use crate::backend::{ExitInfo, Kind, Status};
-use crate::cli::Global;
-use crate::printer::{self, Format};
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// The workload.
-    pub name: String,
-    /// Output format.
-    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
-    pub format: Format,
-}
+use crate::cli::Format;
+use crate::cli::{Global, StatusArgs};
+use crate::printer;
+use prisn::backend::{ExitInfo, Kind, Status};
 
 pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (_, backend) = super::backend(global)?;

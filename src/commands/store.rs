@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use prisn_builder::store::Store;
 
 use super::home;
+use crate::cli::Format;
 use crate::cli::{Global, StoreCmd};
-use crate::printer::{self, Format};
+use crate::printer;
 
 pub fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
     let home = home()?;

@@ -5,95 +5,30 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use clap::Args;
 use prisn_builder::image::build::{LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_BYTECODE, LABEL_LOCK};
 use prisn_builder::image::manifest::{self, Parsed};
-use prisn_builder::image::{BuiltImage, ImageOptions, Registries};
+use prisn_builder::image::{ImageOptions, Registries};
 use prisn_builder::lock::BasePin;
 
-use super::build_image::{RegistryArgs, default_registry, qualify, registry_options, runtime};
-use super::{home, prepare_options};
-use crate::cli::{Global, LockMode, ScriptArgs};
+use super::settings;
+use crate::cli::{Global, LockMode, VerifyArgs};
 use crate::printer;
 use crate::reporter;
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The image to check: REGISTRY/REPO[:TAG|@sha256:…].
-    pub reference: String,
-    #[command(flatten)]
-    pub script: ScriptArgs,
-    /// Platform of the image.
-    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
-    pub platform: String,
-    /// uv's --python-platform, if the image was built with one.
-    #[arg(long, value_name = "PLATFORM")]
-    pub python_platform: Option<String>,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-}
-
-/// Same digest, or an error that says which part differs.
-pub fn compare(first: &BuiltImage, again: &BuiltImage) -> anyhow::Result<()> {
-    if first.digest == again.digest {
-        return Ok(());
-    }
-    let mut diffs = Vec::new();
-    let roles = |b: &BuiltImage| {
-        b.layers
-            .iter()
-            .filter(|l| l.role != "base")
-            .map(|l| (l.role.clone(), l.digest.clone()))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (roles(first), roles(again));
-    for (role, digest) in &a {
-        match b.iter().find(|(r, _)| r == role) {
-            Some((_, d)) if d != digest => diffs.push(format!("{role} layer: {digest} vs {d}")),
-            None => diffs.push(format!("{role} layer missing in the rebuild")),
-            _ => {}
-        }
-    }
-    if first.base_digest != again.base_digest {
-        diffs.push(format!(
-            "base: {} vs {}",
-            first.base_digest, again.base_digest
-        ));
-    }
-    if first.config_digest != again.config_digest {
-        diffs.push(format!(
-            "config: {} vs {}",
-            first.config_digest, again.config_digest
-        ));
-    }
-    bail!(
-        "not reproducible: the rebuild gives {} instead of {}\n  {}",
-        again.digest,
-        first.digest,
-        diffs.join("\n  ")
-    )
-}
+use prisn::image::{qualify, runtime};
 
 pub fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let home = home()?;
+    let settings = settings(global)?;
+    let home = settings.home.clone();
+    let flags = prisn::settings::RegistryFlags::from(&args.registry);
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let reference = qualify(
-        &args.reference,
-        default_registry(&args.registry, &home, global)?.as_deref(),
-    )?;
-    let resolved = prisn_builder::prepare::resolve(
-        &args.script.script,
-        &prepare_options(
-            &args.script,
-            &LockMode {
-                locked: false,
-                frozen: true,
-            },
-        ),
-        &home,
-        reporter.as_ref(),
-    )?;
-    let reg_opts = registry_options(&args.registry, &home, false)?;
+    let reference = qualify(&args.reference, settings.registry(&flags).as_deref())?;
+    let script = args.script.request(&LockMode {
+        locked: false,
+        frozen: true,
+    });
+    let resolved =
+        prisn_builder::prepare::resolve(&script.path, &script.prepare, &home, reporter.as_ref())?;
+    let reg_opts = settings.registry_options(&flags, false);
     let rt = runtime()?;
     let regs = Registries::new(reg_opts.clone());
     let (bytes, digest) = rt.block_on(regs.image_manifest(&reference, &args.platform))?;

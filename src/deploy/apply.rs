@@ -7,7 +7,7 @@ use anyhow::bail;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use prisn_operator::{PrisnApp, PrisnCronJob, PrisnJob};
+use prisn_api::crd::{PrisnApp, PrisnCronJob, PrisnJob};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -134,7 +134,8 @@ pub struct Waited {
 }
 
 /// Wait until the resource is Ready (apps), finished (jobs) or accepted (cron jobs),
-/// printing progress to stderr. Fails fast when the operator reports it Degraded.
+/// reporting each new phase as a note (the CLI prints it on stderr unless `--quiet`). Fails
+/// fast when the operator reports it Degraded.
 ///
 /// # Errors
 /// Degraded, Failed, or `timeout` passed.
@@ -142,7 +143,7 @@ pub async fn wait(
     client: &kube::Client,
     applied: &Applied,
     timeout: Duration,
-    quiet: bool,
+    reporter: &dyn prisn_builder::Reporter,
 ) -> anyhow::Result<Waited> {
     let start = Instant::now();
     let mut last = String::new();
@@ -194,8 +195,8 @@ pub async fn wait(
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         );
-        if !quiet && line != last {
-            eprintln!("{line}");
+        if line != last {
+            reporter.report(prisn_builder::Event::Note(line.clone()));
             last = line;
         }
         if current {

@@ -7,13 +7,13 @@ use anyhow::{Context as _, bail};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, EnvVar};
 use kube::api::ObjectMeta;
-use prisn_operator::crd::app::Storage;
-use prisn_operator::crd::common::{NameRef, Resources};
-use prisn_operator::crd::cronjob::ConcurrencyPolicy;
-use prisn_operator::labels::{APP_KEY, MANAGED_BY, MANAGED_BY_KEY};
-use prisn_operator::{
-    PrisnApp, PrisnAppSpec, PrisnCronJob, PrisnCronJobSpec, PrisnJob, PrisnJobSpec, Runtime, Source,
+use prisn_api::crd::app::Storage;
+use prisn_api::crd::common::{NameRef, Resources};
+use prisn_api::crd::{
+    PrisnApp, PrisnAppSpec, PrisnCronJob, PrisnCronJobSpec, PrisnJob, PrisnJobSpec, Source,
 };
+use prisn_api::labels::{APP_KEY, MANAGED_BY, MANAGED_BY_KEY};
+use prisn_api::{Concurrency, Kind, Runtime};
 use serde::Serialize;
 
 /// The most a ConfigMap holds (the API server refuses more than 1 MiB of data).
@@ -31,15 +31,6 @@ pub enum CodeSource {
     },
 }
 
-/// What kind of workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    App,
-    Job,
-    CronJob,
-}
-
 /// Everything `prisn deploy` was told, resolved.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -52,10 +43,12 @@ pub struct Spec {
     pub replicas: Option<u32>,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
-    pub storage: Vec<crate::backend::StorageRequest>,
+    pub storage: Vec<crate::request::StorageRequest>,
     pub cpu: Option<String>,
     pub memory: Option<String>,
     pub schedule: Option<String>,
+    /// Cron jobs: what happens when a run is due while the last one still runs.
+    pub concurrency: Concurrency,
 }
 
 /// The objects to apply, in order.
@@ -194,7 +187,7 @@ pub fn build(spec: &Spec) -> anyhow::Result<Objects> {
                 PrisnCronJobSpec {
                     schedule,
                     job_template: job_spec(),
-                    concurrency_policy: Some(ConcurrencyPolicy::Forbid),
+                    concurrency_policy: Some(spec.concurrency),
                     ..Default::default()
                 },
             );
@@ -218,7 +211,7 @@ fn code_configmap(
     let mut binary = BTreeMap::new();
     let mut total = 0;
     for (path, bytes) in files {
-        let key = prisn_operator::source::configmap_key(path);
+        let key = prisn_api::source::configmap_key(path);
         total += key.len() + bytes.len();
         match String::from_utf8(bytes.clone()) {
             Ok(text) => {
@@ -244,7 +237,7 @@ fn code_configmap(
 }
 
 /// A `--storage` request → a storage entry; Kubernetes needs a size for a new claim.
-fn storage(req: &crate::backend::StorageRequest) -> anyhow::Result<Storage> {
+fn storage(req: &crate::request::StorageRequest) -> anyhow::Result<Storage> {
     let Some(size) = &req.size else {
         bail!(
             "--storage {}={} needs a size in Kubernetes mode (a new PersistentVolumeClaim), e.g. {}={}:1Gi",
@@ -292,10 +285,11 @@ mod tests {
             replicas: Some(3),
             env: vec![("MODE".into(), "prod".into())],
             args: vec![],
-            storage: vec![crate::backend::parse_storage("data=/var/lib/api:1Gi").unwrap()],
+            storage: vec![crate::request::parse_storage("data=/var/lib/api:1Gi").unwrap()],
             cpu: Some("500m".into()),
             memory: Some("256Mi".into()),
             schedule: None,
+            concurrency: Concurrency::Forbid,
         }
     }
 
@@ -371,7 +365,7 @@ mod tests {
     #[test]
     fn storage_without_a_size_is_refused_in_kubernetes_mode() {
         let mut s = spec(CodeSource::Image("r/x@sha256:00".into()));
-        s.storage = vec![crate::backend::parse_storage("cache=/cache").unwrap()];
+        s.storage = vec![crate::request::parse_storage("cache=/cache").unwrap()];
         let err = build(&s).unwrap_err().to_string();
         assert!(
             err.contains("needs a size") && err.contains("cache=/cache:1Gi"),

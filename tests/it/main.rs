@@ -25,3 +25,9 @@ mod local_recovery;
 mod kube;
 mod kube_common;
 mod kube_errors;
+
+// one vocabulary: a schedule in the grammar of its mode (issue 10)
+mod schedule_modes;
+
+// no import cycle inside any crate (issue 10)
+mod module_cycles;

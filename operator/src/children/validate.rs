@@ -3,42 +3,15 @@
 
 use crate::error::Problem;
 
-/// Checks a Kubernetes quantity (`500m`, `2`, `1.5Gi`, `1e3`), as `resource.ParseQuantity` does.
+/// Checks a Kubernetes quantity (`500m`, `2`, `1.5Gi`, `1e3`) with the one grammar of
+/// [`prisn_api::quantity`], as `resource.ParseQuantity` does.
 ///
 /// # Errors
 /// A [`Problem`] with reason `InvalidQuantity` naming `field`.
 pub fn quantity(field: &str, value: &str) -> Result<(), Problem> {
-    if is_quantity(value) {
-        Ok(())
-    } else {
-        Err(Problem::spec(
-            "InvalidQuantity",
-            format!("{field}: {value:?} is not a quantity (examples: 500m, 2, 256Mi, 1Gi)"),
-        ))
-    }
-}
-
-fn is_quantity(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(num_end);
-    let digits = num.chars().filter(char::is_ascii_digit).count();
-    if digits == 0 || num.matches('.').count() > 1 {
-        return false;
-    }
-    match suffix {
-        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T"
-        | "P" | "E" => true,
-        _ => {
-            let Some(exp) = suffix.strip_prefix(['e', 'E']) else {
-                return false;
-            };
-            let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit())
-        }
-    }
+    prisn_api::quantity::parse(value)
+        .map(|_| ())
+        .map_err(|e| Problem::spec("InvalidQuantity", format!("{field}: {e}")))
 }
 
 /// Parses a `timeout` such as `90s`, `15m`, `1h30m` or `2d` into whole seconds (rounded up, at
@@ -91,41 +64,16 @@ pub fn duration_seconds(field: &str, value: &str) -> Result<i64, Problem> {
     Ok((millis + 999) / 1000)
 }
 
-/// Checks a CronJob schedule: 5 fields or an `@` macro, as Kubernetes accepts them.
+/// Checks a CronJob schedule: 5 fields or an `@` macro, with the one grammar of
+/// [`prisn_api::schedule`] (no seconds field: Kubernetes cannot run one). The CLI refuses
+/// such a schedule with the same words before it builds anything.
 ///
 /// # Errors
 /// A [`Problem`] with reason `InvalidSchedule`, with croner's explanation.
 pub fn schedule(value: &str) -> Result<(), Problem> {
-    const MACROS: [&str; 7] = [
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    if MACROS.contains(&value) {
-        return Ok(());
-    }
-    let bad = |why: String| {
-        Problem::spec(
-            "InvalidSchedule",
-            format!(
-                "schedule: {value:?} is not a cron schedule ({why}); use 5 fields like \"*/5 * * * *\" or @hourly, @daily, @weekly, @monthly"
-            ),
-        )
-    };
-    if value.split_whitespace().count() != 5 {
-        return Err(bad("it needs exactly 5 fields".into()));
-    }
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Disallowed)
-        .year(croner::parser::Year::Disallowed)
-        .build()
-        .parse(value)
+    prisn_api::schedule::parse(value, prisn_api::schedule::Seconds::Refused)
         .map(|_| ())
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|e| Problem::spec("InvalidSchedule", e.to_string()))
 }
 
 /// Whether an image reference is pinned by digest (`…@sha256:<64 hex>`).

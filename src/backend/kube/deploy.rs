@@ -5,13 +5,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use prisn_builder::image::ImageOptions;
 
 use super::KubeBackend;
-use crate::backend::{DeployRequest, Deployed, Kind};
-use crate::commands::build_image::{RegistryArgs, qualify, registry_options};
+use crate::backend::{DeployRequest, Deployed};
 use crate::deploy::apply;
 use crate::deploy::objects::{self, CodeSource, Spec};
+use crate::image::{self, Destination};
 
 /// Milliseconds per phase, for `-o json` and the benchmark.
 #[derive(Default)]
@@ -49,17 +48,16 @@ pub fn deploy(
         since: Some(Instant::now()),
         ..Default::default()
     };
-    let options = crate::commands::prepare_options(&req.script, &req.lock);
-    let resolved =
-        prisn_builder::prepare::resolve(&req.script.script, &options, &b.home, reporter)?;
+    let resolved = prisn_builder::prepare::resolve(
+        &req.script.path,
+        &req.script.prepare,
+        &b.settings.home,
+        reporter,
+    )?;
     timings.lap("lock");
-    let registry = req
-        .build
-        .registry
-        .clone()
-        .or_else(|| Some(b.ctx.registry.clone()).filter(|r| !r.is_empty()));
+    let registry = b.settings.registry(&req.build.registry);
     let mut notes = Vec::new();
-    let source = match (&registry, req.build.configmap) {
+    let source = match (&registry, req.configmap) {
         (Some(registry), false) => {
             let timing = PushTiming {
                 inner: reporter,
@@ -90,17 +88,6 @@ pub fn deploy(
             }
         }
     };
-    let kind = match req.kind {
-        Kind::App => objects::Kind::App,
-        Kind::Job => objects::Kind::Job,
-        Kind::CronJob => objects::Kind::CronJob,
-    };
-    let runtime: prisn_operator::Runtime = resolved
-        .script
-        .runtime
-        .as_str()
-        .parse()
-        .map_err(anyhow::Error::msg)?;
     let described = match &source {
         CodeSource::Image(image) => image.clone(),
         CodeSource::ConfigMap { .. } => format!("configmap/{}", objects::configmap_name(&req.name)),
@@ -108,8 +95,8 @@ pub fn deploy(
     let mut spec = Spec {
         name: req.name.clone(),
         namespace: b.namespace_hint(),
-        kind,
-        runtime,
+        kind: req.kind,
+        runtime: resolved.script.runtime,
         source,
         port: req.port,
         replicas: Some(req.replicas),
@@ -119,6 +106,7 @@ pub fn deploy(
         cpu: req.cpu.clone(),
         memory: req.memory.clone(),
         schedule: req.schedule.clone(),
+        concurrency: req.concurrency,
     };
     let mut deployed = Deployed {
         name: req.name.clone(),
@@ -146,7 +134,7 @@ pub fn deploy(
     timings.lap("apply");
     if let Some(timeout) = req.wait {
         deployed.phase = Some(
-            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, false))?
+            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, reporter))?
                 .phase,
         );
         timings.lap("ready");
@@ -161,8 +149,8 @@ pub fn deploy(
     Ok(deployed)
 }
 
-/// Build the image (as `prisn build --image REGISTRY/NAME:latest`) and push it; returns
-/// `REGISTRY/NAME@sha256:…`.
+/// Build the image with the one image plan (as `prisn build --image REGISTRY/NAME:latest`
+/// with the same build flags) and push it; returns `REGISTRY/NAME@sha256:…`.
 fn build_and_push(
     b: &KubeBackend,
     req: &DeployRequest,
@@ -170,23 +158,16 @@ fn build_and_push(
     registry: &str,
     reporter: &dyn prisn_builder::Reporter,
 ) -> anyhow::Result<String> {
-    let config = crate::context::Config::load(&b.home)?;
-    let mut opts = ImageOptions::new(b.home.clone());
     // Tagged `latest` so the registry lists it; the resource always uses the digest.
-    opts.target = Some(qualify(&format!("{}:latest", req.name), Some(registry))?);
-    opts.base = req
-        .build
-        .base
-        .clone()
-        .or_else(|| config.base.get(resolved.script.runtime.as_str()).cloned());
-    opts.offline = req.build.offline;
-    opts.registry = registry_options(&RegistryArgs::default(), &b.home, req.build.offline)?;
-    let built = b.rt.block_on(prisn_builder::image::build_image(
-        &resolved.script,
-        &resolved.lock.section,
-        &opts,
-        reporter,
-    ))?;
+    let dest = Destination {
+        target: Some(image::qualify(
+            &format!("{}:latest", req.name),
+            Some(registry),
+        )?),
+        output: None,
+    };
+    let opts = image::plan(&b.settings, resolved, &req.build, dest)?;
+    let built = image::build(&b.rt, resolved, &opts, false, reporter)?;
     built
         .reference
         .context("the image was built but not pushed (no reference came back)")

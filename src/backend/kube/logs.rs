@@ -9,7 +9,7 @@ use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, LogParams};
-use prisn_operator::labels::APP_KEY;
+use prisn_api::labels::APP_KEY;
 use tokio::sync::mpsc;
 
 use crate::backend::LogOptions;

@@ -9,16 +9,14 @@ mod view;
 use std::cell::OnceCell;
 use std::io::Write;
 
-use prisn_builder::home::Home;
-
 use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
-use crate::context::{Context, Mode};
+use crate::context::Mode;
 use crate::deploy::client::{self, Cluster};
+use crate::settings::Settings;
 
 /// The Kubernetes backend of one context.
 pub struct KubeBackend {
-    ctx: Context,
-    home: Home,
+    settings: Settings,
     rt: tokio::runtime::Runtime,
     /// Connected on first use: `deploy --dry-run` needs no cluster.
     cluster: OnceCell<Cluster>,
@@ -27,11 +25,10 @@ pub struct KubeBackend {
 impl KubeBackend {
     /// # Errors
     /// When the async runtime cannot start.
-    pub fn new(ctx: &Context, home: &Home) -> anyhow::Result<KubeBackend> {
+    pub fn new(settings: &Settings) -> anyhow::Result<KubeBackend> {
         Ok(KubeBackend {
-            ctx: ctx.clone(),
-            home: home.clone(),
-            rt: crate::commands::build_image::runtime()?,
+            settings: settings.clone(),
+            rt: crate::image::runtime()?,
             cluster: OnceCell::new(),
         })
     }
@@ -40,7 +37,7 @@ impl KubeBackend {
         if let Some(c) = self.cluster.get() {
             return Ok(c);
         }
-        let c = self.rt.block_on(client::connect(&self.ctx))?;
+        let c = self.rt.block_on(client::connect(&self.settings.context))?;
         Ok(self.cluster.get_or_init(|| c))
     }
 
@@ -48,7 +45,9 @@ impl KubeBackend {
     fn namespace_hint(&self) -> String {
         match self.cluster.get() {
             Some(c) => c.namespace.clone(),
-            None if !self.ctx.namespace.is_empty() => self.ctx.namespace.clone(),
+            None if !self.settings.context.namespace.is_empty() => {
+                self.settings.context.namespace.clone()
+            }
             None => "default".into(),
         }
     }

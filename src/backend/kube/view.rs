@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use prisn_operator::labels::APP_KEY;
-use prisn_operator::{PrisnApp, PrisnCronJob, PrisnJob, Source};
+use prisn_api::crd::{PrisnApp, PrisnCronJob, PrisnJob, Source};
+use prisn_api::labels::APP_KEY;
 use serde_json::json;
 
 use crate::backend::{Deleted, ExitInfo, Instance, Kind, RunInfo, Status, Workload};

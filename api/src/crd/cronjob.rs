@@ -72,27 +72,8 @@ pub struct PrisnCronJobSpec {
     pub starting_deadline_seconds: Option<i64>,
 }
 
-/// The CronJob concurrency policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum ConcurrencyPolicy {
-    /// Runs may overlap.
-    Allow,
-    /// Skip a run while the previous one still runs.
-    #[default]
-    Forbid,
-    /// Stop the running one and start the new run.
-    Replace,
-}
-
-impl ConcurrencyPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConcurrencyPolicy::Allow => "Allow",
-            ConcurrencyPolicy::Forbid => "Forbid",
-            ConcurrencyPolicy::Replace => "Replace",
-        }
-    }
-}
+/// The CronJob concurrency policy (one definition, in [`crate::workload`]).
+pub use crate::workload::Concurrency as ConcurrencyPolicy;
 
 /// Observed state of a PrisnCronJob.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

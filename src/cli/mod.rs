@@ -1,10 +1,21 @@
-//! Command-line types. Doc comments are the `--help` text: the first line is the short help.
+//! Command-line types, and nothing else: clap's "low-level args" (ripgrep's term). Each
+//! command in `commands/` turns them into the library's typed requests. Doc comments are the
+//! `--help` text: the first line is the short help.
+
+mod args;
+mod image;
+mod workload;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::printer::Format;
+pub use args::{Format, LockMode, ModeArg, ScriptArgs};
+pub use image::{BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
+pub use workload::{
+    DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, LogsArgs, ScaleArgs, SourceKind,
+    StatusArgs,
+};
 
 /// prisn: turn a script into a pinned, reproducible deployment.
 ///
@@ -82,29 +93,29 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  prisn push ./image-dir 127.0.0.1:5000/team/app:v1\n  prisn push bundle.tar:127.0.0.1:5000/team/app:v1 registry.local/team/app:v1"
     )]
-    Push(crate::commands::push::PushArgs),
+    Push(PushArgs),
 
     /// Write images and all their blobs (as stored, never re-encoded) into one bundle tar.
     #[command(
         after_help = "Examples:\n  prisn export 127.0.0.1:5000/team/app:v1 127.0.0.1:5000/base/python:3.11 -o bundle.tar"
     )]
-    Export(crate::commands::export::ExportArgs),
+    Export(ExportArgs),
 
     /// Push every image of a bundle to another registry, checking every digest.
     #[command(
         after_help = "Examples:\n  prisn import bundle.tar --registry registry.airgap.local:5000/mirror"
     )]
-    Import(crate::commands::import::ImportArgs),
+    Import(ImportArgs),
 
     /// Store credentials for a registry (checked against it first).
     #[command(
         after_help = "Examples:\n  echo \"$TOKEN\" | prisn login registry.example.com -u ci --password-stdin\n  prisn login registry.example.com --logout"
     )]
-    Login(crate::commands::login::LoginArgs),
+    Login(LoginArgs),
 
     /// Rebuild an image from source and lock and check it has the same digest.
     #[command(after_help = "Examples:\n  prisn verify 127.0.0.1:5000/team/app:v1 examples/api.py")]
-    Verify(crate::commands::verify::VerifyArgs),
+    Verify(VerifyArgs),
 
     /// Run a script as an app, a job (--once) or a cron job (--schedule) in the current context.
     ///
@@ -115,42 +126,42 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  prisn deploy examples/api.py --port 8080\n  prisn deploy examples/job.sh --schedule \"*/5 * * * *\"\n  prisn deploy examples/job.sh --once --name nightly -- --full\n  prisn deploy api.py --memory 256Mi --cpu 500m -e LOG_LEVEL=debug\n  prisn deploy api.py --isolation none --no-wait"
     )]
-    Deploy(crate::commands::deploy::DeployArgs),
+    Deploy(DeployArgs),
 
     /// List workloads: apps, jobs, cron jobs.
     #[command(
         after_help = "Examples:\n  prisn get\n  prisn get apps\n  prisn get cronjobs -o wide\n  prisn get apps api -o json"
     )]
-    Get(crate::commands::get::GetArgs),
+    Get(GetArgs),
 
     /// Show one workload: state, process, restarts, last exit, port, isolation, output.
     #[command(after_help = "Examples:\n  prisn status api\n  prisn status api -o json")]
-    Status(crate::commands::status::StatusArgs),
+    Status(StatusArgs),
 
     /// Print a workload's output (stdout and stderr).
     #[command(
         after_help = "Examples:\n  prisn logs api\n  prisn logs api -f --tail 20\n  prisn logs nightly --since 1h --timestamps"
     )]
-    Logs(crate::commands::logs::LogsArgs),
+    Logs(LogsArgs),
 
     /// Stop workloads and remove them with their logs.
     #[command(
         after_help = "Examples:\n  prisn delete api\n  prisn delete api nightly --yes\n  prisn delete old --ignore-not-found"
     )]
-    Delete(crate::commands::delete::DeleteArgs),
+    Delete(DeleteArgs),
 
     /// Set how many instances of an app run (0 stops it); 0 or 1 suspends or resumes a cron job.
     #[command(
         after_help = "Examples:\n  prisn scale api 0      # stop it, keep it deployed\n  prisn scale api 1      # start it again\n  prisn --context prod scale api 3   # more than one needs Kubernetes"
     )]
-    Scale(crate::commands::scale::ScaleArgs),
+    Scale(ScaleArgs),
 
     /// Manage the local-mode daemon (started on demand by deploy, get, logs…).
     #[command(
         subcommand,
         after_help = "Examples:\n  prisn daemon status\n  prisn daemon stop             # stops the apps too; the next start brings them back\n  prisn daemon stop --keep-apps # restart the daemon under running apps"
     )]
-    Daemon(crate::commands::daemon::DaemonCmd),
+    Daemon(DaemonCmd),
 
     /// Inspect and manage the content-addressed store.
     #[command(subcommand)]
@@ -169,30 +180,6 @@ pub enum Command {
     /// The Kubernetes operator: print its manifests.
     #[command(subcommand)]
     Operator(OperatorCmd),
-}
-
-/// Which script, and how to find its interpreter.
-#[derive(Debug, Args, Clone)]
-pub struct ScriptArgs {
-    /// A script file (.py, .js/.mjs/.cjs, .sh, or with a shebang) or a project directory.
-    pub script: PathBuf,
-    /// The entrypoint inside a directory (default: main.py, app.py, index.js, main.sh, …).
-    #[arg(long, value_name = "FILE")]
-    pub entrypoint: Option<String>,
-    /// The Python interpreter to build environments for (default: python3 on PATH).
-    #[arg(long, env = "PRISN_PYTHON", value_name = "PATH")]
-    pub python: Option<PathBuf>,
-}
-
-/// How to treat prisn.lock.
-#[derive(Debug, Args, Clone, Default)]
-pub struct LockMode {
-    /// Fail if prisn.lock is missing or stale instead of re-locking.
-    #[arg(long, conflicts_with = "frozen")]
-    pub locked: bool,
-    /// Use prisn.lock as it is, even if stale; fail if it is missing.
-    #[arg(long)]
-    pub frozen: bool,
 }
 
 #[derive(Debug, Args)]
@@ -228,19 +215,6 @@ pub struct LockCmd {
     /// Ignore packages uploaded after this instant (RFC 3339, e.g. 2025-06-01T00:00:00Z).
     #[arg(long, value_name = "TIMESTAMP", value_parser = rfc3339)]
     pub exclude_newer: Option<String>,
-    /// Output format.
-    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct BuildArgs {
-    #[command(flatten)]
-    pub script: ScriptArgs,
-    #[command(flatten)]
-    pub lock: LockMode,
-    #[command(flatten)]
-    pub image: crate::commands::build_image::ImageArgs,
     /// Output format.
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,
@@ -312,8 +286,8 @@ pub enum ContextCmd {
         /// The context's name.
         name: String,
         /// Where workloads run.
-        #[arg(long, value_enum, default_value_t = crate::context::Mode::Kubernetes)]
-        mode: crate::context::Mode,
+        #[arg(long, value_enum, default_value_t = ModeArg::Kubernetes)]
+        mode: ModeArg,
         /// The kubeconfig context (default: the kubeconfig's current one).
         #[arg(long, value_name = "NAME")]
         kube_context: Option<String>,
@@ -351,14 +325,6 @@ pub enum ContextCmd {
     Remove { name: String },
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_cli_definition_is_consistent() {
-        <super::Cli as clap::CommandFactory>::command().debug_assert();
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum OperatorCmd {
     /// Print the CRDs and the operator's namespace, RBAC and Deployment as YAML.
@@ -373,4 +339,63 @@ pub enum OperatorCmd {
         #[arg(long)]
         crds_only: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        <super::Cli as CommandFactory>::command().debug_assert();
+    }
+
+    /// Flags of `build` that only make sense there: where the image goes (deploy names it
+    /// `<name>:latest` under the registry) and the rebuild check.
+    const BUILD_ONLY: [&str; 4] = ["image", "output", "verify", "format"];
+
+    /// Every build flag works the same on `build` and `deploy` (issue 10: `deploy` had lost
+    /// --registry-ca, --insecure-registry, --platform, --allow-sdist, --refresh-base,
+    /// --bytecode). Walks `build`'s flags and fails when `deploy` lacks one or takes it
+    /// differently (value, default, env, help).
+    #[test]
+    fn every_build_flag_is_a_deploy_flag() {
+        let cli = super::Cli::command();
+        let sub = |name: &str| {
+            cli.find_subcommand(name)
+                .unwrap_or_else(|| panic!("no `{name}` command"))
+                .clone()
+        };
+        let (build, deploy) = (sub("build"), sub("deploy"));
+        let mut checked = 0;
+        for arg in build.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.is_positional() || BUILD_ONLY.contains(&id) {
+                continue;
+            }
+            let other = deploy
+                .get_arguments()
+                .find(|a| a.get_id() == arg.get_id())
+                .unwrap_or_else(|| panic!("`prisn deploy` has no --{id}, `prisn build` has"));
+            let shape = |a: &clap::Arg| {
+                (
+                    a.get_long().map(str::to_string),
+                    format!("{:?}", a.get_action()),
+                    format!("{:?}", a.get_num_args()),
+                    format!("{:?}", a.get_default_values()),
+                    format!("{:?}", a.get_env()),
+                    a.get_help().map(|h| h.to_string()),
+                )
+            };
+            assert_eq!(
+                shape(arg),
+                shape(other),
+                "--{id} differs between build and deploy"
+            );
+            checked += 1;
+        }
+        // base, refresh-base, offline, platform, python-platform, bytecode, allow-sdist,
+        // registry, insecure-registry, registry-ca; plus the script and lock flags.
+        assert!(checked >= 10, "only {checked} flags compared");
+    }
 }

@@ -1,0 +1,117 @@
+//! Flags of the image commands: build, push, export, import, login, verify.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::args::{BuildFlagsArgs, Format, LockMode, RegistryArgs, ScriptArgs};
+
+/// `prisn build`: the environment, and with --image/--output the image.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub lock: LockMode,
+    /// Build an image and push it: REGISTRY/REPO[:TAG], or REPO[:TAG] under --registry
+    /// (or the current context's registry). Prints REGISTRY/REPO@sha256:… on stdout.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Write the image as an OCI image layout into DIR instead of (or as well as) pushing.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Rebuild from source and lock with empty layer caches and check the digest is the same.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub build: BuildFlagsArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+impl BuildArgs {
+    /// Whether an image is asked for (else only the environment is built).
+    pub fn wants_image(&self) -> bool {
+        self.image.is_some() || self.output.is_some()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// An OCI image layout DIR[:NAME] or a bundle FILE.tar[:NAME] (NAME picks one image).
+    pub source: String,
+    /// Where to: REGISTRY/REPO[:TAG], or REPO[:TAG] under --registry.
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Images to export: REGISTRY/REPO[:TAG|@sha256:…] (REPO[:TAG] under --registry).
+    #[arg(required = true)]
+    pub references: Vec<String>,
+    /// The bundle file to write (an OCI image layout in a tar).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Which image to take from a multi-platform index.
+    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
+    pub platform: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format for the list of exported images.
+    #[arg(long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A bundle written by `prisn export`.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT].
+    #[arg(value_name = "REGISTRY")]
+    pub server: String,
+    /// User name.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password from stdin (safer than --password: it stays out of the process list).
+    #[arg(long, conflicts_with = "password")]
+    pub password_stdin: bool,
+    /// The password (prefer --password-stdin).
+    #[arg(short, long, env = "PRISN_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Forget the stored credentials for the registry instead.
+    #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
+    pub logout: bool,
+    #[command(flatten)]
+    pub transport: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image to check: REGISTRY/REPO[:TAG|@sha256:…].
+    pub reference: String,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    /// Platform of the image.
+    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
+    pub platform: String,
+    /// uv's --python-platform, if the image was built with one.
+    #[arg(long, value_name = "PLATFORM")]
+    pub python_platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}

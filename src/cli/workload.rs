@@ -1,0 +1,180 @@
+//! Flags of the workload commands: deploy, get, status, logs, delete, scale, daemon.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::args::{BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, ScriptArgs};
+
+/// How code reaches a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    /// Build and push an image; deploy it by digest.
+    Image,
+    /// A `<name>-code` ConfigMap with every file.
+    Configmap,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub lock: LockMode,
+    /// The workload's name (default: from the file name, my_script.py → my-script).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The port the app listens on; the app gets it as PORT.
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Instances of the app (local mode runs 0 or 1).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub replicas: u32,
+    /// Run on this cron schedule instead of continuously: a cron job.
+    #[arg(long, value_name = "CRON", conflicts_with = "once")]
+    pub schedule: Option<String>,
+    /// What a cron job does when a run is due while the last one still runs.
+    #[arg(long, value_enum, default_value_t = ConcurrencyArg::Forbid, requires = "schedule")]
+    pub concurrency: ConcurrencyArg,
+    /// Run once to completion: a job.
+    #[arg(long, conflicts_with = "port")]
+    pub once: bool,
+    /// Set an environment variable (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Persistent storage mounted at PATH (repeatable): NAME=/PATH[:SIZE].
+    #[arg(long, value_name = "NAME=/PATH[:SIZE]")]
+    pub storage: Vec<String>,
+    /// CPU limit, e.g. 500m or 2.
+    #[arg(long, value_name = "QUANTITY")]
+    pub cpu: Option<String>,
+    /// Memory limit, e.g. 256Mi or 1Gi.
+    #[arg(long, value_name = "QUANTITY")]
+    pub memory: Option<String>,
+    /// How long to wait for the app to be ready (a job to start).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Return once the deploy is accepted, without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Check everything and build the environment, but change no deployment.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Local mode: how the processes are isolated.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub isolation: Option<IsolationArg>,
+    /// Kubernetes mode: how to build the image (the same flags as `prisn build`).
+    #[command(flatten)]
+    pub build: BuildFlagsArgs,
+    /// Kubernetes mode: how the code reaches the cluster. `image` (the default when a
+    /// registry is configured) builds and pushes an image and deploys it by digest;
+    /// `configmap` ships every file as a `<name>-code` ConfigMap run in the runtime's base.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub source: Option<SourceKind>,
+    /// Wait until the app is ready or the job has finished (the default; see --no-wait).
+    #[arg(long, conflicts_with = "no_wait")]
+    pub wait: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+    /// Arguments passed to the script.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// Output of `get`: a table, a wider one, or data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GetFormat {
+    /// A table.
+    #[default]
+    Text,
+    /// A table with mode-specific columns (local: PID, isolation, message).
+    Wide,
+    /// A JSON list.
+    Json,
+    /// A YAML list.
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What to list: apps, jobs, cronjobs or all (default), optionally followed by a name;
+    /// or just a name.
+    #[arg(value_name = "KIND|NAME", num_args = 0..=2)]
+    pub what: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: GetFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The workload.
+    pub name: String,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The workload.
+    pub name: String,
+    /// Keep printing new output as it comes (until the job ends or Ctrl-C).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only output newer than this, e.g. 10m or 2h.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub since: Option<Duration>,
+    /// Prefix each line with the time it was written (RFC 3339, UTC).
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The workloads to delete.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Succeed when a workload does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The workload.
+    pub name: String,
+    /// The number of instances.
+    pub replicas: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCmd {
+    /// Run the daemon in the foreground (what the other commands start in the background).
+    Run,
+    /// Start the daemon in the background unless it runs.
+    Start,
+    /// Show whether the daemon runs, its pid, socket and memory (exit 1 when it does not run).
+    Status {
+        /// Output format.
+        #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Stop the daemon and every process it supervises (they come back on the next start).
+    Stop {
+        /// Leave the apps running; the next daemon adopts them.
+        #[arg(long)]
+        keep_apps: bool,
+    },
+    /// Supervise one run (started by the daemon).
+    #[command(hide = true)]
+    Shim { run_dir: PathBuf },
+}
