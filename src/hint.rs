@@ -1,22 +1,30 @@
-//! What to do next: the `hint:` line after an error. Each library error type carries its own
-//! advice; [`find`] asks the error chain for the first one.
+//! What to do next: the `hint:` line after an error. Every error type of every crate carries
+//! its own advice through [`prisn_api::Hint`]; [`find`] asks the chain for the first one.
+//!
+//! `anyhow` erases types, so this is the one place that names the error types a command can
+//! end with; each is then asked through the trait. The printer only calls [`find`].
+
+use prisn_api::Hint;
 
 /// The hint of the first error in `err`'s chain that carries one.
 pub fn find(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(of)
+    err.chain().find_map(|e| as_hint(e).and_then(Hint::hint))
 }
 
-/// The hint of one error, when its type carries one.
-fn of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// The error as a [`Hint`], when its type is one of ours.
+fn as_hint<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Hint> {
     if let Some(e) = e.downcast_ref::<prisn_builder::Error>() {
-        return e.hint();
+        return Some(e);
     }
     if let Some(e) = e.downcast_ref::<prisn_local::Error>() {
-        return e.hint().map(str::to_string);
+        return Some(e);
     }
     if let Some(e) = e.downcast_ref::<prisn_api::Invalid>() {
-        return e.hint.clone();
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<crate::deploy::client::KubeError>() {
+        return Some(e);
     }
     e.downcast_ref::<crate::backend::NotYet>()
-        .map(crate::backend::NotYet::hint)
+        .map(|e| e as &dyn Hint)
 }

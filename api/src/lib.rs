@@ -14,11 +14,13 @@
 //!   conditions, the [`labels`], the code ConfigMap key scheme in [`source`], and the install
 //!   YAML in [`manifests`].
 //! - Local mode: the daemon's wire types in [`daemon`].
+//! - [`Hint`]: the trait every crate's errors implement to say what to do next.
 //!
 //! `prisn-builder` and `prisn-local` depend on this crate without the `crd` feature, so they
 //! do not link kube or k8s-openapi.
 
 pub mod daemon;
+pub mod hint;
 pub mod invalid;
 pub mod kind;
 pub mod labels;
@@ -35,6 +37,7 @@ pub mod crd;
 #[cfg(feature = "crd")]
 pub mod manifests;
 
+pub use hint::Hint;
 pub use invalid::Invalid;
 pub use kind::Kind;
 pub use runtime::Runtime;

@@ -78,9 +78,106 @@ pub enum Error {
     #[error("store: {0}")]
     Store(String),
 
-    /// Assembling, reading or writing an image, layout or bundle failed.
-    #[error("{0}")]
-    Image(String),
+    /// A registry auth file (`auth.json`, docker's `config.json`) cannot be used.
+    #[error("{}: {message}", file.display())]
+    AuthFile { file: PathBuf, message: String },
+
+    /// A layer entry path that is absolute or has `.`/`..` segments (a bug in the caller).
+    #[error("bad path for a layer entry: {path:?} (want a relative path without `.` or `..`)")]
+    LayerPath { path: String },
+
+    /// A file name that is not UTF-8 cannot be written into a layer.
+    #[error("{} is not valid UTF-8; rename it to ship it in an image", path.display())]
+    NotUtf8Path { path: PathBuf },
+
+    /// Writing a layer's tar stream failed.
+    #[error("writing a layer tar: {message}")]
+    LayerWrite { message: String },
+
+    /// A multi-platform image without the platform asked for.
+    #[error("{reference} has no image for {platform} (it has: {})", have.join(", "))]
+    NoPlatform {
+        reference: String,
+        platform: String,
+        have: Vec<String>,
+    },
+
+    /// A manifest media type the registry client cannot send.
+    #[error("odd manifest media type {media_type:?}")]
+    MediaType { media_type: String },
+
+    /// A blob needed for a push is neither cached nor available upstream.
+    #[error(
+        "blob {digest} is not in the local cache ({}) and has no known source; build the image again",
+        cache.display()
+    )]
+    BlobNotCached { digest: String, cache: PathBuf },
+
+    /// A base pinned to an index digest instead of an image manifest.
+    #[error("{base}@{digest} is an index, not an image; pin the platform's manifest instead")]
+    BaseIsIndex { base: String, digest: String },
+
+    /// JSON (a manifest, an index, an image config) that does not parse as expected.
+    #[error("{what}: {expected}: {message}")]
+    Malformed {
+        what: String,
+        expected: &'static str,
+        message: String,
+    },
+
+    /// A base layer that cannot be read while inspecting the base.
+    #[error("reading layer {layer} of {base}: {message}")]
+    BaseLayer {
+        layer: String,
+        base: String,
+        message: String,
+    },
+
+    /// An OCI layout entry that is an index (prisn handles single-platform images).
+    #[error("{name} is an image index; prisn handles single-platform images only")]
+    LayoutIsIndex { name: String },
+
+    /// A directory without an `oci-layout` file.
+    #[error("{} is not an OCI image layout (no oci-layout file)", dir.display())]
+    NotALayout { dir: PathBuf },
+
+    /// No image, or not exactly one, matches in a layout.
+    #[error("{}", layout_pick(dir, wanted.as_deref(), names))]
+    LayoutPick {
+        dir: PathBuf,
+        wanted: Option<String>,
+        names: Vec<String>,
+    },
+
+    /// `--output DIR` names a directory that holds something else.
+    #[error("{} exists and is not an OCI image layout; give an empty or new directory", dir.display())]
+    LayoutTarget { dir: PathBuf },
+
+    /// A blob to write into a layout is not in the blob store.
+    #[error("blob {digest} is not in {}; cannot write the layout", from.display())]
+    LayoutBlobMissing { digest: String, from: PathBuf },
+
+    /// A digest that is not `sha256:` and 64 lowercase hex digits.
+    #[error("not a sha256 digest: {digest:?} (want sha256: and 64 lowercase hex digits)")]
+    BadDigest { digest: String },
+
+    /// A bundle file that is not what `prisn export` writes.
+    #[error("{}: {message}", bundle.display())]
+    Bundle { bundle: PathBuf, message: String },
+
+    /// `prisn push SOURCE`: neither a layout directory nor a bundle file.
+    #[error("{path} is neither an OCI layout directory nor a bundle file")]
+    NotASource { path: String },
+
+    /// An image in a bundle without an `org.opencontainers.image.ref.name`.
+    #[error("image {digest} in the bundle has no name (org.opencontainers.image.ref.name)")]
+    BundleUnnamed { digest: String },
+
+    /// A Docker schema 1 manifest.
+    #[error(
+        "{what}: Docker schema 1 manifests are not supported; push the image again with a current tool"
+    )]
+    SchemaV1 { what: String },
 
     /// Bytes did not hash to the digest that names them (tampered or corrupt blob).
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
@@ -119,6 +216,10 @@ pub enum Error {
         message: String,
         hint: String,
     },
+
+    /// Work moved off the async executor (packing, uv) panicked or was cancelled: a bug.
+    #[error("{what} did not finish: {message}")]
+    Task { what: &'static str, message: String },
 
     /// `--offline` was given and something needed is not in the local caches.
     #[error("offline build: {0}")]
@@ -160,7 +261,51 @@ impl Error {
             Error::Unauthorized { registry, .. } => Some(format!("run `prisn login {registry}` (or `docker login {registry}`), then try again")),
             Error::Base { hint, .. } => Some(hint.clone()),
             Error::Offline(_, hint) => Some(hint.clone()),
-            Error::Io { .. } | Error::Store(_) | Error::Image(_) => None,
+            Error::Io { .. }
+            | Error::Store(_)
+            | Error::Task { .. }
+            | Error::AuthFile { .. }
+            | Error::LayerPath { .. }
+            | Error::NotUtf8Path { .. }
+            | Error::LayerWrite { .. }
+            | Error::NoPlatform { .. }
+            | Error::MediaType { .. }
+            | Error::BlobNotCached { .. }
+            | Error::BaseIsIndex { .. }
+            | Error::Malformed { .. }
+            | Error::BaseLayer { .. }
+            | Error::LayoutIsIndex { .. }
+            | Error::NotALayout { .. }
+            | Error::LayoutPick { .. }
+            | Error::LayoutTarget { .. }
+            | Error::LayoutBlobMissing { .. }
+            | Error::BadDigest { .. }
+            | Error::Bundle { .. }
+            | Error::NotASource { .. }
+            | Error::BundleUnnamed { .. }
+            | Error::SchemaV1 { .. } => None,
         }
+    }
+}
+
+/// The message of [`Error::LayoutPick`]: which image was asked for and what the layout has.
+fn layout_pick(dir: &std::path::Path, wanted: Option<&str>, names: &[String]) -> String {
+    let dir = dir.display();
+    match (wanted, names.len()) {
+        (Some(n), _) => format!(
+            "{dir} has no image named {n:?} (it has: {})",
+            names.join(", ")
+        ),
+        (None, 0) => format!("{dir} holds no image"),
+        (None, count) => format!(
+            "{dir} holds {count} images ({}); say which one with DIR:NAME",
+            names.join(", ")
+        ),
+    }
+}
+
+impl prisn_api::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        Error::hint(self)
     }
 }

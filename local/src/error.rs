@@ -130,3 +130,9 @@ impl From<rusqlite::Error> for Error {
         }
     }
 }
+
+impl prisn_api::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        Error::hint(self).map(str::to_string)
+    }
+}

@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::crd::conditions::{self, Cond, ConditionStatus as S, ConditionType as T};
 use crate::crd::{PrisnAppStatus, PrisnCronJobStatus, PrisnJobStatus};
 use crate::error::{Problem, ProblemKind};
+use prisn_api::phase::{AppPhase, CronJobPhase, JobPhase};
 
 /// What the app reconciler saw.
 #[derive(Clone, Debug)]
@@ -95,17 +96,17 @@ pub fn app(o: &AppObserved<'_>, now: Timestamp) -> PrisnAppStatus {
                 reason,
                 "the Deployment does not exist yet",
             ),
-            "Pending",
+            AppPhase::Pending,
         )
     } else if rolled_out && o.suspended {
         (
             Cond::new(T::Ready, S::True, "Suspended", "suspended: no pods run"),
-            "Suspended",
+            AppPhase::Suspended,
         )
     } else if rolled_out && spec_replicas == 0 {
         (
             Cond::new(T::Ready, S::True, "ScaledToZero", "scaled to zero"),
-            "ScaledToZero",
+            AppPhase::ScaledToZero,
         )
     } else if rolled_out && o.service_pending {
         (
@@ -115,22 +116,22 @@ pub fn app(o: &AppObserved<'_>, now: Timestamp) -> PrisnAppStatus {
                 "ServicePending",
                 "waiting for the Service",
             ),
-            "Progressing",
+            AppPhase::Progressing,
         )
     } else if rolled_out {
         (
             Cond::new(T::Ready, S::True, "Available", progress.clone()),
-            "Running",
+            AppPhase::Running,
         )
     } else if ready == 0 {
         (
             Cond::new(T::Ready, S::False, "PodsNotReady", progress.clone()),
-            "Pending",
+            AppPhase::Pending,
         )
     } else {
         (
             Cond::new(T::Ready, S::False, "RolloutInProgress", progress.clone()),
-            "Progressing",
+            AppPhase::Progressing,
         )
     };
     conds.push(ready_cond);
@@ -143,7 +144,7 @@ pub fn app(o: &AppObserved<'_>, now: Timestamp) -> PrisnAppStatus {
     );
 
     let phase = if degraded_reason.is_some() {
-        "Degraded"
+        AppPhase::Degraded
     } else {
         phase
     };
@@ -161,7 +162,7 @@ pub fn app(o: &AppObserved<'_>, now: Timestamp) -> PrisnAppStatus {
         ready_replicas: ready,
         selector: Some(o.selector.clone()),
         image: o.image.clone(),
-        phase: Some(phase.into()),
+        phase: Some(phase.as_str().into()),
         conditions: conditions::merge(previous, conds, o.generation, now),
         message: (!message.is_empty()).then_some(message),
     }
@@ -174,15 +175,16 @@ pub fn job_phase(job: &Job) -> &'static str {
         st.and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"))
     };
-    if cond_true("Complete") {
-        "Succeeded"
+    let phase = if cond_true("Complete") {
+        JobPhase::Succeeded
     } else if cond_true("Failed") {
-        "Failed"
+        JobPhase::Failed
     } else if st.and_then(|s| s.active).unwrap_or(0) > 0 {
-        "Running"
+        JobPhase::Running
     } else {
-        "Pending"
-    }
+        JobPhase::Pending
+    };
+    phase.as_str()
 }
 
 /// What the job reconciler saw.
@@ -321,11 +323,12 @@ pub fn cronjob(o: &CronJobObserved<'_>, now: Timestamp) -> PrisnCronJobStatus {
     let mut conds = Vec::new();
     push_problem(&mut conds, o.problem);
     let phase = match (o.problem, o.cronjob, o.suspended) {
-        (Some(_), _, _) => "Degraded",
-        (None, None, _) => "Pending",
-        (None, Some(_), true) => "Suspended",
-        (None, Some(_), false) => "Scheduled",
-    };
+        (Some(_), _, _) => CronJobPhase::Degraded,
+        (None, None, _) => CronJobPhase::Pending,
+        (None, Some(_), true) => CronJobPhase::Suspended,
+        (None, Some(_), false) => CronJobPhase::Scheduled,
+    }
+    .as_str();
     conds.push(if o.cronjob.is_some() {
         Cond::new(T::Ready, S::True, "CronJobReady", "")
     } else {

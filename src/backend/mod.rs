@@ -218,9 +218,9 @@ impl std::fmt::Display for NotYet {
 
 impl std::error::Error for NotYet {}
 
-impl NotYet {
-    pub fn hint(&self) -> String {
-        "use the local context for now: --context local (or `prisn context use local`)".into()
+impl prisn_api::Hint for NotYet {
+    fn hint(&self) -> Option<String> {
+        Some("use the local context for now: --context local (or `prisn context use local`)".into())
     }
 }
 

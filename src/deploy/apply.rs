@@ -7,7 +7,9 @@ use anyhow::bail;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use prisn_api::crd::conditions::{ConditionStatus, ConditionType};
 use prisn_api::crd::{PrisnApp, PrisnCronJob, PrisnJob};
+use prisn_api::phase::JobPhase;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -200,7 +202,9 @@ pub async fn wait(
             last = line;
         }
         if current {
-            if let Some(c) = condition(&conditions, "Degraded").filter(|c| c.status == "True") {
+            if let Some(c) = condition(&conditions, ConditionType::Degraded)
+                .filter(|c| c.status == ConditionStatus::True.as_str())
+            {
                 bail!(
                     "the operator reports {} {} Degraded: {}",
                     applied.kind,
@@ -209,16 +213,17 @@ pub async fn wait(
                 );
             }
             let done = match applied.kind {
-                "PrisnApp" => condition(&conditions, "Ready").is_some_and(|c| c.status == "True"),
+                "PrisnApp" => condition(&conditions, ConditionType::Ready)
+                    .is_some_and(|c| c.status == ConditionStatus::True.as_str()),
                 "PrisnJob" => {
-                    if phase == "Failed" {
+                    if JobPhase::parse(&phase) == Some(JobPhase::Failed) {
                         bail!(
                             "PrisnJob {} failed: {}",
                             applied.name,
                             message.unwrap_or_default()
                         );
                     }
-                    phase == "Succeeded"
+                    JobPhase::parse(&phase) == Some(JobPhase::Succeeded)
                 }
                 _ => true,
             };
@@ -267,6 +272,6 @@ where
         .unwrap_or((None, Vec::new(), None, None)))
 }
 
-fn condition<'a>(conditions: &'a [Condition], kind: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|c| c.type_ == kind)
+fn condition(conditions: &[Condition], kind: ConditionType) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == kind.as_str())
 }

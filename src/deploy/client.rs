@@ -51,19 +51,65 @@ pub async fn connect(ctx: &Context) -> anyhow::Result<Cluster> {
     Ok(Cluster { client, namespace })
 }
 
-/// Turn API errors into messages that say what to do: CRDs missing, RBAC refusals.
-pub fn explain(err: kube::Error, verb: &str, resource: &str, namespace: &str) -> anyhow::Error {
-    match &err {
-        kube::Error::Api(status) if status.code == 404 && resource.starts_with("prisn") => anyhow!(
-            "CRD not found: {resource}.prisn.io is not installed in this cluster; install the CRDs with `kubectl apply -f operator/config/crd/bases/` (or `prisn operator manifests --image REF | kubectl apply -f -`)"
-        ),
-        kube::Error::Api(status) if status.code == 403 => anyhow!(
-            "forbidden by RBAC: cannot {verb} {resource} in namespace {namespace}: {}; ask for a Role that allows it",
-            status.message
-        ),
-        _ => anyhow::Error::new(err)
-            .context(format!("cannot {verb} {resource} in namespace {namespace}")),
+/// A Kubernetes API call that failed, by what it means for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The prisn CRDs are not installed (a 404 on a prisn resource).
+    #[error("CRD not found: {resource}.prisn.io is not installed in this cluster")]
+    CrdMissing { resource: String },
+    /// RBAC refused the call.
+    #[error("forbidden by RBAC: cannot {verb} {resource} in namespace {namespace}: {message}")]
+    Forbidden {
+        verb: String,
+        resource: String,
+        namespace: String,
+        message: String,
+    },
+    /// Any other failure of the call.
+    #[error("cannot {verb} {resource} in namespace {namespace}")]
+    Call {
+        verb: String,
+        resource: String,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl prisn_api::Hint for KubeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            KubeError::CrdMissing { .. } => Some(
+                "install the CRDs with `kubectl apply -f operator/config/crd/bases/` (or `prisn operator manifests --image REF | kubectl apply -f -`)".into(),
+            ),
+            KubeError::Forbidden { .. } => Some("ask for a Role that allows it".into()),
+            KubeError::Call { .. } => None,
+        }
     }
+}
+
+/// Turn API errors into errors that say what to do: CRDs missing, RBAC refusals.
+pub fn explain(err: kube::Error, verb: &str, resource: &str, namespace: &str) -> anyhow::Error {
+    let e = match err {
+        kube::Error::Api(status) if status.code == 404 && resource.starts_with("prisn") => {
+            KubeError::CrdMissing {
+                resource: resource.to_string(),
+            }
+        }
+        kube::Error::Api(status) if status.code == 403 => KubeError::Forbidden {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.to_string(),
+            message: status.message,
+        },
+        source => KubeError::Call {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.to_string(),
+            source,
+        },
+    };
+    e.into()
 }
 
 /// Whether an error is a 404.

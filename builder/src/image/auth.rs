@@ -96,11 +96,9 @@ fn read_entry(file: &Path, registry: &str) -> Result<Option<Credentials>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", file)(e)),
     };
-    let bad = |msg: &str| {
-        Error::Image(format!(
-            "{}: {msg}; fix or delete the entry (prisn login rewrites it)",
-            file.display()
-        ))
+    let bad = |msg: &str| Error::AuthFile {
+        file: file.to_path_buf(),
+        message: format!("{msg}; fix or delete the entry (prisn login rewrites it)"),
     };
     let v: Value = serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON: {e}")))?;
     let Some(auths) = v.get("auths").and_then(Value::as_object) else {
@@ -173,8 +171,9 @@ pub fn remove(file: &Path, registry: &str) -> Result<bool> {
 
 fn edit(file: &Path, f: impl FnOnce(&mut BTreeMap<String, Value>)) -> Result<()> {
     let mut doc: BTreeMap<String, Value> = match std::fs::read_to_string(file) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| {
-            Error::Image(format!("{}: not JSON ({e}); move it away", file.display()))
+        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::AuthFile {
+            file: file.to_path_buf(),
+            message: format!("not JSON ({e}); move it away"),
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
         Err(e) => return Err(Error::io("read", file)(e)),

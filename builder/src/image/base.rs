@@ -139,14 +139,21 @@ pub async fn resolve(
     };
     let bytes = cache.read(&digest)?;
     let Parsed::Image(manifest) = manifest::parse(&bytes, "", &wanted)? else {
-        return Err(Error::Image(format!(
-            "{wanted}@{digest} is an index, not an image; pin the platform's manifest instead"
-        )));
+        return Err(Error::BaseIsIndex {
+            base: wanted.to_string(),
+            digest: digest.to_string(),
+        });
     };
     let pinned_ref = req.reference.with_digest(&digest);
     regs_pull(regs, &pinned_ref, &manifest.config.digest, cache, &wanted).await?;
-    let config: Value = serde_json::from_slice(&cache.read(&manifest.config.digest)?)
-        .map_err(|e| Error::Image(format!("{wanted}: the image config is not JSON: {e}")))?;
+    let config: Value =
+        serde_json::from_slice(&cache.read(&manifest.config.digest)?).map_err(|e| {
+            Error::Malformed {
+                what: wanted.to_string(),
+                expected: "the image config is not JSON",
+                message: e.to_string(),
+            }
+        })?;
     Ok(Base {
         name: Reference {
             digest: None,
@@ -249,11 +256,10 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
                 });
             }
         };
-        view.scan(reader).map_err(|e| {
-            Error::Image(format!(
-                "reading layer {} of {}: {e}",
-                layer.digest, base.name
-            ))
+        view.scan(reader).map_err(|e| Error::BaseLayer {
+            layer: layer.digest.clone(),
+            base: base.name.to_string(),
+            message: e.to_string(),
         })?;
     }
     let info = view.conclude(base.architecture());

@@ -24,9 +24,9 @@ pub fn parse_digest(digest: &str) -> Result<&str> {
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     {
-        return Err(Error::Image(format!(
-            "not a sha256 digest: {digest:?} (want sha256: and 64 lowercase hex digits)"
-        )));
+        return Err(Error::BadDigest {
+            digest: digest.to_string(),
+        });
     }
     Ok(hex)
 }

@@ -199,7 +199,17 @@ pub async fn build_image(
     // Python: the base's own interpreter decides the wheels.
     let (python, platform) = if script.runtime == Runtime::Python3 {
         base::fetch_layers(&regs, &base, &cache, reporter).await?;
-        let info = base::inspect(&base, &cache, &opts.home.cache().join("base-v1"))?;
+        let info = {
+            let (base, cache, dir) = (
+                base.clone(),
+                cache.clone(),
+                opts.home.cache().join("base-v1"),
+            );
+            blocking("inspecting the base", move || {
+                base::inspect(&base, &cache, &dir)
+            })
+            .await?
+        };
         let Some(py) = info.python.clone() else {
             return Err(Error::Base {
                 base: base_spec,
@@ -256,23 +266,34 @@ pub async fn build_image(
                 total: None,
             });
         }
-        let layer = deps_layer::build(
-            &DepsInput {
-                script,
-                section,
-                index: &requirements.index,
-                base_digest: &base.digest,
-                python: python.as_deref(),
-                platform: platform.as_deref(),
-                bytecode: &opts.bytecode,
-                allow_sdist: opts.allow_sdist,
-                offline: opts.offline,
-                mtime,
-            },
-            &layer_cache_dir,
-            &layer_blobs,
-            threads,
-        )?;
+        // uv, tar and gzip: on the blocking pool, with owned copies of the inputs.
+        let (script, section, index) =
+            (script.clone(), section.clone(), requirements.index.clone());
+        let (base_digest, python, platform) =
+            (base.digest.clone(), python.clone(), platform.clone());
+        let (bytecode, allow_sdist, offline) =
+            (opts.bytecode.clone(), opts.allow_sdist, opts.offline);
+        let (dir, blobs) = (layer_cache_dir.clone(), layer_blobs.clone());
+        let layer = blocking("building the dependency layer", move || {
+            deps_layer::build(
+                &DepsInput {
+                    script: &script,
+                    section: &section,
+                    index: &index,
+                    base_digest: &base_digest,
+                    python: python.as_deref(),
+                    platform: platform.as_deref(),
+                    bytecode: &bytecode,
+                    allow_sdist,
+                    offline,
+                    mtime,
+                },
+                &dir,
+                &blobs,
+                threads,
+            )
+        })
+        .await?;
         if let Some(l) = &layer {
             reporter.report(Event::LayerDone {
                 name: "dependencies".into(),
@@ -286,7 +307,13 @@ pub async fn build_image(
         name: "code".into(),
         total: None,
     });
-    let code = code_layer::spec(script)?.pack(&layer_blobs, mtime, threads)?;
+    let code = {
+        let (spec, blobs) = (code_layer::spec(script)?, layer_blobs.clone());
+        blocking("packing the code layer", move || {
+            spec.pack(&blobs, mtime, threads)
+        })
+        .await?
+    };
     reporter.report(Event::LayerDone {
         name: "code".into(),
         digest: code.digest.clone(),
@@ -364,7 +391,11 @@ pub async fn build_image(
 
     if let Some(dir) = &opts.output {
         base::fetch_layers(&regs, &base, &cache, reporter).await?;
-        layout::write(dir, &cache, std::slice::from_ref(&stored))?;
+        let (out, blobs, image) = (dir.clone(), cache.clone(), stored.clone());
+        blocking("writing the image layout", move || {
+            layout::write(&out, &blobs, std::slice::from_ref(&image))
+        })
+        .await?;
         built.layout = Some(dir.clone());
     }
     if let Some(target) = &opts.target {
@@ -437,4 +468,18 @@ fn parts(
         labels,
         created: assemble::created(mtime),
     }
+}
+
+/// Run blocking work (uv, tar, gzip, file writes) on tokio's blocking pool, so the executor's
+/// threads keep serving the registry I/O of other tasks meanwhile.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Task {
+            what,
+            message: e.to_string(),
+        })?
 }

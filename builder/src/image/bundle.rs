@@ -112,7 +112,10 @@ pub fn unpack(bundle: &Path, dir: &Path) -> Result<Layout> {
     let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
     let store = BlobStore::new(dir.join("blobs"));
     std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-    let bad = |msg: String| Error::Image(format!("{}: {msg}", bundle.display()));
+    let bad = |message: String| Error::Bundle {
+        bundle: bundle.to_path_buf(),
+        message,
+    };
     let mut saw_layout = false;
     let mut index: Option<Vec<u8>> = None;
     for entry in archive
@@ -213,9 +216,9 @@ pub fn open_source(spec: &str, scratch: &Path) -> Result<(Layout, Option<String>
     if p.is_file() {
         return Ok((unpack(&p, &scratch.join("bundle"))?, name));
     }
-    Err(Error::Image(format!(
-        "{path} is neither an OCI layout directory nor a bundle file"
-    )))
+    Err(Error::NotASource {
+        path: path.to_string(),
+    })
 }
 
 /// `DIR:NAME` → (`DIR`, `NAME`), unless the whole string names an existing path. The name
@@ -248,12 +251,12 @@ pub async fn import(
     let targets: Vec<Reference> = images
         .iter()
         .map(|img| {
-            let name = img.manifest.ref_name().ok_or_else(|| {
-                Error::Image(format!(
-                    "image {} in the bundle has no name (org.opencontainers.image.ref.name)",
-                    img.manifest.digest
-                ))
-            })?;
+            let name = img
+                .manifest
+                .ref_name()
+                .ok_or_else(|| Error::BundleUnnamed {
+                    digest: img.manifest.digest.clone(),
+                })?;
             import_target(registry_prefix, name)
         })
         .collect::<Result<_>>()?;

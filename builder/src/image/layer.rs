@@ -70,9 +70,9 @@ pub fn source_date_epoch() -> u64 {
 fn clean(path: &str) -> Result<String> {
     let p = path.trim_start_matches('/').trim_end_matches('/');
     if p.is_empty() || p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err(Error::Image(format!(
-            "bad path for a layer entry: {path:?} (want a relative path without `.` or `..`)"
-        )));
+        return Err(Error::LayerPath {
+            path: path.to_string(),
+        });
     }
     Ok(p.to_string())
 }
@@ -146,11 +146,8 @@ impl LayerSpec {
                 .path()
                 .strip_prefix(dir)
                 .expect("walkdir yields paths under its root");
-            let rel = rel.to_str().ok_or_else(|| {
-                Error::Image(format!(
-                    "{} is not valid UTF-8; rename it to ship it in an image",
-                    item.path().display()
-                ))
+            let rel = rel.to_str().ok_or_else(|| Error::NotUtf8Path {
+                path: item.path().to_path_buf(),
             })?;
             let path = if prefix.is_empty() {
                 rel.to_string()
@@ -216,7 +213,9 @@ impl LayerSpec {
 }
 
 fn tar_err(e: io::Error) -> Error {
-    Error::Image(format!("writing a layer tar: {e}"))
+    Error::LayerWrite {
+        message: e.to_string(),
+    }
 }
 
 #[cfg(unix)]

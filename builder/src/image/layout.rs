@@ -37,10 +37,9 @@ impl StoredImage {
             });
         }
         let Parsed::Image(m) = manifest::parse(&bytes, &desc.media_type, &desc.digest)? else {
-            return Err(Error::Image(format!(
-                "{} is an image index; prisn handles single-platform images only",
-                desc.ref_name().unwrap_or(&desc.digest)
-            )));
+            return Err(Error::LayoutIsIndex {
+                name: desc.ref_name().unwrap_or(&desc.digest).to_string(),
+            });
         };
         let mut blobs = vec![m.config.clone()];
         blobs.extend(m.layers.iter().cloned());
@@ -65,10 +64,9 @@ impl Layout {
     /// When `dir` has no `oci-layout` file.
     pub fn open(dir: &Path) -> Result<Layout> {
         if !dir.join("oci-layout").is_file() {
-            return Err(Error::Image(format!(
-                "{} is not an OCI image layout (no oci-layout file)",
-                dir.display()
-            )));
+            return Err(Error::NotALayout {
+                dir: dir.to_path_buf(),
+            });
         }
         Ok(Layout {
             root: dir.to_path_buf(),
@@ -86,21 +84,25 @@ impl Layout {
     pub fn index(&self) -> Result<Index> {
         let path = self.root.join("index.json");
         let text = std::fs::read(&path).map_err(Error::io("read", &path))?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::Image(format!("{}: not an OCI index: {e}", path.display())))
+        serde_json::from_slice(&text).map_err(|e| Error::Malformed {
+            what: path.display().to_string(),
+            expected: "not an OCI index",
+            message: e.to_string(),
+        })
     }
 
     /// The image named `name` (its `org.opencontainers.image.ref.name`), or the only image
     /// when `name` is `None`.
     pub fn find(&self, name: Option<&str>) -> Result<Descriptor> {
         let index = self.index()?;
-        let names = || {
-            index
+        let pick = |wanted: Option<&str>| Error::LayoutPick {
+            dir: self.root.clone(),
+            wanted: wanted.map(str::to_string),
+            names: index
                 .manifests
                 .iter()
                 .map(|m| m.ref_name().unwrap_or(&m.digest).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+                .collect(),
         };
         match name {
             Some(n) => index
@@ -108,25 +110,10 @@ impl Layout {
                 .iter()
                 .find(|m| m.ref_name() == Some(n) || m.digest == n)
                 .cloned()
-                .ok_or_else(|| {
-                    Error::Image(format!(
-                        "{} has no image named {n:?} (it has: {})",
-                        self.root.display(),
-                        names()
-                    ))
-                }),
+                .ok_or_else(|| pick(Some(n))),
             None => match index.manifests.as_slice() {
                 [one] => Ok(one.clone()),
-                [] => Err(Error::Image(format!(
-                    "{} holds no image",
-                    self.root.display()
-                ))),
-                _ => Err(Error::Image(format!(
-                    "{} holds {} images ({}); say which one with DIR:NAME",
-                    self.root.display(),
-                    index.manifests.len(),
-                    names()
-                ))),
+                _ => Err(pick(None)),
             },
         }
     }
@@ -156,10 +143,9 @@ pub fn write(dir: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<Lay
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
     {
-        return Err(Error::Image(format!(
-            "{} exists and is not an OCI image layout; give an empty or new directory",
-            dir.display()
-        )));
+        return Err(Error::LayoutTarget {
+            dir: dir.to_path_buf(),
+        });
     }
     let parent = dir
         .parent()
@@ -200,11 +186,10 @@ pub fn write(dir: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<Lay
     for img in images {
         for blob in &img.blobs {
             if !from.has(&blob.digest) {
-                return Err(Error::Image(format!(
-                    "blob {} is not in {}; cannot write the layout",
-                    blob.digest,
-                    from.root().display()
-                )));
+                return Err(Error::LayoutBlobMissing {
+                    digest: blob.digest.clone(),
+                    from: from.root().to_path_buf(),
+                });
             }
             from.copy_to(&blob.digest, &store)?;
         }

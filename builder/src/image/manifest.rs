@@ -97,8 +97,11 @@ pub enum Parsed {
 
 /// Parse manifest bytes fetched as `content_type` (may be empty when unknown).
 pub fn parse(bytes: &[u8], content_type: &str, what: &str) -> Result<Parsed> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Image(format!("{what}: the manifest is not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::Malformed {
+        what: what.to_string(),
+        expected: "the manifest is not JSON",
+        message: e.to_string(),
+    })?;
     let mt = v
         .get("mediaType")
         .and_then(Value::as_str)
@@ -106,11 +109,15 @@ pub fn parse(bytes: &[u8], content_type: &str, what: &str) -> Result<Parsed> {
         .to_string();
     let is_index = mt == OCI_INDEX || mt == DOCKER_LIST || v.get("manifests").is_some();
     if v.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
-        return Err(Error::Image(format!(
-            "{what}: Docker schema 1 manifests are not supported; push the image again with a current tool"
-        )));
+        return Err(Error::SchemaV1 {
+            what: what.to_string(),
+        });
     }
-    let err = |e: serde_json::Error| Error::Image(format!("{what}: unexpected manifest: {e}"));
+    let err = |e: serde_json::Error| Error::Malformed {
+        what: what.to_string(),
+        expected: "unexpected manifest",
+        message: e.to_string(),
+    };
     if is_index {
         Ok(Parsed::Index(serde_json::from_value(v).map_err(err)?))
     } else {

@@ -183,10 +183,10 @@ async fn push_blob(
                 regs.pull_blob(&u.reference, digest, local).await?;
             }
             None => {
-                return Err(Error::Image(format!(
-                    "blob {digest} is not in the local cache ({}) and has no known source; build the image again",
-                    local.root().display()
-                )));
+                return Err(Error::BlobNotCached {
+                    digest: digest.to_string(),
+                    cache: local.root().to_path_buf(),
+                });
             }
         }
     }

@@ -220,10 +220,11 @@ impl Registries {
                             .filter_map(|m| m.platform.as_ref())
                             .map(|p| format!("{}/{}", p.os, p.architecture))
                             .collect();
-                        Error::Image(format!(
-                            "{r} has no image for {platform} (it has: {})",
-                            have.join(", ")
-                        ))
+                        Error::NoPlatform {
+                            reference: r.to_string(),
+                            platform: platform.to_string(),
+                            have: have.clone(),
+                        }
                     })?;
                 let (bytes, digest) = self.manifest(&r.with_digest(&entry.digest)).await?;
                 Ok((bytes, digest))
@@ -420,8 +421,10 @@ impl Registries {
     ) -> Result<String> {
         let host = self.host(&r.registry).await?;
         let oci = r.to_oci();
-        let content_type = reqwest::header::HeaderValue::from_str(media_type)
-            .map_err(|_| Error::Image(format!("odd manifest media type {media_type:?}")))?;
+        let content_type =
+            reqwest::header::HeaderValue::from_str(media_type).map_err(|_| Error::MediaType {
+                media_type: media_type.to_string(),
+            })?;
         let body = bytes::Bytes::copy_from_slice(bytes);
         self.retry(&host, &format!("put manifest {r}"), || {
             host.client
