@@ -308,3 +308,54 @@ fn the_checker_sees_a_cycle_between_siblings() {
     write("backend/kube/deploy.rs", "use super::super::Backend;\n");
     assert_eq!(find_cycle(&graph(dir.path())), None);
 }
+
+/// The crate layers (issue 10, go-containerregistry's depcheck): the CLI does not link the
+/// operator, and neither the builder nor local mode links kube. Asks `cargo tree`, offline.
+#[test]
+fn the_cli_links_no_operator_and_the_builder_and_local_no_kube() {
+    let tree = |package: &str| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args([
+                "tree",
+                "--offline",
+                "--locked",
+                "-e",
+                "normal",
+                "-p",
+                package,
+            ])
+            .current_dir(repo_root())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo tree -p {package}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let names = |text: &str| -> BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| {
+                l.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+                    .split(' ')
+                    .next()
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let cli = names(&tree("prisn"));
+    assert!(cli.contains("prisn-api"), "the tree was not read: {cli:?}");
+    assert!(
+        !cli.contains("prisn-operator"),
+        "prisn links prisn-operator"
+    );
+    for package in ["prisn-builder", "prisn-local"] {
+        let deps = names(&tree(package));
+        assert!(deps.contains("prisn-api"), "{package}: {deps:?}");
+        for banned in ["kube", "kube-client", "k8s-openapi"] {
+            assert!(!deps.contains(banned), "{package} links {banned}");
+        }
+    }
+}

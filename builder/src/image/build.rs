@@ -319,11 +319,25 @@ pub async fn build_image(
         digest: code.digest.clone(),
         size: code.size,
     });
-    if let Some(t) = &scratch {
-        // The scratch layers join the main cache, so a push or layout can find them.
-        for l in deps.iter().chain(std::iter::once(&code)) {
-            BlobStore::new(t.path().join("blobs")).copy_to(&l.digest, &cache)?;
-        }
+    if let Some(t) = scratch {
+        // The scratch layers join the main cache, so a push or layout can find them; then the
+        // scratch tree goes (copies and the deletion on the blocking pool, off the executor).
+        let digests: Vec<String> = deps
+            .iter()
+            .chain(std::iter::once(&code))
+            .map(|l| l.digest.clone())
+            .collect();
+        let cache = cache.clone();
+        blocking("moving the verification layers", move || {
+            for d in &digests {
+                BlobStore::new(t.path().join("blobs")).copy_to(d, &cache)?;
+            }
+            t.close().map_err(Error::io(
+                "remove the scratch directory",
+                std::env::temp_dir(),
+            ))
+        })
+        .await?;
     }
 
     let mut parts = parts(script, section, &base, deps.as_ref(), &code, mtime);
