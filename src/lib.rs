@@ -18,7 +18,11 @@
 //! - [`backend`]: the [`backend::Backend`] trait and its modes (`local`, `kube`; `remote` next).
 //! - [`deploy`]: Kubernetes objects (pure), server-side apply and the wait.
 //! - [`context`]: contexts in config.toml.
+//! - [`verify`]: rebuild an image and compare its digest (`prisn verify`).
 //! - [`hint`]: the `hint:` of an error chain.
+
+// The library reports; only the binary prints.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod backend;
 pub mod context;
@@ -28,3 +32,4 @@ pub mod image;
 pub mod optimise;
 pub mod request;
 pub mod settings;
+pub mod verify;

@@ -1,102 +1,30 @@
 //! `prisn verify REF SCRIPT`: rebuild an image from source and lock, with empty layer
-//! caches, on the base digest the image records, and check the digest is the one in the
-//! registry. Also the comparison `prisn build --verify` uses.
+//! caches, and check the digest is the one in the registry (the library's `verify`).
 
 use std::process::ExitCode;
 
-use anyhow::bail;
-use prisn_builder::image::build::{LABEL_BASE_DIGEST, LABEL_BASE_NAME, LABEL_BYTECODE, LABEL_LOCK};
-use prisn_builder::image::manifest::{self, Parsed};
-use prisn_builder::image::{ImageOptions, Registries};
-use prisn_builder::lock::BasePin;
+use prisn::verify::{self, VerifyRequest};
 
 use super::settings;
 use crate::cli::{Global, LockMode, VerifyArgs};
 use crate::printer;
 use crate::reporter;
-use prisn::image::{qualify, runtime};
 
 pub fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(global)?;
-    let home = settings.home.clone();
-    let flags = prisn::settings::RegistryFlags::from(&args.registry);
+    let req = VerifyRequest {
+        reference: args.reference.clone(),
+        script: args.script.request(&LockMode {
+            locked: false,
+            frozen: true,
+        }),
+        platform: args.platform.clone(),
+        python_platform: args.python_platform.clone(),
+        registry: (&args.registry).into(),
+    };
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let reference = qualify(&args.reference, settings.registry(&flags).as_deref())?;
-    let script = args.script.request(&LockMode {
-        locked: false,
-        frozen: true,
-    });
-    let resolved =
-        prisn_builder::prepare::resolve(&script.path, &script.prepare, &home, reporter.as_ref())?;
-    let reg_opts = settings.registry_options(&flags, false);
-    let rt = runtime()?;
-    let regs = Registries::new(reg_opts.clone());
-    let (bytes, digest) = rt.block_on(regs.image_manifest(&reference, &args.platform))?;
-    let Parsed::Image(m) = manifest::parse(&bytes, "", &reference.to_string())? else {
-        bail!("{reference} is not an image manifest");
-    };
-    let (config, _) = {
-        let cache = prisn_builder::image::build::blob_cache(&home);
-        rt.block_on(regs.pull_blob(&reference.with_digest(&digest), &m.config.digest, &cache))?;
-        (
-            serde_json::from_slice::<serde_json::Value>(&cache.read(&m.config.digest)?)?,
-            (),
-        )
-    };
-    let label = |k: &str| config["config"]["Labels"][k].as_str().map(str::to_string);
-    let (Some(base_name), Some(base_digest)) = (label(LABEL_BASE_NAME), label(LABEL_BASE_DIGEST))
-    else {
-        bail!(
-            "{reference} has no {LABEL_BASE_NAME}/{LABEL_BASE_DIGEST} labels: it was not built by prisn"
-        );
-    };
-    let mut section = resolved.lock.section.clone();
-    if let Some(lock) = label(LABEL_LOCK)
-        && lock != section.digest()
-    {
-        bail!(
-            "{reference} was built from another lock ({lock}) than {} has now ({}); check out the commit it was built from",
-            resolved.lock.path.display(),
-            section.digest()
-        );
-    }
-    section.base = Some(BasePin {
-        image: base_name.clone(),
-        digest: base_digest,
-    });
-    let mut opts = ImageOptions::new(home.clone());
-    opts.base = Some(base_name);
-    opts.platform = args.platform.clone();
-    opts.python_platform = args.python_platform.clone();
-    opts.registry = reg_opts;
-    opts.record_base = false;
-    opts.no_layer_cache = true;
-    if let Some(bytecode) = label(LABEL_BYTECODE) {
-        // "unchecked-hash cpython 3.11.2": compile again with a python of that minor version.
-        let version = bytecode.rsplit(' ').next().unwrap_or_default();
-        let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
-        let name = format!("python{minor}");
-        let py = prisn_builder::interpreter::find_on_path(&name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{reference} ships pycs made by CPython {version}; put {name} on PATH to rebuild it"
-            )
-        })?;
-        opts.bytecode = prisn_builder::image::Bytecode::Compile(py);
-    }
-    let rebuilt = rt.block_on(prisn_builder::image::build_image(
-        &resolved.script,
-        &section,
-        &opts,
-        reporter.as_ref(),
-    ))?;
+    let verified = verify::rebuild(&settings, &req, reporter.as_ref());
     drop(reporter);
-    if rebuilt.digest != digest {
-        bail!(
-            "not reproducible: {reference} is {digest}, the rebuild from {} and its lock is {}",
-            resolved.script.entry_path().display(),
-            rebuilt.digest
-        );
-    }
-    printer::line(format!("{}@{digest}", reference.name()));
+    printer::line(verified?);
     Ok(ExitCode::SUCCESS)
 }
