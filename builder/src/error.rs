@@ -47,8 +47,11 @@ pub enum Error {
     },
 
     /// An interpreter or tool could not be found or probed.
-    #[error("{0}")]
-    Tool(String, Option<String>),
+    #[error("{message}")]
+    Tool {
+        message: String,
+        hint: Option<String>,
+    },
 
     /// The resolver (uv, pip or npm) refused the requirements. `output` is its own explanation.
     #[error("could not resolve the dependencies of {script} with {tool}:\n{output}")]
@@ -71,8 +74,8 @@ pub enum Error {
     LockCorrupt { path: PathBuf, message: String },
 
     /// `--locked` or `--frozen` was given and the lock is missing or stale.
-    #[error("{0}")]
-    LockState(String, String),
+    #[error("{message}")]
+    LockState { message: String, hint: String },
 
     /// The content-addressed store is inconsistent or cannot be used.
     #[error("store: {0}")]
@@ -222,11 +225,26 @@ pub enum Error {
     Task { what: &'static str, message: String },
 
     /// `--offline` was given and something needed is not in the local caches.
-    #[error("offline build: {0}")]
-    Offline(String, String),
+    #[error("offline build: {message}")]
+    Offline { message: String, hint: String },
 }
 
 impl Error {
+    /// [`Error::Tool`]: `message` says which tool failed and how, `hint` how to get it.
+    pub fn tool(message: String, hint: Option<String>) -> Error {
+        Error::Tool { message, hint }
+    }
+
+    /// [`Error::LockState`]: what is wrong with prisn.lock, and the command that fixes it.
+    pub fn lock_state(message: String, hint: String) -> Error {
+        Error::LockState { message, hint }
+    }
+
+    /// [`Error::Offline`]: what would need the network, and how to fill the caches.
+    pub fn offline(message: String, hint: String) -> Error {
+        Error::Offline { message, hint }
+    }
+
     /// Wrap an IO error with the action and the path it concerned.
     pub fn io(
         action: &'static str,
@@ -250,17 +268,17 @@ impl Error {
             Error::NoEntrypoint { .. } => Some("name the file with --entrypoint FILE".into()),
             Error::Declaration { hint, .. } => hint.clone(),
             Error::PythonMismatch { .. } => Some("point prisn at another interpreter with --python PATH (or PRISN_PYTHON), or relax requires-python".into()),
-            Error::Tool(_, hint) => hint.clone(),
+            Error::Tool { hint, .. } => hint.clone(),
             Error::Resolve { .. } => Some("fix the requirement named above, then run `prisn lock` again".into()),
             Error::Install { .. } => Some("nothing was written to the store; run the command again (add -v to see the installer's output)".into()),
             Error::LockCorrupt { .. } => Some("delete it and run `prisn lock SCRIPT` to write a fresh one".into()),
-            Error::LockState(_, hint) => Some(hint.clone()),
+            Error::LockState { hint, .. } => Some(hint.clone()),
             Error::DigestMismatch { .. } => Some("the content was changed after it was written; get a fresh copy (re-export the bundle, or delete the cached blob under $PRISN_HOME/cache/blobs)".into()),
             Error::Reference { .. } => Some("write it as REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/team/app:v1".into()),
             Error::Registry { hint, .. } => hint.clone(),
             Error::Unauthorized { registry, .. } => Some(format!("run `prisn login {registry}` (or `docker login {registry}`), then try again")),
             Error::Base { hint, .. } => Some(hint.clone()),
-            Error::Offline(_, hint) => Some(hint.clone()),
+            Error::Offline { hint, .. } => Some(hint.clone()),
             Error::Io { .. }
             | Error::Store(_)
             | Error::Task { .. }

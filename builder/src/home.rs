@@ -31,7 +31,7 @@ impl Home {
         }
         match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
             Some(home) => Ok(Home::at(PathBuf::from(home).join(".prisn"))),
-            None => Err(Error::Tool(
+            None => Err(Error::tool(
                 "cannot find prisn's home: neither PRISN_HOME nor HOME is set".into(),
                 Some("set PRISN_HOME to a writable directory".into()),
             )),

@@ -123,13 +123,13 @@ fn probe(path: &Path) -> Result<Python> {
         .args(["-I", "-c", PROBE])
         .output()
         .map_err(|e| {
-            Error::Tool(
+            Error::tool(
                 format!("cannot run Python at {}: {e}", path.display()),
                 Some("install python3 or pass --python PATH".into()),
             )
         })?;
     if !out.status.success() {
-        return Err(Error::Tool(
+        return Err(Error::tool(
             format!(
                 "{} failed to report its version: {}",
                 path.display(),
@@ -139,7 +139,7 @@ fn probe(path: &Path) -> Result<Python> {
         ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| {
-        Error::Tool(
+        Error::tool(
             format!("unexpected answer from {}: {e}", path.display()),
             None,
         )
@@ -164,7 +164,7 @@ fn stamp_of(path: &Path) -> Option<String> {
 /// When it is not there.
 pub fn which(program: &str) -> Result<PathBuf> {
     find_on_path(program).ok_or_else(|| {
-        Error::Tool(
+        Error::tool(
             format!("{program} not found on PATH"),
             Some(format!("install {program} or put it on PATH")),
         )
@@ -211,7 +211,7 @@ pub fn node() -> Result<Node> {
     let out = Command::new(&exe)
         .arg("--version")
         .output()
-        .map_err(|e| Error::Tool(format!("cannot run {}: {e}", exe.display()), None))?;
+        .map_err(|e| Error::tool(format!("cannot run {}: {e}", exe.display()), None))?;
     let executable = fs::canonicalize(&exe).unwrap_or(exe);
     Ok(Node {
         executable,

@@ -126,7 +126,7 @@ pub async fn resolve(
         }
         (None, _) => {
             if regs.options().offline {
-                return Err(Error::Offline(
+                return Err(Error::offline(
                     format!("the base {wanted} is not pinned in prisn.lock"),
                     "build once without --offline to pin it (or give --base NAME@sha256:… of a cached image)".into(),
                 ));
@@ -176,7 +176,7 @@ async fn regs_pull(
         return Ok(cache.path(digest));
     }
     if regs.options().offline {
-        return Err(Error::Offline(
+        return Err(Error::offline(
             format!("blob {digest} of {what} is not in the local cache"),
             "build once without --offline so the base's blobs get cached".into(),
         ));

@@ -151,9 +151,9 @@ pub fn interpreter_version(py: &Path) -> Result<String> {
     let out = Command::new(py)
         .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
         .output()
-        .map_err(|e| Error::Tool(format!("cannot run {}: {e}", py.display()), None))?;
+        .map_err(|e| Error::tool(format!("cannot run {}: {e}", py.display()), None))?;
     if !out.status.success() {
-        return Err(Error::Tool(format!("{} does not run", py.display()), None));
+        return Err(Error::tool(format!("{} does not run", py.display()), None));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -171,7 +171,7 @@ fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
         }
     };
     let uv = crate::interpreter::find_on_path("uv").ok_or_else(|| {
-        Error::Tool(
+        Error::tool(
             "uv is needed to install the dependency layer but is not on PATH".into(),
             Some("install it: pip install uv (or pipx install uv)".into()),
         )
@@ -203,7 +203,7 @@ fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
     cmd.arg("-r").arg(&reqs);
     let out = cmd
         .output()
-        .map_err(|e| Error::Tool(format!("cannot run uv: {e}"), Some("install uv".into())))?;
+        .map_err(|e| Error::tool(format!("cannot run uv: {e}"), Some("install uv".into())))?;
     if !out.status.success() {
         return Err(explain_uv_failure(
             &String::from_utf8_lossy(&out.stderr),
@@ -265,7 +265,7 @@ fn explain_uv_failure(stderr: &str, input: &DepsInput, python: &str, platform: &
         };
     }
     if input.offline {
-        return Error::Offline(
+        return Error::offline(
             format!("the wheels for the dependency layer are not in uv's cache:\n{stderr}"),
             "build once without --offline on this machine, so uv caches the wheels".into(),
         );
@@ -397,11 +397,11 @@ fn compile(py: &Path, target: &Path) -> Result<()> {
         .args(["-p", SITE_PACKAGES])
         .arg(target)
         .output()
-        .map_err(|e| Error::Tool(format!("cannot run {}: {e}", py.display()), None))?;
+        .map_err(|e| Error::tool(format!("cannot run {}: {e}", py.display()), None))?;
     // compileall exits 1 when some file does not compile (e.g. py2-only test files in a
     // wheel); that file just gets no pyc, as with pip.
     if !out.status.success() && out.status.code() != Some(1) {
-        return Err(Error::Tool(
+        return Err(Error::tool(
             format!(
                 "byte-compiling the dependency layer with {} failed: {}",
                 py.display(),
@@ -432,7 +432,7 @@ fn node_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
         cmd.arg("--offline");
     }
     let out = cmd.output().map_err(|e| {
-        Error::Tool(
+        Error::tool(
             format!("cannot run npm: {e}"),
             Some("install Node.js and npm".into()),
         )

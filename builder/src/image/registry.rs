@@ -104,7 +104,7 @@ impl Registries {
 
     async fn host(&self, registry: &str) -> Result<Arc<Host>> {
         if self.opts.offline {
-            return Err(Error::Offline(
+            return Err(Error::offline(
                 format!("{registry} would have to be contacted"),
                 "run once without --offline so the caches fill, or drop --offline".into(),
             ));

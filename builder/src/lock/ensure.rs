@@ -105,7 +105,7 @@ pub fn ensure(
     match (opts.mode, &freshness, current) {
         (LockMode::Frozen, _, Some(section)) => return Ok(done(section.clone(), false)),
         (LockMode::Frozen | LockMode::Locked, Freshness::Missing, _) => {
-            return Err(Error::LockState(
+            return Err(Error::lock_state(
                 format!("{} has no lock for {}", path.display(), script.entrypoint),
                 format!(
                     "run `prisn lock {}` and commit prisn.lock",
@@ -114,7 +114,7 @@ pub fn ensure(
             ));
         }
         (LockMode::Locked, Freshness::Stale(why), _) => {
-            return Err(Error::LockState(
+            return Err(Error::lock_state(
                 format!(
                     "{} is stale for {}: {why}",
                     path.display(),
@@ -144,7 +144,7 @@ pub fn ensure(
         Runtime::Python3 if req.requirements.is_empty() => empty_section(req),
         Runtime::Python3 => {
             let python = python.ok_or_else(|| {
-                Error::Tool(
+                Error::tool(
                     "a Python interpreter is needed to lock Python dependencies".into(),
                     None,
                 )
@@ -277,7 +277,7 @@ fn check_requires_python(req: &Requirements, python: &Python, file: &Path) -> Re
         hint: None,
     })?;
     let version = pep440_rs::Version::from_str(&python.version)
-        .map_err(|e| Error::Tool(format!("odd Python version {}: {e}", python.version), None))?;
+        .map_err(|e| Error::tool(format!("odd Python version {}: {e}", python.version), None))?;
     if specs.contains(&version) {
         return Ok(());
     }

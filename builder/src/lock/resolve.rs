@@ -444,7 +444,7 @@ pub fn resolve_node(
 /// Run a tool, mapping "not found" to an error that says what to install.
 pub(crate) fn run(mut cmd: Command, tool: &str) -> Result<Output> {
     cmd.output().map_err(|e| {
-        Error::Tool(
+        Error::tool(
             format!("cannot run {tool}: {e}"),
             Some(match tool {
                 "npm" => "install Node.js and npm (Debian: apt-get install npm)".to_string(),
