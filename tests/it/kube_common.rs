@@ -38,7 +38,8 @@ pub struct KubeEnv {
 impl KubeEnv {
     /// A namespace with the CRDs installed, an operator watching it, a registry holding the
     /// python base, and `prisn context add tb --mode kubernetes -n NS --registry HOST/team`.
-    /// None when the test bed is down (skipped loudly outside CI; a failure in CI).
+    /// None when the test bed is down (skipped loudly under a plain `cargo test`; a failure
+    /// under tests/run.sh and in CI, see `prisn_testsupport::testbed`).
     pub fn start(prefix: &str) -> Option<KubeEnv> {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let _ = rustls::crypto::ring::default_provider().install_default();
