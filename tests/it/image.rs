@@ -145,7 +145,18 @@ fn two_checkouts_give_the_same_digest() {
     );
     // A real second checkout has the committed prisn.lock (pins, resolution date, base pin).
     std::fs::copy(a.path("project/prisn.lock"), b.path("project/prisn.lock")).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The second build runs in a later second than the first (a clock that leaked into
+    // the image would change its digest): wait for the clock to tick over, not a fixed time.
+    let second_of = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let built_at = second_of();
+    while second_of() == built_at {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let mut cmd = b.prisn();
     cmd.env("TZ", "Pacific/Kiritimati").env("LC_ALL", "C");
     let prisn = cmd.get_program().to_owned();
