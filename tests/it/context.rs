@@ -45,7 +45,10 @@ fn use_list_and_remove_switch_where_commands_act() {
             .args(["get"])
             .assert()
             .failure()
-            .stderr(predicate::str::contains("kube"))
+            .stderr(predicate::str::contains(format!(
+                "failed to create K8s client from kubeconfig {}",
+                nowhere.display()
+            )))
     };
     prisn(&l, &["context", "add", "laptop", "--mode", "local"]).success();
     prisn(
@@ -100,7 +103,9 @@ fn use_list_and_remove_switch_where_commands_act() {
     // An unknown name is refused and changes nothing.
     prisn(&l, &["context", "use", "staging"])
         .failure()
-        .stderr(predicate::str::contains("staging"));
+        .stderr(predicate::str::contains(
+            "context not found: \"staging\" (known: laptop, prod)",
+        ));
     prisn(&l, &["context", "current"])
         .success()
         .stdout(predicate::str::starts_with("prod "));
@@ -127,5 +132,7 @@ fn use_list_and_remove_switch_where_commands_act() {
     prisn(&l, &["get"]).success();
     prisn(&l, &["context", "remove", "prod"])
         .failure()
-        .stderr(predicate::str::contains("prod"));
+        .stderr(predicate::str::contains(
+            "context not found: \"prod\" (known: none)",
+        ));
 }
