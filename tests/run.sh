@@ -46,7 +46,24 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Tests"
+# A test that needs the test bed fails instead of skipping (tests/support/src/testbed.rs),
+# and records itself, so we can say how many really ran against it.
+export PRISN_TESTBED_REQUIRED=1
+export PRISN_TESTBED_COUNT_FILE=$ROOT/target/testbed-tests.txt
+mkdir -p "$ROOT/target"
+: >"$PRISN_TESTBED_COUNT_FILE"
 cargo test --workspace --locked --no-fail-fast
+
+step "Tests that ran against the test bed"
+# One line `<test binary> <test name>` per test that got a test-bed client. A binary that
+# needs the test bed and recorded none would have passed without testing anything.
+sort -u "$PRISN_TESTBED_COUNT_FILE" >"$PRISN_TESTBED_COUNT_FILE.sorted"
+echo "$(wc -l <"$PRISN_TESTBED_COUNT_FILE.sorted") tests ran against the test bed:"
+awk '{ n[$1]++ } END { for (b in n) printf "  %-10s %d\n", b, n[b] }' "$PRISN_TESTBED_COUNT_FILE.sorted" | sort
+for binary in it e2e testbed; do
+  grep -q "^$binary " "$PRISN_TESTBED_COUNT_FILE.sorted" \
+    || { echo "no test of the '$binary' test binary ran against the test bed" >&2; exit 1; }
+done
 
 step "The README's main command (debug profile; the release one differs only in speed)"
 out=$(cargo run --quiet --locked -- run examples/hello.py -- README)

@@ -121,3 +121,54 @@ pub fn fails(out: &Output) -> String {
     );
     stderr(out)
 }
+
+/// A Python's version, as the tests derive paths and messages from it (never hard-coded:
+/// another Debian release or interpreter ships another one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl PythonVersion {
+    /// `3.11`
+    pub fn minor_version(&self) -> String {
+        format!("{}.{}", self.major, self.minor)
+    }
+    /// `python3.11`: the directory under `lib/`.
+    pub fn lib_dir(&self) -> String {
+        format!("python{}.{}", self.major, self.minor)
+    }
+    /// `cpython-311`: the bytecode cache tag (`sys.implementation.cache_tag`).
+    pub fn cache_tag(&self) -> String {
+        format!("cpython-{}{}", self.major, self.minor)
+    }
+    /// Parse `3.11` (or `3.11.7`).
+    pub fn parse(text: &str) -> PythonVersion {
+        let mut parts = text.trim().split('.');
+        let mut next = || {
+            parts
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("not a Python version: {text:?}"))
+        };
+        PythonVersion {
+            major: next(),
+            minor: next(),
+        }
+    }
+}
+
+/// The `python3` on PATH: what prisn builds store environments for by default.
+pub fn host_python() -> PythonVersion {
+    static HOST: std::sync::OnceLock<PythonVersion> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output()
+            .expect("python3 on PATH");
+        assert!(out.status.success(), "python3: {}", stderr(&out));
+        PythonVersion::parse(&stdout(&out))
+    })
+    .clone()
+}

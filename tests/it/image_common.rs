@@ -148,3 +148,53 @@ pub fn push_record(out: &std::process::Output) -> Value {
     let v: Value = serde_json::from_str(&ok(out)).expect("-o json prints JSON");
     v["push"].clone()
 }
+
+/// What the test base `python3` (tests/fixtures/base-images/build.sh, made from this machine's
+/// Debian release) really ships, asked of the base itself: its `python3` run with runc.
+#[derive(Debug, Clone)]
+pub struct BaseFacts {
+    pub python: PythonVersion,
+    /// glibc `major.minor`, e.g. `2.36`.
+    pub glibc: String,
+}
+
+impl BaseFacts {
+    /// uv's platform for packages that run on this base: `x86_64-manylinux_2_36`. uv knows
+    /// manylinux tags up to 2_40, and a newer glibc runs those wheels, so it stops there.
+    pub fn manylinux(&self) -> String {
+        let minor: u32 = self
+            .glibc
+            .strip_prefix("2.")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("not a glibc 2.x: {}", self.glibc));
+        format!("{}-manylinux_2_{}", std::env::consts::ARCH, minor.min(40))
+    }
+}
+
+pub fn python_base_facts() -> BaseFacts {
+    static FACTS: std::sync::OnceLock<BaseFacts> = std::sync::OnceLock::new();
+    FACTS
+        .get_or_init(|| {
+            let layout =
+                base_layout("python3").expect("base images are built (tests/fixtures/base-images/build.sh)");
+            let (code, out, err) = run_layout(
+                &layout,
+                "python3",
+                Some(&[
+                    "python3",
+                    "-c",
+                    "import platform, sys; print('%d.%d' % sys.version_info[:2], platform.libc_ver()[1])",
+                ]),
+            );
+            assert_eq!(code, 0, "python3 in the base: {err}");
+            let (python, glibc) = out
+                .trim()
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("python3 in the base printed {out:?}"));
+            BaseFacts {
+                python: PythonVersion::parse(python),
+                glibc: glibc.to_string(),
+            }
+        })
+        .clone()
+}

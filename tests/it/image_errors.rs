@@ -33,7 +33,6 @@ fn unknown_host_and_refused_connection_are_explained() {
     );
     assert!(err.contains("hint: check the registry name"), "{err}");
 
-    let start = Instant::now();
     let err = fails(
         &t.prisn()
             .env("PRISN_PUSH_RETRIES", "2")
@@ -56,7 +55,6 @@ fn unknown_host_and_refused_connection_are_explained() {
         err.contains("is the registry running at 127.0.0.1:9?"),
         "{err}"
     );
-    assert!(start.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
@@ -221,7 +219,10 @@ fn a_base_with_another_python_minor_than_the_lock_is_refused() {
     let t = TestContext::new();
     let reg = Registry::start().unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let layout = synthetic_python_base(scratch.path(), 12);
+    // A minor the real base does not have.
+    let facts = python_base_facts();
+    let other = facts.python.minor + 1;
+    let layout = synthetic_python_base(scratch.path(), other);
     let base = reg
         .push_layout(&layout, "py", "base/python312:test")
         .unwrap();
@@ -233,11 +234,17 @@ fn a_base_with_another_python_minor_than_the_lock_is_refused() {
         &base,
         &[],
     ));
+    let (major, locked) = (facts.python.major, facts.python.minor_version());
     assert!(
-        err.contains("has Python 3.12, but prisn.lock resolved api.py for Python 3.11"),
+        err.contains(&format!(
+            "has Python {major}.{other}, but prisn.lock resolved api.py for Python {locked}"
+        )),
         "{err}"
     );
-    assert!(err.contains("--base python:3.11-slim"), "{err}");
+    assert!(
+        err.contains(&format!("--base python:{locked}-slim")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -256,8 +263,13 @@ fn a_package_without_a_wheel_for_the_base_platform_is_named() {
         &base,
         &[],
     ));
+    let facts = python_base_facts();
     assert!(
-        err.contains("docopt==0.6.2 has no wheel for x86_64-manylinux_2_36 (Python 3.11)"),
+        err.contains(&format!(
+            "docopt==0.6.2 has no wheel for {} (Python {})",
+            facts.manylinux(),
+            facts.python.minor_version()
+        )),
         "{err}"
     );
     assert!(err.contains("--allow-sdist"), "{err}");

@@ -38,7 +38,8 @@ pub struct KubeEnv {
 impl KubeEnv {
     /// A namespace with the CRDs installed, an operator watching it, a registry holding the
     /// python base, and `prisn context add tb --mode kubernetes -n NS --registry HOST/team`.
-    /// None when the test bed is down (skipped loudly outside CI; a failure in CI).
+    /// None when the test bed is down (skipped loudly under a plain `cargo test`; a failure
+    /// under tests/run.sh and in CI, see `prisn_testsupport::testbed`).
     pub fn start(prefix: &str) -> Option<KubeEnv> {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -178,7 +179,27 @@ pub async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
         })
         .await?;
     }
-    // Discovery catches up a moment after Established.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Discovery catches up a moment after Established: wait until it serves all three
+    // (the CLI finds the kinds through it).
+    let plurals: Vec<String> = prisn_operator::manifests::crds()
+        .iter()
+        .map(|(_, c)| c.spec.names.plural.clone())
+        .collect();
+    let group_version = {
+        let (_, crd) = &prisn_operator::manifests::crds()[0];
+        format!("{}/{}", crd.spec.group, crd.spec.versions[0].name)
+    };
+    eventually(&format!("{group_version} in discovery"), WAIT, || {
+        let client = client.clone();
+        let (plurals, group_version) = (&plurals, &group_version);
+        async move {
+            let served = client.list_api_group_resources(group_version).await?;
+            let all = plurals
+                .iter()
+                .all(|p| served.resources.iter().any(|r| &r.name == p));
+            Ok(all.then_some(()))
+        }
+    })
+    .await?;
     Ok(())
 }

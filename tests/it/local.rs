@@ -356,11 +356,32 @@ fn logs_follow_new_output_and_tail_and_rotate() {
         stamped.starts_with("20") && stamped.contains("Z tick "),
         "{stamped}"
     );
-    let recent = l.ok(&["logs", "ticker", "--since", "1s"]);
-    assert!(
-        !recent.is_empty() && recent.lines().count() < 100,
-        "{recent}"
-    );
+
+    // --since, without a clock window: stop the ticker, wait until all of its output is
+    // more than 1 s old (--since 1s prints nothing), start it again and wait for new output.
+    l.ok(&["scale", "ticker", "0"]);
+    let old = l.ok(&["logs", "ticker", "--timestamps"]);
+    let newest_old = old.lines().filter_map(stamp).max().expect("stamped lines");
+    eventually("the stopped ticker's output to be over 1 s old", 30, || {
+        l.ok(&["logs", "ticker", "--since", "1s"]).is_empty()
+    });
+    l.ok(&["scale", "ticker", "1"]);
+    eventually("--since 1s to show the new output", 30, || {
+        let recent = l.ok(&["logs", "ticker", "--since", "1s", "--timestamps"]);
+        // Whatever it shows, it never shows the old lines: they only got older.
+        for line in recent.lines() {
+            let at = stamp(line).unwrap_or_else(|| panic!("not stamped: {line:?}"));
+            assert!(at > newest_old, "--since 1s printed an old line: {line}");
+        }
+        !recent.is_empty()
+    });
+}
+
+/// The RFC 3339 stamp that `logs --timestamps` puts first.
+fn stamp(line: &str) -> Option<&str> {
+    line.split_once(' ')
+        .map(|(at, _)| at)
+        .filter(|at| at.ends_with('Z'))
 }
 
 fn tick(line: &str) -> u64 {

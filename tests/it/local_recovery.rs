@@ -9,6 +9,22 @@ fn killing_the_daemon_leaves_apps_running_and_the_next_command_adopts_them() {
     let port = free_port();
     l.ok(&["deploy", "api.py", "--port", &port.to_string()]);
     let app_pid = l.pid("api").unwrap();
+    // The shim and, in the namespace, its pid 1: whatever there is, adoption keeps exactly it.
+    let shims = || -> Vec<(i32, String)> {
+        let mut found: Vec<_> = l
+            .processes()
+            .into_iter()
+            .filter(|(_, c)| c.starts_with("prisn-shim: api "))
+            .collect();
+        found.sort();
+        found
+    };
+    let shims_before = shims();
+    assert!(
+        !shims_before.is_empty(),
+        "no shim for api: {:?}",
+        l.processes()
+    );
     let daemon = l.daemon_pid();
     unsafe { libc::kill(daemon, libc::SIGKILL) };
     eventually("the daemon to die", 10, || !alive(daemon));
@@ -25,13 +41,7 @@ fn killing_the_daemon_leaves_apps_running_and_the_next_command_adopts_them() {
         .filter(|(_, c)| c.contains("api.py"))
         .collect();
     assert_eq!(scripts.len(), 1, "{scripts:?}");
-    let shims: Vec<_> = l
-        .processes()
-        .into_iter()
-        .filter(|(_, c)| c.starts_with("prisn-shim: api "))
-        .collect();
-    // The shim and, in the namespace, its pid 1.
-    assert!(shims.len() <= 2, "{shims:?}");
+    assert_eq!(shims(), shims_before, "adoption must keep the same shims");
     // And supervises it as before.
     unsafe { libc::kill(app_pid, libc::SIGKILL) };
     eventually("a restart by the new daemon", 30, || {

@@ -29,8 +29,12 @@ fn the_same_inputs_give_a_byte_identical_lock_in_any_directory() {
         text.contains("name = \"requests\"\nversion = \"2.32.3\""),
         "{text}"
     );
+    // The interpreter's minor (python3 on PATH) on the documented default platform.
+    let python = host_python().minor_version();
+    let platform = format!("{}-manylinux_2_28", std::env::consts::ARCH);
     assert!(
-        text.contains("python = \"3.11\"") && text.contains("platform = \"x86_64-manylinux_2_28\""),
+        text.contains(&format!("python = \"{python}\""))
+            && text.contains(&format!("platform = \"{platform}\"")),
         "{text}"
     );
     // Every package carries at least one sha256.
@@ -142,4 +146,68 @@ fn requirements_txt_project_locks_includes_and_the_json_summary_lists_pins() {
             .len()
             >= 2
     );
+}
+
+/// The version of `name` in a prisn.lock text.
+fn locked_version(lock: &str, name: &str) -> String {
+    let at = lock
+        .find(&format!("name = \"{name}\"\nversion = \""))
+        .unwrap_or_else(|| panic!("{name} not in {lock}"));
+    lock[at..]
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap()
+        .to_string()
+}
+
+fn version_key(v: &str) -> Vec<u64> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+#[test]
+fn lock_upgrade_resolves_again_at_todays_date() {
+    let t = TestContext::new();
+    t.write("s.py", SCRIPT);
+    let old_date = "2025-06-01T00:00:00Z";
+    assert_cmd::Command::from_std(t.prisn())
+        .args(["lock", "s.py", "--exclude-newer", old_date])
+        .assert()
+        .success();
+    let first = std::fs::read_to_string(t.path("prisn.lock")).unwrap();
+    assert_eq!(locked_version(&first, "requests"), "2.32.3");
+    // A fresh lock is left alone by a plain `prisn lock`…
+    assert_cmd::Command::from_std(t.prisn())
+        .args(["lock", "s.py"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(t.path("prisn.lock")).unwrap(),
+        first
+    );
+    // …and resolved again, with a new date, by --upgrade.
+    assert_cmd::Command::from_std(t.prisn())
+        .args(["lock", "--upgrade", "s.py"])
+        .assert()
+        .success();
+    let upgraded = std::fs::read_to_string(t.path("prisn.lock")).unwrap();
+    let date = upgraded
+        .lines()
+        .find_map(|l| l.strip_prefix("exclude-newer = \""))
+        .and_then(|d| d.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no date: {upgraded}"));
+    assert!(date > old_date, "the date did not move: {upgraded}");
+    // requests had releases after that date (2.32.4 came out on 2025-06-09).
+    let now = locked_version(&upgraded, "requests");
+    assert!(
+        version_key(&now) > version_key("2.32.3"),
+        "requests stayed at {now}: {upgraded}"
+    );
+    // The upgraded lock is the one in use.
+    assert_cmd::Command::from_std(t.prisn())
+        .args(["run", "--locked", "s.py"])
+        .assert()
+        .success()
+        .stdout(format!("{now}\n"));
 }

@@ -13,6 +13,7 @@ mod image;
 mod image_airgap;
 mod image_common;
 mod image_errors;
+mod image_registry;
 
 // local mode: the prisn daemon, its workloads, isolation and recovery (issue 7)
 mod local;
@@ -20,6 +21,9 @@ mod local_bad_input;
 mod local_cron;
 mod local_limits;
 mod local_recovery;
+
+// contexts: where commands act (use, list, remove)
+mod context;
 
 // kubernetes mode: deploy by digest, get/status/scale/logs/delete on the test bed (issue 6)
 mod kube;

@@ -1,4 +1,10 @@
-//! The content-addressed store through the CLI: build, ls, pin, gc.
+//! The content-addressed store through the CLI: build, ls, pin, gc, optimise.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
 
 use crate::common::*;
 
@@ -50,10 +56,15 @@ fn different_locks_get_different_entries_that_share_files_on_disk() {
     let (a, b) = (build("a/s.py"), build("b/s.py"));
     assert_ne!(a, b);
     // Both are byte-compiled, and the bytecode of the shared packages is shared too.
-    let pyc = "lib/python3.11/site-packages/requests/__pycache__/api.cpython-311.pyc";
+    let py = host_python();
+    let pyc = format!(
+        "lib/{}/site-packages/requests/__pycache__/api.{}.pyc",
+        py.lib_dir(),
+        py.cache_tag()
+    );
     let ino = |env: &str| {
         std::os::unix::fs::MetadataExt::ino(
-            &std::fs::metadata(std::path::Path::new(env).join(pyc)).unwrap(),
+            &std::fs::metadata(std::path::Path::new(env).join(&pyc)).unwrap(),
         )
     };
     assert_eq!(ino(&a), ino(&b));
@@ -92,8 +103,12 @@ fn a_new_environment_is_byte_compiled_in_the_background() {
     // The first run does not wait for the bytecode…
     assert_eq!(ok(&t.run(&["run", "s.py"])), "ran\n");
     let env = ok(&t.run(&["build", "s.py"])).trim().to_string();
-    let pyc = std::path::Path::new(&env)
-        .join("lib/python3.11/site-packages/__pycache__/six.cpython-311.pyc");
+    let py = host_python();
+    let pyc = std::path::Path::new(&env).join(format!(
+        "lib/{}/site-packages/__pycache__/six.{}.pyc",
+        py.lib_dir(),
+        py.cache_tag()
+    ));
     // …which a detached `prisn store optimise` writes shortly after.
     let start = std::time::Instant::now();
     while !pyc.exists() && start.elapsed() < std::time::Duration::from_secs(60) {
@@ -134,4 +149,131 @@ fn store_ls_pin_and_gc() {
     assert!(t.store_entries().is_empty());
     let err = fails(&t.run(&["store", "pin", "deadbeefdeadbeef"]));
     assert!(err.contains("no store entry matches"), "{err}");
+}
+
+/// `prisn ARGS` through assert_cmd (the real binary, this test's home), with the background
+/// optimise off and uv copying files, so the store holds identical, unlinked files and no
+/// bytecode until `store optimise` runs.
+fn unoptimised(t: &TestContext, args: &[&str]) -> assert_cmd::assert::Assert {
+    let mut cmd = Command::from_std(t.prisn());
+    cmd.env("PRISN_OPTIMISE", "off")
+        .env("UV_LINK_MODE", "copy")
+        .args(args);
+    cmd.assert()
+}
+
+fn built_env(t: &TestContext, script: &str) -> String {
+    let out = unoptimised(t, &["build", script]).success();
+    String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn store_optimise_byte_compiles_and_links_identical_files() {
+    let t = TestContext::new();
+    t.write(
+        "a/s.py",
+        "# /// script\n# dependencies = [\"six==1.16.0\"]\n# ///\n",
+    );
+    t.write(
+        "b/s.py",
+        "# /// script\n# dependencies = [\"six==1.16.0\", \"idna==3.7\"]\n# ///\n",
+    );
+    let (a, b) = (built_env(&t, "a/s.py"), built_env(&t, "b/s.py"));
+    let py = host_python();
+    let site = format!("lib/{}/site-packages", py.lib_dir());
+    let six = |env: &str| Path::new(env).join(&site).join("six.py");
+    let pyc = |env: &str| {
+        Path::new(env)
+            .join(&site)
+            .join(format!("__pycache__/six.{}.pyc", py.cache_tag()))
+    };
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert!(!pyc(&a).exists() && !pyc(&b).exists());
+    assert_ne!(
+        ino(&six(&a)),
+        ino(&six(&b)),
+        "uv copied, nothing is linked yet"
+    );
+
+    // --no-compile on one entry: linked against the pool, still no bytecode.
+    unoptimised(&t, &["store", "optimise", "--no-compile", &a]).success();
+    assert!(!pyc(&a).exists(), "--no-compile wrote bytecode");
+    assert!(!pyc(&b).exists(), "an entry that was not named was touched");
+
+    // Every entry: the second one's six.py becomes the first one's, and both get bytecode.
+    // (Their pycs differ here: a timestamp pyc records its source's mtime, and uv's copies
+    // have their own; with uv's usual hard links they are shared too, see above.)
+    let out = unoptimised(&t, &["store", "optimise", "-o", "json"]).success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(
+        report["linked"].as_u64() > Some(0) && report["saved_bytes"].as_u64() > Some(0),
+        "{report}"
+    );
+    assert!(pyc(&a).exists() && pyc(&b).exists());
+    assert_eq!(ino(&six(&a)), ino(&six(&b)));
+    // The environment still works, now from its bytecode.
+    unoptimised(&t, &["run", "b/s.py"]).success();
+
+    unoptimised(&t, &["store", "optimise", "deadbeefdeadbeef"])
+        .failure()
+        .stderr(predicate::str::contains(
+            "no store entry matches deadbeefdeadbeef; `prisn store ls` lists them",
+        ));
+}
+
+#[test]
+fn gc_dry_run_lists_what_gc_deletes_and_deletes_nothing() {
+    let t = TestContext::new();
+    t.write("one.py", "print(1)\n");
+    t.write("two.sh", "echo 2\n");
+    t.write("three.sh", "echo 3\n");
+    let one = built_env(&t, "one.py");
+    let two = built_env(&t, "two.sh");
+    let three = built_env(&t, "three.sh");
+    unoptimised(&t, &["store", "pin", &three]).success();
+    let before = t.store_entries();
+    assert_eq!(before.len(), 3);
+
+    let out = unoptimised(&t, &["gc", "--keep", "0s", "--dry-run"])
+        .success()
+        .stderr(predicate::str::contains("would delete 2 entries"));
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let mut listed: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("would delete ")
+                .and_then(|r| r.rsplit_once(" ("))
+                .map(|(path, _)| path)
+                .unwrap_or_else(|| panic!("unexpected line {l:?}"))
+        })
+        .collect();
+    listed.sort();
+    let mut unpinned = vec![one.as_str(), two.as_str()];
+    unpinned.sort();
+    assert_eq!(listed, unpinned);
+    assert_eq!(t.store_entries(), before, "a dry run deleted something");
+    assert!(Path::new(&one).join("bin/python").exists());
+
+    let json = unoptimised(&t, &["gc", "--keep", "0s", "--dry-run", "-o", "json"]).success();
+    let report: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["entries"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(t.store_entries(), before);
+
+    // The real thing deletes exactly what the dry run listed.
+    let out = unoptimised(&t, &["gc", "--keep", "0s"]).success();
+    let deleted = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let sorted = |s: &str| {
+        let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        sorted(&deleted),
+        sorted(&text.replace("would delete ", "deleted "))
+    );
+    assert!(!Path::new(&one).exists() && !Path::new(&two).exists());
+    assert!(Path::new(&three).exists());
 }

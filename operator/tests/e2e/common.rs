@@ -162,6 +162,43 @@ where
     .await
 }
 
+/// Returns once `op` has run a reconcile of `name` that *started* after this call did, so a
+/// test can check what the operator does (or does not do) with the cluster as it is now,
+/// without sleeping. Each round annotates the object (a watch event → a reconcile) and waits
+/// for the reconcile counter to move; the counter's first move may belong to a reconcile
+/// already under way, so there are two rounds: the second move can only be from one that
+/// started after the first annotation.
+pub async fn reconciled_since_now<K>(
+    ns: &TestNamespace,
+    op: &Operator,
+    controller: &str,
+    name: &str,
+) where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = ns.api();
+    for round in 0..2 {
+        let before = op.metrics.reconciles(controller);
+        let nudge = serde_json::json!({
+            "metadata": { "annotations": { "test.prisn.io/nudge": format!("{round}-{before}") } }
+        });
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&nudge))
+            .await
+            .unwrap_or_else(|e| panic!("annotating {name}: {e}"));
+        let metrics = op.metrics.clone();
+        until(&format!("a reconcile of {name} (round {round})"), || {
+            let metrics = metrics.clone();
+            async move { Ok(metrics.reconciles(controller) > before) }
+        })
+        .await
+        .expect("the operator reconciles");
+    }
+}
+
 /// The phase in a PrisnApp/PrisnJob/PrisnCronJob status.
 pub fn phase_of(status: Option<&impl HasPhase>) -> Option<String> {
     status.and_then(|s| s.phase())

@@ -1,8 +1,8 @@
 //! Operator tests against the real control plane of the test bed (kube-apiserver, etcd,
 //! controller-manager, scheduler, kwok fake nodes): `tests/testbed/testbed.sh up`.
 //!
-//! Without a test bed each test prints `SKIPPED: …` and passes, except in CI (`CI=true`),
-//! where it fails. Every test works in a namespace of its own and runs its own operator scoped
+//! Without a test bed each test fails under tests/run.sh (`PRISN_TESTBED_REQUIRED=1`) and in
+//! CI (`CI=true`); a plain `cargo test` prints `SKIPPED: …` and passes. Every test works in a namespace of its own and runs its own operator scoped
 //! to it, so tests run in parallel without seeing each other's objects.
 
 mod common;

@@ -12,6 +12,21 @@
 //! Only the kubeconfig that `testbed.sh` writes is used (or the one named by
 //! `PRISN_TESTBED_KUBECONFIG`): `KUBECONFIG` is ignored on purpose, so a test can
 //! never touch a real cluster.
+//!
+//! # When the test bed is down
+//!
+//! With `PRISN_TESTBED_REQUIRED=1` (tests/run.sh, the README's test command, exports
+//! it) or `CI=true`, a test that needs the test bed **fails**, naming why the test bed
+//! is not usable. Otherwise — a developer's plain `cargo test` on a machine without
+//! a test bed — it prints a loud `SKIPPED: …` line and passes: that loop must stay
+//! usable for the tests that need nothing, and the line cannot be missed. Nothing
+//! that counts as "the tests passed" runs without the variable.
+//!
+//! # Counting
+//!
+//! When `PRISN_TESTBED_COUNT_FILE` names a file, every test that got a client
+//! appends one line `<test binary> <test name>` to it (tests/run.sh prints the
+//! total and fails when a test binary that needs the test bed recorded none).
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -65,11 +80,60 @@ pub fn kubeconfig_path() -> PathBuf {
     }
 }
 
-fn in_ci() -> bool {
+/// Env var that makes an unreachable test bed a test failure (tests/run.sh sets it).
+pub const REQUIRED_ENV: &str = "PRISN_TESTBED_REQUIRED";
+/// Env var naming the file each test that ran against the test bed appends a line to.
+pub const COUNT_FILE_ENV: &str = "PRISN_TESTBED_COUNT_FILE";
+
+fn env_is_true(name: &str) -> bool {
     matches!(
-        std::env::var("CI").map(|v| v.to_ascii_lowercase()),
+        std::env::var(name).map(|v| v.to_ascii_lowercase()),
         Ok(v) if v == "true" || v == "1"
     )
+}
+
+/// Must a test that needs the test bed fail when it is down? (See the module docs.)
+pub fn required() -> bool {
+    env_is_true(REQUIRED_ENV) || env_is_true("CI")
+}
+
+/// Appends `<binary> <test>` to the count file, if one is named. libtest names the
+/// thread that runs a test after the test, and `block_on` runs the test's future on
+/// that thread, so the name is the test's even under `#[tokio::test]`.
+fn count_this_test() {
+    let Some(path) = std::env::var_os(COUNT_FILE_ENV).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    // Cargo names test binaries `<target>-<16 hex>`.
+    let binary = match binary.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
+        _ => binary,
+    };
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => name.to_string(),
+        // Not on a libtest thread (e.g. a harness-less binary): one line per call.
+        _ => format!("unnamed-{}-{:?}", std::process::id(), thread.id()),
+    };
+    // One short write with O_APPEND: lines of parallel tests do not interleave.
+    let line = format!("{binary} {test}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!(
+            "cannot record this test in {} ({COUNT_FILE_ENV}): {e}",
+            Path::new(&path).display()
+        );
+    }
 }
 
 fn install_crypto_provider() {
@@ -97,24 +161,29 @@ pub async fn try_client() -> Result<Client> {
     Ok(client)
 }
 
-/// A client for the running test bed. If the test bed is not up: when CI is
-/// set (env `CI=true`) this panics with a message saying how to start it;
+/// A client for the running test bed. If the test bed is not up: when it is
+/// [`required`] this panics with a message saying why and how to start it;
 /// otherwise it prints a loud `SKIPPED: …` line and returns `None`.
 pub async fn client() -> Option<Client> {
     match try_client().await {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            count_this_test();
+            Some(c)
+        }
         Err(e) => {
             let why = format!("{e:#}");
-            if in_ci() {
+            if required() {
                 panic!(
-                    "test bed not running in CI: {why}; CI must run tests/testbed/testbed.sh up (tests/run.sh does)"
+                    "the test bed is required ({REQUIRED_ENV}=1 or CI=true) but not usable: {why}; \
+                     start it with tests/testbed/testbed.sh up (tests/run.sh does)"
                 );
             }
             // Straight to fd 2: libtest swallows eprintln! of passing tests,
             // and a skip must be seen.
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED: test bed not running: {why}; run tests/testbed/testbed.sh up"
+                "SKIPPED: test bed not running: {why}; run tests/testbed/testbed.sh up \
+                 (with {REQUIRED_ENV}=1 this is a failure)"
             );
             None
         }
@@ -236,7 +305,7 @@ pub async fn try_namespace(client: Client, prefix: &str) -> Result<TestNamespace
 }
 
 /// A fresh namespace on the test bed, or `None` (after a loud SKIPPED line)
-/// when the test bed is not running outside CI. Panics in CI.
+/// when the test bed is down and not [`required`]; panics when it is required.
 pub async fn namespace(prefix: &str) -> Option<TestNamespace> {
     let client = client().await?;
     match try_namespace(client, prefix).await {

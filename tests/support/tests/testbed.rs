@@ -1,6 +1,6 @@
 //! The test bed itself: a real control plane with kwok nodes must run
 //! Deployments, finish Jobs, fire CronJobs and garbage-collect children.
-//! Needs `tests/testbed/testbed.sh up` (skips loudly without it, fails in CI).
+//! Needs `tests/testbed/testbed.sh up` (skips loudly without it; fails under tests/run.sh and in CI).
 
 use std::time::{Duration, Instant};
 
