@@ -94,6 +94,26 @@ impl Isolation {
     }
 }
 
+/// The network a workload's processes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The machine's network: an app listens on the host's ports (the default).
+    #[default]
+    Host,
+    /// A network namespace of its own with only loopback: no way in or out.
+    None,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Host => "host",
+            Network::None => "none",
+        }
+    }
+}
+
 /// What a cron job does when a run is due while the previous one still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ConcurrencyPolicy {
@@ -165,6 +185,8 @@ pub struct DeployBody {
     #[serde(default)]
     pub isolation: Isolation,
     #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
     pub memory: Option<String>,
     #[serde(default)]
     pub cpu: Option<String>,
@@ -198,6 +220,9 @@ pub struct Spec {
     pub schedule: Option<String>,
     pub concurrency: ConcurrencyPolicy,
     pub isolation: Isolation,
+    /// Absent in records written before it existed: host.
+    #[serde(default)]
+    pub network: Network,
     pub memory: Option<String>,
     pub cpu: Option<String>,
     pub storage: Vec<Storage>,

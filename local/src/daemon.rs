@@ -348,9 +348,7 @@ pub(crate) fn ending_from_files(dir: &std::path::Path, oom_kills: Option<u64>) -
 /// # Errors
 /// Another daemon holds the lock, state.db cannot be used, or the socket cannot be bound.
 pub fn run(paths: Paths, config: Config) -> Result<()> {
-    for dir in [paths.root().to_path_buf(), paths.logs(), paths.code()] {
-        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
-    }
+    paths.secure().map_err(Error::io("secure", paths.root()))?;
     let lock = FileLock::try_exclusive(&paths.daemon_lock())
         .map_err(|e| Error::Internal(e.to_string()))?;
     let Some(_lock) = lock else {

@@ -15,8 +15,9 @@
 //!   client and the on-demand start of the daemon.
 //! - [`state`]: SQLite (WAL) with versioned migrations and a backup before each.
 //! - `supervisor`: restarts with capped exponential backoff, cron slots, stops.
-//! - [`shim`] + `isolate` + [`limits`]: namespaces, read-only mounts, private /tmp, cgroups
-//!   or rlimits, and log capture ([`logs`], rotated by size).
+//! - [`shim`] + `isolate` + [`sandbox`] + [`limits`]: namespaces, mounts that show a run only
+//!   its code, environment and storage, its own uid without capabilities, a seccomp filter,
+//!   cgroups or rlimits, and log capture ([`logs`], rotated by size).
 //! - [`cron`], [`name`], [`quantity`], [`code`]: pure helpers.
 
 pub mod api;
@@ -34,6 +35,7 @@ mod ops;
 pub mod paths;
 pub mod proc;
 pub mod quantity;
+pub mod sandbox;
 mod server;
 pub mod shim;
 mod spawn;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prisn_builder::store::Store;
 
-use crate::api::{DeployBody, DeployReply, Isolation, Kind, Spec, WorkloadView, now_ms};
+use crate::api::{DeployBody, DeployReply, Isolation, Kind, Network, Spec, WorkloadView, now_ms};
 use crate::daemon::Daemon;
 use crate::state::Record;
 use crate::{Error, Result, code, cron, limits, name, quantity, view};
@@ -35,6 +35,12 @@ pub(crate) async fn deploy(
             .map(|n| n.split(" (/").next().unwrap_or(n).to_string()),
     );
     if body.isolation == Isolation::None {
+        if body.network == Network::None {
+            return Err(Error::invalid(
+                "--network none needs a network namespace, and --isolation none has none",
+                Some("drop --isolation none".to_string()),
+            ));
+        }
         notes.push("isolation none: a plain process that sees the whole machine".into());
     }
 
@@ -69,6 +75,7 @@ pub(crate) async fn deploy(
         schedule: body.schedule.clone(),
         concurrency: body.concurrency,
         isolation: body.isolation,
+        network: body.network,
         memory: body.memory.clone(),
         cpu: body.cpu.clone(),
         storage: body.storage.clone(),

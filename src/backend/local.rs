@@ -186,6 +186,10 @@ impl Backend for LocalBackend {
                 Some(Isolation::Namespaces) => api::Isolation::Namespaces,
                 Some(Isolation::None) => api::Isolation::None,
             },
+            network: match req.network {
+                crate::backend::Network::Host => api::Network::Host,
+                crate::backend::Network::None => api::Network::None,
+            },
             memory: req.memory.clone(),
             cpu: req.cpu.clone(),
             storage: req

@@ -36,6 +36,17 @@ pub enum Isolation {
     None,
 }
 
+/// The network of local-mode processes (other modes ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The machine's network: an app listens on the host's ports.
+    #[default]
+    Host,
+    /// A network namespace of its own with only loopback.
+    None,
+}
+
 /// What a cron job does when a run is due while the previous one still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Concurrency {
@@ -97,6 +108,8 @@ pub struct DeployRequest {
     pub dry_run: bool,
     /// Local mode only.
     pub isolation: Option<Isolation>,
+    /// Local mode only.
+    pub network: Network,
     pub build: BuildFlags,
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::run::parse_env;
-use crate::backend::{self, BuildFlags, Concurrency, DeployRequest, Deployed, Isolation, Kind};
+use crate::backend::{
+    self, BuildFlags, Concurrency, DeployRequest, Deployed, Isolation, Kind, Network,
+};
 use crate::cli::{Global, LockMode, RunArgs, ScriptArgs};
 use crate::printer::{self, Format};
 use crate::reporter;
@@ -69,6 +71,10 @@ pub struct DeployArgs {
     /// Local mode: how the processes are isolated.
     #[arg(long, value_enum, value_name = "MODE")]
     pub isolation: Option<Isolation>,
+    /// Local mode: `host` (the default: an app listens on this machine's ports) or `none`
+    /// (a network namespace of its own with only loopback).
+    #[arg(long, value_enum, default_value_t, value_name = "MODE")]
+    pub network: Network,
     /// Kubernetes mode: the registry to push the image to (overrides the context's).
     #[arg(long, value_name = "REGISTRY")]
     pub registry: Option<String>,
@@ -141,6 +147,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         wait: (!args.no_wait).then_some(args.timeout),
         dry_run: args.dry_run,
         isolation: args.isolation,
+        network: args.network,
         build: BuildFlags {
             registry: args.registry,
             base: args.base,
@@ -185,6 +192,7 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         wait: Some(Duration::from_secs(60)),
         dry_run: false,
         isolation: None,
+        network: Network::Host,
         build: BuildFlags::default(),
     };
     let deployed = deploy(global, &req)?;

@@ -20,6 +20,7 @@ mod local_bad_input;
 mod local_cron;
 mod local_limits;
 mod local_recovery;
+mod local_sandbox;
 
 // kubernetes mode: deploy by digest, get/status/scale/logs/delete on the test bed (issue 6)
 mod kube;

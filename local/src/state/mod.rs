@@ -89,6 +89,7 @@ impl Db {
 
     /// [`Db::open`] with an explicit migration list (tests add one to exercise backups).
     pub fn open_with(path: &Path, migrations: &[&str]) -> Result<Db> {
+        private_files(path)?;
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| classify(path, e))?;
@@ -201,6 +202,7 @@ impl Db {
                 ),
                 hint: Some("nothing was changed; free some disk space and retry".into()),
             })?;
+        set_private(&backup)?;
         tracing::info!("backed up state.db to {}", backup.display());
         Ok(backup)
     }
@@ -481,6 +483,35 @@ impl Db {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// state.db holds every workload's environment (its secrets): the file is created 0600
+/// before SQLite opens it, and SQLite gives `-wal` and `-shm` the mode of the database.
+/// Files an older prisn left readable are tightened.
+fn private_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(Error::io("create", path))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if file.exists() {
+            set_private(&file)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(Error::io("chmod 0600", path))
 }
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record>> {
