@@ -128,6 +128,7 @@ pub enum ConcurrencyPolicy {
 
 /// A directory that survives restarts and redeploys, mounted at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Storage {
     pub name: String,
     pub path: PathBuf,
@@ -138,6 +139,7 @@ pub struct Storage {
 
 /// Code on the daemon's machine, as `prisn_builder::script` read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocalSource {
     pub root: PathBuf,
     pub entrypoint: String,
@@ -163,6 +165,7 @@ pub enum Expect {
 
 /// `PUT /v1/workloads/{name}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployBody {
     pub kind: Kind,
     /// What the user named (for display), e.g. `examples/api.py`.
@@ -329,12 +332,14 @@ pub struct WorkloadView {
 
 /// `PUT /v1/workloads/{name}/scale`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScaleBody {
     pub replicas: u32,
 }
 
 /// `POST /v1/shutdown`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShutdownBody {
     /// Leave the workloads' processes running; the next daemon adopts them.
     #[serde(default)]

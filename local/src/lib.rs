@@ -41,6 +41,7 @@ pub mod shim;
 mod spawn;
 pub mod state;
 mod supervisor;
+mod validate;
 mod view;
 
 pub use error::{Error, Result};

@@ -22,6 +22,7 @@ pub(crate) async fn deploy(
     body: DeployBody,
 ) -> Result<(bool, DeployReply)> {
     name::validate(&name)?;
+    crate::validate::deploy_body(&d.paths, &body)?;
     let mut notes = check(&name, &body)?;
     let requested = limits::Requested {
         memory: body.memory.as_deref().map(quantity::memory).transpose()?,

@@ -16,6 +16,7 @@ mod image_errors;
 
 // local mode: the prisn daemon, its workloads, isolation and recovery (issue 7)
 mod local;
+mod local_api;
 mod local_bad_input;
 mod local_cron;
 mod local_limits;
