@@ -10,7 +10,8 @@
 //!                                    └ run/<name>/<id>/{spec,started,exited}.json
 //! ```
 //!
-//! - [`daemon`]: start-up (lock, state.db, re-adoption), serving, shutdown.
+//! - [`daemon`]: start-up (lock, state.db, re-adoption), serving, shutdown; `hub` the shared
+//!   state every part sees (a leaf); `gc` the collection of unused code snapshots.
 //! - [`api`] the wire types and routes; [`server`] the axum router; [`client`] the blocking
 //!   client and the on-demand start of the daemon.
 //! - [`state`]: SQLite (WAL) with versioned migrations and a backup before each.
@@ -26,6 +27,8 @@ pub mod code;
 pub mod cron;
 pub mod daemon;
 mod error;
+mod gc;
+mod hub;
 mod init;
 mod isolate;
 pub mod limits;

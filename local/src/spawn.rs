@@ -13,7 +13,7 @@ use prisn_builder::script::Script;
 
 use crate::api::Isolation;
 use crate::api::now_ms;
-use crate::daemon::Daemon;
+use crate::hub::Daemon;
 use crate::shim::{self, ShimSpec};
 use crate::state::Record;
 use crate::{Error, Result, limits, quantity, sandbox};

@@ -16,8 +16,8 @@ const SYSTEM: &[&str] = &[
 ];
 
 /// Refuse a body whose entrypoint leaves its code, whose code root is a system directory,
-/// whose files lead into the prisn home or the system, or whose environment is not in the
-/// store.
+/// whose files lead into the prisn home or the system, or whose environment is a system
+/// directory or (in) the prisn home outside its store.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the field and the value.
@@ -92,19 +92,28 @@ fn is_system(real: &Path) -> bool {
 }
 
 fn env_dir(paths: &Paths, env: &Path) -> Result<()> {
+    // The run sees its environment (bound read-only): it must not be a way to show it the
+    // system's private files, prisn's home or what holds it. The CLI always sends a store
+    // entry; tests and other clients may use a directory of their own.
     let store = canonical(&paths.home().store());
+    let home = canonical(paths.root());
     let real = canonical(env);
-    if real == store || !real.starts_with(&store) {
-        return Err(Error::invalid(
-            format!(
-                "env_dir {} is not an environment in the store ({})",
-                env.display(),
-                store.display()
-            ),
-            Some("let prisn build the environment (`prisn deploy` does)".to_string()),
-        ));
-    }
-    Ok(())
+    let in_store = real != store && real.starts_with(&store);
+    let why = if in_store {
+        return Ok(());
+    } else if is_system(&real) {
+        "a system directory"
+    } else if real.starts_with(&home) {
+        "in prisn's home but not an environment of its store"
+    } else if home.starts_with(&real) {
+        "a directory that holds prisn's home"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(
+        format!("env_dir {} is {why}", env.display()),
+        Some("let prisn build the environment (`prisn deploy` does)".to_string()),
+    ))
 }
 
 fn canonical(p: &Path) -> PathBuf {

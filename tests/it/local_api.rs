@@ -72,7 +72,9 @@ fn bodies_with_paths_outside_the_code_or_unknown_fields_are_refused() {
     let home_link = l.t.work.path().join("home-link");
     std::os::unix::fs::symlink(l.t.home.path().join("state.db"), &home_link).unwrap();
     let mut bad_env = body(&work, "a.sh", &["a.sh"]);
-    bad_env["env_dir"] = json!("/root");
+    bad_env["env_dir"] = json!(l.t.home.path());
+    let mut system_env = body(&work, "a.sh", &["a.sh"]);
+    system_env["env_dir"] = json!("/etc");
     let cases = [
         (
             body(&work, "../../etc/passwd", &["a.sh"]),
@@ -92,7 +94,11 @@ fn bodies_with_paths_outside_the_code_or_unknown_fields_are_refused() {
             "in prisn's own home",
         ),
         (unknown, "unknown field `isolaton`"),
-        (bad_env, "env_dir /root is not an environment in the store"),
+        (
+            bad_env,
+            "in prisn's home but not an environment of its store",
+        ),
+        (system_env, "env_dir /etc is a system directory"),
     ];
     for (i, (b, words)) in cases.iter().enumerate() {
         let (status, answer) = request(&socket, "PUT", &format!("/v1/workloads/bad{i}"), b);

@@ -22,6 +22,7 @@ mod local_cron;
 mod local_limits;
 mod local_recovery;
 mod local_sandbox;
+mod local_state_loss;
 
 // kubernetes mode: deploy by digest, get/status/scale/logs/delete on the test bed (issue 6)
 mod kube;

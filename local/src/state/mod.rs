@@ -5,6 +5,7 @@
 //! backs it up before a migration, and refuses a schema newer than this prisn knows.
 
 mod migrations;
+pub mod recovery;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -581,16 +582,50 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
 }
 
 fn corrupt(path: &Path, detail: &str) -> Error {
+    let backups = backups(path);
+    let restore = match backups.last() {
+        Some(newest) => format!(
+            " Or restore the newest backup: `cp {} {}` (backups: {})",
+            newest.display(),
+            path.display(),
+            backups
+                .iter()
+                .map(|b| b.file_name().unwrap_or_default().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
     Error::State {
         message: format!(
             "{} is not a readable prisn state database ({detail}); the daemon will not start with it",
             path.display()
         ),
         hint: Some(format!(
-            "prisn has not changed it. Keep it for inspection and start fresh with `mv {0} {0}.corrupt` (deployed workloads must then be deployed again), or restore a state.db.v*.bak backup",
+            "prisn has not changed it. Keep it for inspection and start fresh with `mv {0} {0}.corrupt` (and {0}-wal, {0}-shm likewise, when present): the next daemon restores every workload from its run directory (run/<name>/workload.json) and adopts its running processes.{restore}",
             path.display()
         )),
     }
+}
+
+/// The `state.db.v<N>-<time>.bak` backups beside `path` that exist, oldest first.
+fn backups(path: &Path) -> Vec<PathBuf> {
+    let Some(dir) = path.parent() else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap_or_default().to_string_lossy();
+                    n.starts_with("state.db.v") && n.ends_with(".bak")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    out
 }
 
 #[cfg(test)]
