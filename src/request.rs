@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use prisn_api::schedule::Seconds;
-use prisn_api::{Concurrency, Isolation, Kind};
+use prisn_api::{Concurrency, Isolation, Kind, Network};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Mode;
@@ -53,6 +53,8 @@ pub struct DeployRequest {
     pub dry_run: bool,
     /// Local mode only.
     pub isolation: Option<Isolation>,
+    /// Local mode only.
+    pub network: Network,
     /// How to build the image (Kubernetes mode; local mode builds none).
     pub build: BuildFlags,
     /// Kubernetes mode: ship the code as a `<name>-code` ConfigMap even when a registry is

@@ -29,10 +29,11 @@ pub use crate::Kind;
 pub use crate::Runtime;
 /// What a cron job does when a run is due while the previous one still runs.
 pub use crate::workload::Concurrency as ConcurrencyPolicy;
-pub use crate::workload::Isolation;
+pub use crate::workload::{Isolation, Network};
 
 /// A directory that survives restarts and redeploys, mounted at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Storage {
     pub name: String,
     pub path: PathBuf,
@@ -43,6 +44,7 @@ pub struct Storage {
 
 /// Code on the daemon's machine, as `prisn_builder::script` read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocalSource {
     pub root: PathBuf,
     pub entrypoint: String,
@@ -68,6 +70,7 @@ pub enum Expect {
 
 /// `PUT /v1/workloads/{name}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployBody {
     pub kind: Kind,
     /// What the user named (for display), e.g. `examples/api.py`.
@@ -89,6 +92,8 @@ pub struct DeployBody {
     pub concurrency: ConcurrencyPolicy,
     #[serde(default)]
     pub isolation: Isolation,
+    #[serde(default)]
+    pub network: Network,
     #[serde(default)]
     pub memory: Option<String>,
     #[serde(default)]
@@ -123,6 +128,9 @@ pub struct Spec {
     pub schedule: Option<String>,
     pub concurrency: ConcurrencyPolicy,
     pub isolation: Isolation,
+    /// Absent in records written before it existed: host.
+    #[serde(default)]
+    pub network: Network,
     pub memory: Option<String>,
     pub cpu: Option<String>,
     pub storage: Vec<Storage>,
@@ -229,12 +237,14 @@ pub struct WorkloadView {
 
 /// `PUT /v1/workloads/{name}/scale`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScaleBody {
     pub replicas: u32,
 }
 
 /// `POST /v1/shutdown`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShutdownBody {
     /// Leave the workloads' processes running; the next daemon adopts them.
     #[serde(default)]

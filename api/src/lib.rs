@@ -41,4 +41,4 @@ pub use hint::Hint;
 pub use invalid::Invalid;
 pub use kind::Kind;
 pub use runtime::Runtime;
-pub use workload::{Concurrency, Isolation};
+pub use workload::{Concurrency, Isolation, Network};

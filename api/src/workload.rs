@@ -26,6 +26,26 @@ impl Isolation {
     }
 }
 
+/// The network a workload's processes use (local mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The machine's network: an app listens on the host's ports (the default).
+    #[default]
+    Host,
+    /// A network namespace of its own with only loopback: no way in or out.
+    None,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Host => "host",
+            Network::None => "none",
+        }
+    }
+}
+
 /// The CronJob concurrency policy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]

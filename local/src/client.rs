@@ -3,6 +3,7 @@
 //! token are given. [`connect_or_start`] starts the daemon on demand.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -236,7 +237,7 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
     if let Some((c, _)) = connect(paths)? {
         return Ok(c);
     }
-    std::fs::create_dir_all(paths.logs()).map_err(Error::io("create", paths.logs()))?;
+    paths.secure().map_err(Error::io("secure", paths.root()))?;
     let _lock =
         FileLock::exclusive(&paths.start_lock()).map_err(|e| Error::Internal(e.to_string()))?;
     // Someone else may have started it while we waited for the lock.
@@ -248,6 +249,7 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(Error::io("open", &log_path))?;
     let offset = log.metadata().map(|m| m.len()).unwrap_or(0);

@@ -8,7 +8,9 @@
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
 
+use crate::api::Isolation;
 use crate::isolate::{self, MountPlan};
+use crate::sandbox;
 use crate::shim::{FORWARDED, Prepared, ShimSpec, TARGET, close, install_forwarding};
 
 /// The forked child: pid 1 of the new pid namespace (which then starts the script), or, with
@@ -55,25 +57,29 @@ pub(crate) fn first_process(
         // Its own process group, so signals reach the script's children too.
         // SAFETY: setpgid on ourselves.
         unsafe { libc::setpgid(0, 0) };
-        exec_script(p, namespaces, log_w, rep_w);
+        exec_script(p, log_w, rep_w);
     }
     // SAFETY: prctl with a static NUL-terminated name; `ps` then tells it from the shim.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"prisn-init".as_ptr()) };
     match isolate::setup(mounts) {
         Ok(notes) => {
+            if !mounts.hide.is_empty() {
+                report(rep_w, "N hidden: $PRISN_HOME, /root, /home, /run/user");
+            }
             for n in notes {
                 report(rep_w, &format!("N {n}"));
             }
         }
         Err(e) => fail(rep_w, &format!("isolation: {e}")),
     }
+    confine(spec, p, rep_w);
     // SAFETY: fork in a single-threaded process.
     let script = unsafe { libc::fork() };
     if script < 0 {
         fail(rep_w, &format!("fork: {}", std::io::Error::last_os_error()));
     }
     if script == 0 {
-        exec_script(p, namespaces, log_w, rep_w);
+        exec_script(p, log_w, rep_w);
     }
     close(log_w);
     close(rep_w);
@@ -103,8 +109,41 @@ pub(crate) fn first_process(
     }
 }
 
+/// Give up every privilege for good, before the script exists: the run's own uid (a root
+/// daemon), no capabilities, no_new_privs, the seccomp filter. Reports what applies.
+fn confine(spec: &ShimSpec, p: &Prepared, rep_w: i32) {
+    if let Err(e) = sandbox::become_unprivileged(spec.run_id) {
+        fail(rep_w, &format!("isolation: {e}"));
+    }
+    // A credential change clears the parent-death signal: set it again.
+    // SAFETY: prctl with plain integers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if let Err(e) = sandbox::no_new_privs() {
+        fail(rep_w, &format!("isolation: {e}"));
+    }
+    report(
+        rep_w,
+        &match spec.run_id {
+            Some(id) => format!("N uid {id} without capabilities, no_new_privs"),
+            None => "N no capabilities, no_new_privs".to_string(),
+        },
+    );
+    let applied = p
+        .seccomp
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|f| sandbox::apply(f));
+    match applied {
+        Ok(()) => report(rep_w, "N seccomp filter"),
+        Err(e) if spec.isolation == Isolation::Namespaces => {
+            fail(rep_w, &format!("--isolation namespaces: {e}"))
+        }
+        Err(e) => report(rep_w, &format!("N no seccomp filter ({e})")),
+    }
+}
+
 /// Become the script. Never returns.
-fn exec_script(p: &Prepared, namespaces: bool, log_w: i32, rep_w: i32) -> ! {
+fn exec_script(p: &Prepared, log_w: i32, rep_w: i32) -> ! {
     // SAFETY: fd and signal plumbing on our own process before execve.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
@@ -119,10 +158,6 @@ fn exec_script(p: &Prepared, namespaces: bool, log_w: i32, rep_w: i32) -> ! {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        // Root in the run keeps its other capabilities, but must not undo the mounts.
-        if namespaces && libc::geteuid() == 0 {
-            libc::prctl(libc::PR_CAPBSET_DROP, 21 /* CAP_SYS_ADMIN */, 0, 0, 0);
-        }
         if libc::chdir(p.cwd.as_ptr()) != 0 {
             fail(
                 rep_w,

@@ -1,10 +1,14 @@
 //! The mounts of an isolated run, set up by the run's first process (pid 1 of its pid
-//! namespace) in a mount namespace of its own, before it starts the script:
+//! namespace) in a mount namespace of its own, before it starts the script — what systemd's
+//! `ProtectSystem=strict`, `ProtectHome=tmpfs`, `PrivateTmp=` and `PrivateDevices=` do:
 //!
-//! - `/` and everything below it read-only (so are the code snapshot and the environment);
+//! - `/` and everything below it read-only;
 //! - a fresh tmpfs on `/tmp` and on `/dev/shm`, private to the run;
-//! - directories the run needs that lived under `/tmp` (a `$PRISN_HOME` in /tmp, as in tests)
-//!   bound back, read-only, at their paths inside the new `/tmp`;
+//! - an empty read-only tmpfs over each hidden directory: `$PRISN_HOME` (the daemon's socket,
+//!   state.db, auth.json, other runs' specs), `/root`, `/home`, `/run/user`;
+//! - the directories the run needs that lived in a hidden or private place (its code
+//!   snapshot, its environment, its interpreter) bound back, read-only, at their paths;
+//! - a minimal `/dev` (null, zero, full, random, urandom, tty; fd links), read-only;
 //! - `--storage` directories bound read-write at their mount paths;
 //! - a `/proc` of the new pid namespace, so the script sees only its own processes.
 //!
@@ -18,14 +22,19 @@ use std::path::{Path, PathBuf};
 /// What to mount.
 #[derive(Debug, Clone, Default)]
 pub struct MountPlan {
-    /// Directories that must stay visible (read-only) even when they are under /tmp.
+    /// Directories that must stay visible (read-only) even when they are hidden or private.
     pub keep: Vec<PathBuf>,
+    /// Directories replaced by an empty read-only tmpfs (only `keep` shows through).
+    pub hide: Vec<PathBuf>,
     /// (host directory, mount path) pairs mounted read-write.
     pub storage: Vec<(PathBuf, PathBuf)>,
 }
 
-/// Filesystems replaced by a private tmpfs.
-const PRIVATE: &[&str] = &["/tmp", "/dev/shm"];
+/// Filesystems replaced by a private, writable tmpfs.
+const PRIVATE: &[&str] = &["/tmp"];
+
+/// The device nodes of the minimal /dev, bound from the host's.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Enter a new mount namespace and set it up; returns notes about anything not done as
 /// planned (e.g. the host's /proc kept).
@@ -48,46 +57,64 @@ pub fn setup(plan: &MountPlan) -> Result<Vec<String>, String> {
     )
     .map_err(|e| format!("make / private: {e}"))?;
 
-    // Hold on to what the new tmpfs will hide (bind sources are taken through /proc/self/fd).
-    let mut keep = Vec::new();
+    // Covered places: the private tmpfs and the hidden directories (outermost only).
+    let mut covered: Vec<(PathBuf, bool)> =
+        PRIVATE.iter().map(|p| (PathBuf::from(p), true)).collect();
+    for dir in &plan.hide {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        if dir.is_dir() && dir != Path::new("/") && !covered.iter().any(|(c, _)| dir.starts_with(c))
+        {
+            covered.retain(|(c, _)| !c.starts_with(&dir));
+            covered.push((dir, false));
+        }
+    }
+    let is_covered = |p: &Path| covered.iter().any(|(c, _)| p.starts_with(c));
+
+    // Hold on to what the tmpfs will hide (bind sources are taken through /proc/self/fd).
+    let mut keep: Vec<(PathBuf, OwnedFd)> = Vec::new();
     for dir in &plan.keep {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-        if under_private(&dir)
-            && !keep
-                .iter()
-                .any(|(d, _): &(PathBuf, OwnedFd)| dir.starts_with(d))
-        {
-            keep.push((dir.clone(), open_path(&dir)?));
+        if is_covered(&dir) && !keep.iter().any(|(d, _)| dir.starts_with(d)) {
+            keep.retain(|(d, _)| !d.starts_with(&dir));
+            keep.push((dir.clone(), open_path(&dir, libc::O_DIRECTORY)?));
         }
     }
     let mut storage = Vec::new();
     for (src, target) in &plan.storage {
-        storage.push((target.clone(), open_path(src)?));
+        storage.push((target.clone(), open_path(src, libc::O_DIRECTORY)?));
+    }
+    let mut devices = Vec::new();
+    for name in DEVICES {
+        let path = Path::new("/dev").join(name);
+        if let Ok(fd) = open_path(&path, 0) {
+            devices.push((path, fd));
+        }
     }
 
     read_only(Path::new("/")).map_err(|e| format!("make / read-only: {e}"))?;
-    for fs in PRIVATE {
-        let path = Path::new(fs);
-        if path.is_dir() {
-            mount(
-                Some("tmpfs"),
-                path,
-                Some("tmpfs"),
-                libc::MS_NOSUID | libc::MS_NODEV,
-                Some("mode=1777"),
+    for (dir, writable) in &covered {
+        let (flags, data) = if *writable {
+            (libc::MS_NOSUID | libc::MS_NODEV, "mode=1777")
+        } else {
+            (
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                "mode=755",
             )
-            .map_err(|e| format!("mount a private tmpfs on {fs}: {e}"))?;
+        };
+        if dir.is_dir() {
+            mount(Some("tmpfs"), dir, Some("tmpfs"), flags, Some(data))
+                .map_err(|e| format!("mount a tmpfs on {}: {e}", dir.display()))?;
         }
     }
     for (dir, fd) in &keep {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("create {} in the private tmpfs: {e}", dir.display()))?;
+            .map_err(|e| format!("create {} in a tmpfs: {e}", dir.display()))?;
         bind(fd, dir).map_err(|e| format!("bind {} back: {e}", dir.display()))?;
         read_only(dir).map_err(|e| format!("make {} read-only: {e}", dir.display()))?;
     }
-    for (target, fd) in &storage {
+    for (target, _) in &storage {
         if !target.is_dir() {
-            if under_private(target) {
+            if is_covered(target) {
                 std::fs::create_dir_all(target)
                     .map_err(|e| format!("create storage mount path {}: {e}", target.display()))?;
             } else {
@@ -97,7 +124,19 @@ pub fn setup(plan: &MountPlan) -> Result<Vec<String>, String> {
                 ));
             }
         }
+    }
+    for (dir, writable) in &covered {
+        if !writable {
+            read_only(dir).map_err(|e| format!("make {} read-only: {e}", dir.display()))?;
+        }
+    }
+    if let Err(e) = minimal_dev(&devices) {
+        notes.push(format!("the host's /dev is visible (read-only): {e}"));
+    }
+    for (target, fd) in &storage {
         bind(fd, target).map_err(|e| format!("mount storage at {}: {e}", target.display()))?;
+        remount(target, false)
+            .map_err(|e| format!("make storage at {} writable: {e}", target.display()))?;
     }
     drop(keep);
     drop(storage);
@@ -115,8 +154,42 @@ pub fn setup(plan: &MountPlan) -> Result<Vec<String>, String> {
     Ok(notes)
 }
 
-fn under_private(path: &Path) -> bool {
-    PRIVATE.iter().any(|p| path.starts_with(p))
+/// A tmpfs on /dev with the host's harmless device nodes bound in, links to /proc/self/fd,
+/// a private /dev/shm; read-only but for /dev/shm.
+fn minimal_dev(devices: &[(PathBuf, OwnedFd)]) -> Result<(), String> {
+    let dev = Path::new("/dev");
+    mount(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .map_err(|e| format!("mount a tmpfs on /dev: {e}"))?;
+    for (path, fd) in devices {
+        std::fs::write(path, b"").map_err(|e| format!("create {}: {e}", path.display()))?;
+        bind(fd, path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(to, dev.join(link))
+            .map_err(|e| format!("link /dev/{link}: {e}"))?;
+    }
+    let shm = dev.join("shm");
+    std::fs::create_dir(&shm).map_err(|e| format!("create /dev/shm: {e}"))?;
+    read_only(dev).map_err(|e| format!("make /dev read-only: {e}"))?;
+    mount(
+        Some("tmpfs"),
+        &shm,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .map_err(|e| format!("mount a private tmpfs on /dev/shm: {e}"))
 }
 
 fn errno() -> std::io::Error {
@@ -128,15 +201,10 @@ fn cpath(p: &Path) -> Result<CString, String> {
         .map_err(|_| format!("path {} contains a NUL byte", p.display()))
 }
 
-fn open_path(dir: &Path) -> Result<OwnedFd, String> {
+fn open_path(dir: &Path, flags: libc::c_int) -> Result<OwnedFd, String> {
     let c = cpath(dir)?;
     // SAFETY: open(2) with a valid path; the fd is owned below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | flags) };
     if fd < 0 {
         return Err(format!("open {}: {}", dir.display(), errno()));
     }
@@ -232,28 +300,35 @@ fn remount_read_only(path: &Path) -> Result<(), std::io::Error> {
             continue;
         };
         let mp = Path::new(mp);
-        if !mp.starts_with(path) {
-            continue;
+        if mp.starts_with(path) {
+            // Mounts we may not touch (e.g. locked in a user namespace) stay as they are.
+            let _ = remount(mp, true);
         }
-        // Keep the flags the kernel locks (nosuid, nodev, noexec) or the remount is refused.
-        let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-        if let Ok(c) = CString::new(mp.as_os_str().as_bytes()) {
-            // SAFETY: statvfs into a zeroed struct with a valid path.
-            let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-            if unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 {
-                for (st_flag, ms_flag) in [
-                    (libc::ST_NOSUID, libc::MS_NOSUID),
-                    (libc::ST_NODEV, libc::MS_NODEV),
-                    (libc::ST_NOEXEC, libc::MS_NOEXEC),
-                ] {
-                    if st.f_flag & st_flag != 0 {
-                        flags |= ms_flag;
-                    }
+    }
+    Ok(())
+}
+
+/// Remount the bind mount at `path` read-only or read-write, keeping the flags the kernel
+/// locks (nosuid, nodev, noexec), or the remount is refused.
+fn remount(path: &Path, read_only: bool) -> Result<(), std::io::Error> {
+    let mut flags = libc::MS_BIND | libc::MS_REMOUNT;
+    if read_only {
+        flags |= libc::MS_RDONLY;
+    }
+    if let Ok(c) = CString::new(path.as_os_str().as_bytes()) {
+        // SAFETY: statvfs into a zeroed struct with a valid path.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 {
+            for (st_flag, ms_flag) in [
+                (libc::ST_NOSUID, libc::MS_NOSUID),
+                (libc::ST_NODEV, libc::MS_NODEV),
+                (libc::ST_NOEXEC, libc::MS_NOEXEC),
+            ] {
+                if st.f_flag & st_flag != 0 {
+                    flags |= ms_flag;
                 }
             }
         }
-        // Mounts we may not touch (e.g. locked in a user namespace) stay as they are.
-        let _ = mount(None, mp, None, flags, None);
     }
-    Ok(())
+    mount(None, path, None, flags, None)
 }

@@ -10,13 +10,15 @@
 //!                                    └ run/<name>/<id>/{spec,started,exited}.json
 //! ```
 //!
-//! - [`daemon`]: start-up (lock, state.db, re-adoption), serving, shutdown.
+//! - [`daemon`]: start-up (lock, state.db, re-adoption), serving, shutdown; `hub` the shared
+//!   state every part sees (a leaf); `gc` the collection of unused code snapshots.
 //! - [`api`] the wire types and routes; [`server`] the axum router; [`client`] the blocking
 //!   client and the on-demand start of the daemon.
 //! - [`state`]: SQLite (WAL) with versioned migrations and a backup before each.
 //! - `supervisor`: restarts with capped exponential backoff, cron slots, stops.
-//! - [`shim`] + `isolate` + [`limits`]: namespaces, read-only mounts, private /tmp, cgroups
-//!   or rlimits, and log capture ([`logs`], rotated by size).
+//! - [`shim`] + `isolate` + [`sandbox`] + [`limits`]: namespaces, mounts that show a run only
+//!   its code, environment and storage, its own uid without capabilities, a seccomp filter,
+//!   cgroups or rlimits, and log capture ([`logs`], rotated by size).
 //! - [`cron`], [`name`], [`quantity`], [`code`]: pure helpers.
 
 pub mod api;
@@ -25,6 +27,8 @@ pub mod code;
 pub mod cron;
 pub mod daemon;
 mod error;
+mod gc;
+mod hub;
 mod init;
 mod isolate;
 pub mod limits;
@@ -34,11 +38,13 @@ mod ops;
 pub mod paths;
 pub mod proc;
 pub mod quantity;
+pub mod sandbox;
 mod server;
 pub mod shim;
 mod spawn;
 pub mod state;
 mod supervisor;
+mod validate;
 mod view;
 
 pub use error::{Error, Result};

@@ -35,13 +35,13 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Open `path` for appending (created 0640 if missing).
+    /// Open `path` for appending (created 0600 if missing: output may hold secrets).
     ///
     /// # Errors
     /// When the file cannot be opened.
     pub fn open(path: &Path, max_bytes: u64, keep: u32) -> io::Result<LogWriter> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
+            crate::paths::create_private_dir(dir)?;
         }
         let file = open_append(path)?;
         let size = file.metadata()?.len();
@@ -108,7 +108,7 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(0o640)
+        .mode(0o600)
         .open(path)
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use prisn_builder::store::Store;
 
-use crate::api::{DeployBody, DeployReply, Isolation, Kind, Spec, WorkloadView, now_ms};
-use crate::daemon::Daemon;
+use crate::api::{DeployBody, DeployReply, Isolation, Kind, Network, Spec, WorkloadView, now_ms};
+use crate::hub::Daemon;
 use crate::state::Record;
 use crate::{Error, Result, code, cron, limits, name, quantity, view};
 
@@ -22,6 +22,7 @@ pub(crate) async fn deploy(
     body: DeployBody,
 ) -> Result<(bool, DeployReply)> {
     name::validate(&name)?;
+    crate::validate::deploy_body(&d.paths, &body)?;
     let mut notes = check(&name, &body)?;
     let requested = limits::Requested {
         memory: body.memory.as_deref().map(quantity::memory).transpose()?,
@@ -35,6 +36,12 @@ pub(crate) async fn deploy(
             .map(|n| n.split(" (/").next().unwrap_or(n).to_string()),
     );
     if body.isolation == Isolation::None {
+        if body.network == Network::None {
+            return Err(Error::invalid(
+                "--network none needs a network namespace, and --isolation none has none",
+                Some("drop --isolation none".to_string()),
+            ));
+        }
         notes.push("isolation none: a plain process that sees the whole machine".into());
     }
 
@@ -69,6 +76,7 @@ pub(crate) async fn deploy(
         schedule: body.schedule.clone(),
         concurrency: body.concurrency,
         isolation: body.isolation,
+        network: body.network,
         memory: body.memory.clone(),
         cpu: body.cpu.clone(),
         storage: body.storage.clone(),
@@ -97,10 +105,11 @@ pub(crate) async fn deploy(
         existing.as_ref().map(|r| r.spec.env_dir.as_path()),
         &spec.env_dir,
     );
-    d.spawn_worker(&name, Vec::new());
+    d.save_record(&name);
+    crate::supervisor::spawn(&d, &name, Vec::new());
     d.notify(&name);
     if outcome.spec_changed {
-        d.gc_code();
+        collect_code(&d).await;
     }
     tracing::info!(
         "deployed {} {name} (generation {}, {})",
@@ -296,6 +305,13 @@ fn check_port(d: &Daemon, name: &str, port: u16, existing: Option<&Record>) -> R
     }
 }
 
+/// Collect unused code snapshots; a failure to tell what is in use deletes nothing.
+async fn collect_code(d: &Arc<Daemon>) {
+    if let Err(e) = crate::gc::collect_code(d).await {
+        tracing::warn!("code snapshots not collected: {e}");
+    }
+}
+
 /// Pin the environment a workload runs from (so `prisn gc` keeps it); unpin the one it left
 /// when nothing else uses it.
 fn pin_envs(d: &Daemon, old: Option<&Path>, new: &Path) {
@@ -323,11 +339,14 @@ fn unpin_if_unused(d: &Daemon, env: &Path) {
     if !env.starts_with(home.store()) {
         return;
     }
-    let used = d
-        .db(|db| db.list())
-        .unwrap_or_default()
-        .iter()
-        .any(|r| r.spec.env_dir == env);
+    // Fail closed: when the records cannot be read, the pin stays.
+    let used = match d.db(|db| db.list()) {
+        Ok(records) => records.iter().any(|r| r.spec.env_dir == env),
+        Err(e) => {
+            tracing::warn!("keeping the pin of {}: {e}", env.display());
+            true
+        }
+    };
     if !used && let Some(id) = env.file_name() {
         let _ = Store::new(&home).unpin(&id.to_string_lossy());
     }
@@ -341,11 +360,22 @@ pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> 
         .db(|db| db.get(&name))?
         .ok_or_else(|| Error::NotFound(name.clone()))?;
     d.stop_worker(&name).await;
+    // The saved record goes first: a crash after it leaves the record in state.db, never a
+    // deleted workload that a restart would bring back.
+    let _ = std::fs::remove_file(d.paths.runs(&name).join(crate::state::recovery::WORKLOAD));
     d.db(|db| db.delete(&name))?;
-    crate::logs::remove(&d.paths.log_file(&name));
-    let _ = std::fs::remove_dir_all(d.paths.runs(&name));
+    let logs = d.paths.log_file(&name);
+    let runs = d.paths.runs(&name);
+    let removed = tokio::task::spawn_blocking(move || {
+        crate::logs::remove(&logs);
+        let _ = std::fs::remove_dir_all(runs);
+    })
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!("{name}: removing its files failed: {e}");
+    }
     unpin_if_unused(&d, &rec.spec.env_dir);
-    d.gc_code();
+    collect_code(&d).await;
     let mut notes = Vec::new();
     let volumes = d.paths.volumes(&name);
     if volumes.is_dir() {
@@ -384,6 +414,7 @@ pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result
         _ => {}
     }
     d.db(|db| db.set_replicas(&name, replicas))?;
+    d.save_record(&name);
     d.notify(&name);
     if replicas == 0 {
         let deadline = now_ms() + (d.config.stop_grace + Duration::from_secs(6)).as_millis() as i64;

@@ -13,7 +13,14 @@
 //!   code/<digest>/            immutable snapshots of deployed code (what the processes run)
 //!   volumes/<name>/<volume>/  --storage directories
 //! ```
+//!
+//! The home is 0700 and every directory prisn creates in it 0700, whoever created the home:
+//! the daemon tightens a looser home it owns when it starts. Files that may hold a secret
+//! (state.db and its -wal/-shm and backups, run specs with `-e` values, logs, auth.json,
+//! config.toml) are 0600. A run never sees any of it (see `isolate`).
 
+use std::fs::{DirBuilder, Permissions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use prisn_builder::home::Home;
@@ -34,6 +41,34 @@ impl Paths {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Create the home 0700, or make it 0700 when it is ours and others may enter it (a home
+    /// made by hand, or by an older prisn); its local-mode directories too.
+    ///
+    /// # Errors
+    /// When a directory cannot be created or tightened.
+    pub fn secure(&self) -> std::io::Result<()> {
+        create_private_dir(&self.root)?;
+        for dir in [
+            self.root.clone(),
+            self.logs(),
+            self.code(),
+            self.root.join("run"),
+        ] {
+            create_private_dir(&dir)?;
+            let meta = std::fs::metadata(&dir)?;
+            // SAFETY: geteuid(2) cannot fail.
+            if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+                tracing::info!(
+                    "{}: mode {:o} → 0700 (it holds secrets)",
+                    dir.display(),
+                    meta.mode() & 0o777
+                );
+                std::fs::set_permissions(&dir, Permissions::from_mode(0o700))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn home(&self) -> Home {
@@ -95,4 +130,12 @@ impl Paths {
         let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
         hex::encode(digest)[..8].to_string()
     }
+}
+
+/// `mkdir -p` with mode 0700 for every directory it creates.
+///
+/// # Errors
+/// When a directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }

@@ -16,7 +16,7 @@ use axum::routing::{get, post, put};
 use tokio::sync::mpsc;
 
 use crate::api::{DeployBody, ErrorBody, Kind, LogQuery, ScaleBody, ShutdownBody};
-use crate::daemon::Daemon;
+use crate::hub::Daemon;
 use crate::logs::{self, Follower, ReadOptions};
 use crate::{Error, view};
 

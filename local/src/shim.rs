@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Isolation, now_ms};
+use crate::api::{Isolation, Network, now_ms};
 use crate::isolate::MountPlan;
 use crate::limits;
 use crate::logs::LogWriter;
@@ -47,6 +47,14 @@ pub struct ShimSpec {
     pub cwd: PathBuf,
     pub isolation: Isolation,
     pub keep_visible: Vec<PathBuf>,
+    /// Directories replaced by an empty tmpfs in the run (`$PRISN_HOME`, homes).
+    #[serde(default)]
+    pub hide: Vec<PathBuf>,
+    /// The uid and gid the run becomes (a root daemon; see [`crate::sandbox`]).
+    #[serde(default)]
+    pub run_id: Option<u32>,
+    #[serde(default)]
+    pub network: Network,
     pub storage: Vec<(PathBuf, PathBuf)>,
     pub limits: limits::Plan,
     pub log: PathBuf,
@@ -78,13 +86,20 @@ pub struct Exited {
     pub error: Option<String>,
 }
 
-/// Write JSON so readers see the old file or the new one, never half of one.
+/// Write JSON so readers see the old file or the new one, never half of one; 0600, as a
+/// spec holds the run's environment (its secrets).
 pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?,
-    )?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
 
@@ -171,6 +186,8 @@ pub(crate) struct Prepared {
     pub envp: Vec<CString>,
     pub cwd: CString,
     pub procs: Vec<(PathBuf, CString)>,
+    /// The compiled seccomp filters, or why there are none.
+    pub seccomp: Result<Vec<seccompiler::BpfProgram>, String>,
 }
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, String> {
@@ -201,33 +218,44 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
                 ))
             })
             .collect::<Result<_, String>>()?,
+        seccomp: crate::sandbox::filters(),
     };
     let mut writer = LogWriter::open(&spec.log, spec.log_max_bytes, spec.log_keep)
         .map_err(|e| format!("cannot open the log {}: {e}", spec.log.display()))?;
     let (log_r, log_w) = pipe()?;
     let (rep_r, rep_w) = pipe()?;
 
-    // Namespaces: a pid namespace (and a user namespace when not root, which grants the
-    // rights for the rest); the mount namespace is the child's own (see isolate).
+    // Namespaces: pid, ipc, uts (and net with --network none; user when not root, which
+    // grants the rights for the rest); the mount namespace is the child's own (see isolate).
     let mut isolation_note = None;
     let mut namespaces = false;
     // SAFETY: plain syscalls.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
     if spec.isolation != Isolation::None {
-        let flags = libc::CLONE_NEWPID | if euid != 0 { libc::CLONE_NEWUSER } else { 0 };
+        let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        if euid != 0 {
+            flags |= libc::CLONE_NEWUSER;
+        }
+        if spec.network == Network::None {
+            flags |= libc::CLONE_NEWNET;
+        }
         // SAFETY: unshare(2) in a single-threaded process.
         if unsafe { libc::unshare(flags) } == 0 {
             namespaces = true;
             if euid != 0 {
                 map_ids(euid, egid)?;
             }
+            if spec.network == Network::None {
+                crate::sandbox::loopback_up()?;
+            }
         } else {
             let why = format!(
-                "unshare({}) failed: {}",
-                if euid != 0 {
-                    "CLONE_NEWUSER|CLONE_NEWPID"
+                "unshare(CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS{}{}) failed: {}",
+                if euid != 0 { "|CLONE_NEWUSER" } else { "" },
+                if spec.network == Network::None {
+                    "|CLONE_NEWNET"
                 } else {
-                    "CLONE_NEWPID"
+                    ""
                 },
                 std::io::Error::last_os_error()
             );
@@ -239,11 +267,17 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
                     "--storage needs a mount namespace, which is unavailable: {why}"
                 ));
             }
+            if spec.network == Network::None {
+                return Err(format!(
+                    "--network none needs a network namespace, which is unavailable: {why}"
+                ));
+            }
             isolation_note = Some(format!("none (namespaces unavailable: {why})"));
         }
     }
     let mounts = MountPlan {
         keep: spec.keep_visible.clone(),
+        hide: spec.hide.clone(),
         storage: spec.storage.clone(),
     };
 
@@ -300,8 +334,13 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
     let isolation = match (namespaces, isolation_note) {
         (true, _) => {
             let mut s = format!(
-                "namespaces (pid, mount{}): read-only /, private /tmp",
-                if euid != 0 { ", user" } else { "" }
+                "namespaces (pid, mount{}): read-only /, private /tmp; also ipc, uts{}",
+                if euid != 0 { ", user" } else { "" },
+                if spec.network == Network::None {
+                    ", net (loopback only)"
+                } else {
+                    "; host network"
+                }
             );
             for n in &notes {
                 s.push_str("; ");

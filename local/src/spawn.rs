@@ -11,11 +11,12 @@ use std::sync::Arc;
 use prisn_builder::env::Env;
 use prisn_builder::script::Script;
 
+use crate::api::Isolation;
 use crate::api::now_ms;
-use crate::daemon::Daemon;
+use crate::hub::Daemon;
 use crate::shim::{self, ShimSpec};
 use crate::state::Record;
-use crate::{Error, Result, limits, quantity};
+use crate::{Error, Result, limits, quantity, sandbox};
 
 /// Variables a script inherits from the daemon's environment; everything else is explicit.
 const BASE_ENV: &[&str] = &[
@@ -34,7 +35,7 @@ pub(crate) fn start_run(
         .map_err(|e| (None, e))?;
     let fail = |e: Error| (Some(id), e);
     let dir = d.paths.run_dir(&rec.name, id);
-    std::fs::create_dir_all(&dir).map_err(|e| fail(Error::io("create", &dir)(e)))?;
+    crate::paths::create_private_dir(&dir).map_err(|e| fail(Error::io("create", &dir)(e)))?;
     let requested = limits::Requested {
         memory: rec
             .spec
@@ -142,20 +143,32 @@ fn shim_spec(d: &Daemon, rec: &Record, id: i64, plan: limits::Plan) -> Result<Sh
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     args.extend(s.args.iter().cloned());
-    let mut keep = vec![
-        d.paths.root().to_path_buf(),
-        s.code_dir.clone(),
-        s.env_dir.clone(),
-    ];
+    // What the run sees of the machine's private places: its code, environment and
+    // interpreter; nothing else of $PRISN_HOME or the homes.
+    let mut keep = vec![s.code_dir.clone(), s.env_dir.clone()];
     if let Ok(real) = std::fs::canonicalize(&program)
         && let Some(prefix) = real.parent().and_then(Path::parent)
     {
         keep.push(prefix.to_path_buf());
     }
+    let mut hide = vec![
+        d.paths.root().to_path_buf(),
+        PathBuf::from("/root"),
+        PathBuf::from("/home"),
+        PathBuf::from("/run/user"),
+    ];
+    hide.extend(std::env::var_os("HOME").map(PathBuf::from));
+    // SAFETY: geteuid(2) cannot fail.
+    let run_id = (unsafe { libc::geteuid() } == 0 && s.isolation != Isolation::None)
+        .then(|| sandbox::run_id(&d.home_id, &rec.name));
     let mut storage = Vec::new();
     for v in &s.storage {
         let dir = d.paths.volumes(&rec.name).join(&v.name);
-        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        crate::paths::create_private_dir(&dir).map_err(Error::io("create", &dir))?;
+        // The run's uid owns its storage, so it can write there (and nobody else can).
+        if let Some(id) = run_id {
+            std::os::unix::fs::chown(&dir, Some(id), Some(id)).map_err(Error::io("chown", &dir))?;
+        }
         storage.push((dir, v.path.clone()));
     }
     Ok(ShimSpec {
@@ -167,6 +180,9 @@ fn shim_spec(d: &Daemon, rec: &Record, id: i64, plan: limits::Plan) -> Result<Sh
         cwd: s.code_dir.clone(),
         isolation: s.isolation,
         keep_visible: keep,
+        hide,
+        run_id,
+        network: s.network,
         storage,
         limits: plan,
         log: d.paths.log_file(&rec.name),

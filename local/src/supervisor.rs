@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::api::{ConcurrencyPolicy, Kind, now_ms};
 use crate::cron;
-use crate::daemon::{Active, Daemon, Live, Msg, ending_from_files};
+use crate::hub::{Active, Daemon, Live, Msg, Worker};
 use crate::shim::{self, ShimSpec};
 use crate::state::{Ending, Record, Run};
 
@@ -27,7 +27,25 @@ fn lock(live: &Mutex<Live>) -> MutexGuard<'_, Live> {
     live.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) async fn worker(
+/// Start the worker of `name` (no-op when it runs), adopting `runs`.
+pub(crate) fn spawn(d: &Arc<Daemon>, name: &str, adopted: Vec<Run>) {
+    let mut workers = d.workers.lock().unwrap_or_else(|p| p.into_inner());
+    if workers.contains_key(name) {
+        return;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let live = Arc::new(Mutex::new(Live::default()));
+    workers.insert(
+        name.to_string(),
+        Worker {
+            tx,
+            live: live.clone(),
+        },
+    );
+    tokio::spawn(worker(d.clone(), name.to_string(), rx, live, adopted));
+}
+
+async fn worker(
     d: Arc<Daemon>,
     name: String,
     mut rx: mpsc::UnboundedReceiver<Msg>,
@@ -473,4 +491,41 @@ pub(crate) fn time_to_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// How a run ended, from its files (`exited.json`), or `Lost` when the shim left none.
+pub(crate) fn ending_from_files(dir: &std::path::Path, oom_kills: Option<u64>) -> Ending {
+    let now = now_ms();
+    match shim::read_json::<shim::Exited>(&dir.join(shim::EXITED)) {
+        Some(e) => {
+            let (reason, message) = if let Some(err) = e.error {
+                ("FailedToStart".to_string(), Some(err))
+            } else if e.signal == Some(libc::SIGKILL) && oom_kills.unwrap_or(0) > 0 {
+                (
+                    "OOMKilled".to_string(),
+                    Some("killed by the kernel: the memory limit was reached".into()),
+                )
+            } else if e.signal.is_some() {
+                ("Killed".to_string(), None)
+            } else if e.code == Some(0) {
+                ("Completed".to_string(), None)
+            } else {
+                ("Error".to_string(), None)
+            };
+            Ending {
+                ended_ms: e.ended_ms,
+                exit_code: e.code,
+                signal: e.signal,
+                reason,
+                message,
+            }
+        }
+        None => Ending {
+            ended_ms: now,
+            exit_code: None,
+            signal: None,
+            reason: "Lost".into(),
+            message: Some("its supervising process ended without recording how (killed, or the machine restarted)".into()),
+        },
+    }
 }

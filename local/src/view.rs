@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::api::{ExitView, Kind, RunView, WorkloadView, now_ms, rfc3339};
-use crate::daemon::{Daemon, Live};
+use crate::hub::{Daemon, Live};
 use crate::shim::Started;
 use crate::state::{Record, Run};
 

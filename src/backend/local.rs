@@ -178,6 +178,7 @@ impl Backend for LocalBackend {
             schedule: req.schedule.clone(),
             concurrency: req.concurrency,
             isolation: req.isolation.unwrap_or_default(),
+            network: req.network,
             memory: req.memory.clone(),
             cpu: req.cpu.clone(),
             storage: req

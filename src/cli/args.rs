@@ -158,6 +158,25 @@ impl From<IsolationArg> for prisn_api::Isolation {
     }
 }
 
+/// `--network`: the network of local-mode processes (other modes ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NetworkArg {
+    /// The machine's network: an app listens on the host's ports.
+    #[default]
+    Host,
+    /// A network namespace of its own with only loopback.
+    None,
+}
+
+impl From<NetworkArg> for prisn_api::Network {
+    fn from(a: NetworkArg) -> Self {
+        match a {
+            NetworkArg::Host => prisn_api::Network::Host,
+            NetworkArg::None => prisn_api::Network::None,
+        }
+    }
+}
+
 /// `--concurrency`: what a cron job does when a run is due while the previous one still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ConcurrencyArg {

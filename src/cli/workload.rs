@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::args::{BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, ScriptArgs};
+use super::args::{BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, NetworkArg, ScriptArgs};
 
 /// How code reaches a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +64,10 @@ pub struct DeployArgs {
     /// Local mode: how the processes are isolated.
     #[arg(long, value_enum, value_name = "MODE")]
     pub isolation: Option<IsolationArg>,
+    /// Local mode: `host` (the default: an app listens on this machine's ports) or `none`
+    /// (a network namespace of its own with only loopback).
+    #[arg(long, value_enum, default_value_t, value_name = "MODE")]
+    pub network: NetworkArg,
     /// Kubernetes mode: how to build the image (the same flags as `prisn build`).
     #[command(flatten)]
     pub build: BuildFlagsArgs,

@@ -50,6 +50,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         wait: (!args.no_wait).then_some(args.timeout),
         dry_run: args.dry_run,
         isolation: args.isolation.map(Into::into),
+        network: args.network.into(),
         build: (&args.build).into(),
         configmap: args.source == Some(SourceKind::Configmap),
     };
@@ -89,6 +90,7 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         wait: Some(Duration::from_secs(60)),
         dry_run: false,
         isolation: None,
+        network: Default::default(),
         build: Default::default(),
         configmap: false,
     };

@@ -17,10 +17,13 @@ mod image_registry;
 
 // local mode: the prisn daemon, its workloads, isolation and recovery (issue 7)
 mod local;
+mod local_api;
 mod local_bad_input;
 mod local_cron;
 mod local_limits;
 mod local_recovery;
+mod local_sandbox;
+mod local_state_loss;
 
 // contexts: where commands act (use, list, remove)
 mod context;

@@ -5,6 +5,7 @@
 //! backs it up before a migration, and refuses a schema newer than this prisn knows.
 
 mod migrations;
+pub mod recovery;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,6 +90,7 @@ impl Db {
 
     /// [`Db::open`] with an explicit migration list (tests add one to exercise backups).
     pub fn open_with(path: &Path, migrations: &[&str]) -> Result<Db> {
+        private_files(path)?;
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| classify(path, e))?;
@@ -201,6 +203,7 @@ impl Db {
                 ),
                 hint: Some("nothing was changed; free some disk space and retry".into()),
             })?;
+        set_private(&backup)?;
         tracing::info!("backed up state.db to {}", backup.display());
         Ok(backup)
     }
@@ -483,6 +486,35 @@ impl Db {
     }
 }
 
+/// state.db holds every workload's environment (its secrets): the file is created 0600
+/// before SQLite opens it, and SQLite gives `-wal` and `-shm` the mode of the database.
+/// Files an older prisn left readable are tightened.
+fn private_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(Error::io("create", path))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if file.exists() {
+            set_private(&file)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(Error::io("chmod 0600", path))
+}
+
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record>> {
     let name: String = r.get(0)?;
     let kind: String = r.get(1)?;
@@ -550,16 +582,50 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
 }
 
 fn corrupt(path: &Path, detail: &str) -> Error {
+    let backups = backups(path);
+    let restore = match backups.last() {
+        Some(newest) => format!(
+            " Or restore the newest backup: `cp {} {}` (backups: {})",
+            newest.display(),
+            path.display(),
+            backups
+                .iter()
+                .map(|b| b.file_name().unwrap_or_default().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
     Error::State {
         message: format!(
             "{} is not a readable prisn state database ({detail}); the daemon will not start with it",
             path.display()
         ),
         hint: Some(format!(
-            "prisn has not changed it. Keep it for inspection and start fresh with `mv {0} {0}.corrupt` (deployed workloads must then be deployed again), or restore a state.db.v*.bak backup",
+            "prisn has not changed it. Keep it for inspection and start fresh with `mv {0} {0}.corrupt` (and {0}-wal, {0}-shm likewise, when present): the next daemon restores every workload from its run directory (run/<name>/workload.json) and adopts its running processes.{restore}",
             path.display()
         )),
     }
+}
+
+/// The `state.db.v<N>-<time>.bak` backups beside `path` that exist, oldest first.
+fn backups(path: &Path) -> Vec<PathBuf> {
+    let Some(dir) = path.parent() else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap_or_default().to_string_lossy();
+                    n.starts_with("state.db.v") && n.ends_with(".bak")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    out
 }
 
 #[cfg(test)]

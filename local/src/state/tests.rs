@@ -21,6 +21,7 @@ fn spec(kind: Kind, args: &[&str]) -> Spec {
         schedule: None,
         concurrency: ConcurrencyPolicy::Forbid,
         isolation: Isolation::Auto,
+        network: Default::default(),
         memory: None,
         cpu: None,
         storage: Vec::new(),
