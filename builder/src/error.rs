@@ -120,6 +120,14 @@ pub enum Error {
         hint: String,
     },
 
+    /// A Debian archive (mirror, InRelease, Packages index, .deb) or base.lock failed a check.
+    #[error("{what}: {message}")]
+    Archive {
+        what: String,
+        message: String,
+        hint: Option<String>,
+    },
+
     /// `--offline` was given and something needed is not in the local caches.
     #[error("offline build: {0}")]
     Offline(String, String),
@@ -160,6 +168,7 @@ impl Error {
             Error::Unauthorized { registry, .. } => Some(format!("run `prisn login {registry}` (or `docker login {registry}`), then try again")),
             Error::Base { hint, .. } => Some(hint.clone()),
             Error::Offline(_, hint) => Some(hint.clone()),
+            Error::Archive { hint, .. } => hint.clone(),
             Error::Io { .. } | Error::Store(_) | Error::Image(_) => None,
         }
     }
