@@ -78,6 +78,16 @@ pub enum Command {
     )]
     Build(BuildArgs),
 
+    /// Build a Debian base image (python3, node, bash) from pinned packages, no Docker needed.
+    ///
+    /// Resolves the packages' closure from a Debian mirror's signed index (InRelease checked
+    /// with gpgv), pins every package in base.lock, fetches each .deb by sha256 and unpacks it
+    /// into one deterministic layer: the same base.lock gives the same digest anywhere.
+    #[command(
+        after_help = "Examples:\n  prisn base python3 --output ./python3-base\n  prisn base node --image 127.0.0.1:5000/base/node:18\n  prisn base python3 --locked --mirror http://mirror.airgap.local/debian --image registry.airgap.local/base/python3\n  prisn base python3 --upgrade --output ./python3-base   # take the archive's security updates"
+    )]
+    Base(crate::commands::base::BaseArgs),
+
     /// Push an image from an OCI layout or a bundle to a registry, and verify it there.
     #[command(
         after_help = "Examples:\n  prisn push ./image-dir 127.0.0.1:5000/team/app:v1\n  prisn push bundle.tar:127.0.0.1:5000/team/app:v1 registry.local/team/app:v1"

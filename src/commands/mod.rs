@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub(crate) mod base;
 mod build;
 pub(crate) mod build_image;
 mod context;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(global, args),
         Command::Lock(args) => lock::run(global, args),
         Command::Build(args) => build::run(global, args),
+        Command::Base(args) => base::run(global, args),
         Command::Push(args) => push::run(global, args),
         Command::Export(args) => export::run(global, args),
         Command::Import(args) => import::run(global, args),

@@ -70,8 +70,12 @@ fn priority(p: &str) -> u8 {
 /// Parse one alternative (`name:any (>= 1.0) [arch] <profile>`).
 fn parse_dep(text: &str, what: &str) -> Result<Dep> {
     let text = text.trim();
-    // Restrictions: architecture lists and build profiles (source packages only).
-    let text = text.split(['[', '<']).next().unwrap_or("").trim();
+    // Restrictions after the name or version: architecture lists and build profiles
+    // (source packages only). `<` inside the version constraint is an operator.
+    let text = match text.find(')') {
+        Some(close) => &text[..=close],
+        None => text.split(['[', '<']).next().unwrap_or("").trim(),
+    };
     let (name, constraint) = match text.split_once('(') {
         Some((name, rest)) => {
             let inner = rest
@@ -227,7 +231,7 @@ SHA256: 00
 Package: ca-certificates
 Version: 20230311+deb12u1
 Architecture: all
-Depends: openssl (>= 1.1.1), debconf (>= 0.5) | debconf-2.0, libc6:any [amd64] <!nocheck>
+Depends: openssl (>= 1.1.1), debconf (>= 0.5) | debconf-2.0, libc6:any [amd64] <!nocheck>, x (<< 2) [amd64]
 Priority: standard
 Filename: pool/main/c/ca-certificates/ca-certificates_20230311+deb12u1_all.deb
 SHA256: 4567

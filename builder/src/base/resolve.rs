@@ -3,10 +3,10 @@
 //! Not a SAT solver: like apt's default choice, relations are taken in breadth-first order
 //! from the roots (deterministic for a given index and request), and for each relation:
 //! 1. met already by a chosen package (or one that provides it) → nothing to do;
-//! 2. an alternative is excluded → met (the image does without it, on purpose);
-//! 3. else the first alternative that a real package satisfies (highest version that meets
-//!    the constraint), else the first one a provider satisfies (the provider with the best
-//!    `Priority`, then the smallest name: `awk` → `mawk`);
+//! 2. else the first alternative that is not excluded and that a real package satisfies
+//!    (highest version that meets the constraint), else the first one a provider that is not
+//!    excluded satisfies (the best `Priority`, then the smallest name: `awk` → `mawk`);
+//! 3. else, when an alternative is excluded → met (the image does without it, on purpose);
 //! 4. else an error naming the package, the relation and what the index has.
 //!
 //! One version per package: a later relation that the chosen version does not meet is an
@@ -108,15 +108,18 @@ impl<'a> Closure<'a> {
     }
 
     fn relation(&mut self, owner: &Package, alts: &[Dep]) -> Result<()> {
-        if alts.iter().any(|d| self.met(d) || self.excluded(&d.name)) {
+        if alts.iter().any(|d| self.met(d)) {
             return Ok(());
         }
         let pick = alts
             .iter()
+            .filter(|d| !self.excluded(&d.name))
             .find_map(|d| self.real(d))
             .or_else(|| alts.iter().find_map(|d| self.provider(d)));
         match pick {
             Some(p) => self.choose(p, &owner.name),
+            // Only excluded alternatives left: the image does without, on purpose.
+            None if alts.iter().any(|d| self.excluded(&d.name)) => Ok(()),
             None => {
                 // A chosen package of the right name but the wrong version is a conflict.
                 if let Some(d) = alts.iter().find(|d| self.chosen.contains_key(&d.name)) {
@@ -263,6 +266,14 @@ mod tests {
             stanza("openssl", "3.0.20", "optional", "Depends: libc6\n"),
             stanza("debconf", "1.5", "important", "Depends: perl-base\n"),
             stanza("perl-base", "5.36", "required", ""),
+            stanza(
+                "stdlib",
+                "1",
+                "optional",
+                "Depends: mime-support | media-types\n",
+            ),
+            stanza("media-types", "1", "optional", ""),
+            stanza("mime-support", "1", "optional", "Depends: perl\n"),
             stanza("needs-new", "1", "optional", "Depends: libc6 (>= 9)\n"),
             stanza(
                 "needs-ghost",
@@ -310,6 +321,9 @@ mod tests {
         );
         let pins = closure(&index(), &["ca-certificates".into()], &[]).unwrap();
         assert!(names(&pins).contains(&"perl-base=5.36".to_string()));
+        // An excluded alternative is skipped when another one is there.
+        let pins = closure(&index(), &["stdlib".into()], &["mime-support".into()]).unwrap();
+        assert_eq!(names(&pins), ["media-types=1", "stdlib=1"]);
     }
 
     #[test]
