@@ -73,11 +73,10 @@ fn trim(tree: &mut Tree) {
         };
         let mut parts = rest.split('/');
         let _pkg = parts.next();
-        match (parts.next(), parts.next()) {
-            (None, _) => true,
-            (Some("copyright"), None) => true,
-            _ => false,
-        }
+        matches!(
+            (parts.next(), parts.next()),
+            (None, _) | (Some("copyright"), None)
+        )
     });
     // The Python test suite: 30 MB nobody runs in production.
     let tests: Vec<String> = tree
