@@ -116,18 +116,33 @@ pub async fn build(
         opts.mirror
     )));
     let paths = fetch::debs(&http, &debs, &opts.mirror, &section.packages).await?;
+    let layer = layer(preset, &section, paths, &blobs, epoch, reporter).await?;
+    let image = image::assemble(&blobs, preset, &section, &layer, epoch)?;
+    crate::atomic::write(&pointer, image.manifest.digest.as_bytes())?;
+    Ok(Built {
+        digest: image.manifest.digest.clone(),
+        image,
+        section,
+        lock_written,
+        cached: false,
+        store: blobs,
+    })
+}
+
+/// Unpack the `.deb`s into a tree, apply [`setup`], pack the tree as the base's one layer.
+async fn layer(
+    preset: &Preset,
+    section: &Section,
+    paths: Vec<PathBuf>,
+    blobs: &BlobStore,
+    epoch: u64,
+    reporter: &dyn Reporter,
+) -> Result<crate::image::Layer> {
     let tree = {
         let section = section.clone();
-        tokio::task::spawn_blocking(move || -> Result<tree::Tree> {
-            let mut tree = tree::Tree::default();
-            for (pin, path) in section.packages.iter().zip(&paths) {
-                unpack::deb_into(path, &pin.filename, &mut tree)?;
-            }
-            setup::apply(&mut tree, &section.packages);
-            Ok(tree)
-        })
-        .await
-        .map_err(|e| Error::Image(format!("unpacking the packages stopped: {e}")))??
+        tokio::task::spawn_blocking(move || rootfs(&section, &paths))
+            .await
+            .map_err(|e| Error::Image(format!("unpacking the packages stopped: {e}")))??
     };
     let name = format!("base {}", preset.name);
     reporter.report(Event::LayerStart {
@@ -147,16 +162,48 @@ pub async fn build(
         digest: layer.digest.clone(),
         size: layer.size,
     });
-    let image = image::assemble(&blobs, preset, &section, &layer, epoch)?;
-    crate::atomic::write(&pointer, image.manifest.digest.as_bytes())?;
-    Ok(Built {
-        digest: image.manifest.digest.clone(),
-        image,
-        section,
-        lock_written,
-        cached: false,
-        store: blobs,
-    })
+    Ok(layer)
+}
+
+/// Every `.deb` unpacked (xz decoding is the slow part: one package per core at a time),
+/// merged in pin order so that a path two packages ship is decided the same way every time
+/// (a file: the later package's; a directory: the first one's mode), then [`setup::apply`].
+fn rootfs(section: &Section, paths: &[PathBuf]) -> Result<tree::Tree> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let parts: Vec<std::sync::Mutex<Option<Result<tree::Tree>>>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..crate::image::gzip::default_threads().min(paths.len()) {
+            s.spawn(|| {
+                while let Some(i) =
+                    Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < paths.len())
+                {
+                    let mut t = tree::Tree::default();
+                    let r = unpack::deb_into(&paths[i], &section.packages[i].filename, &mut t);
+                    *parts[i].lock().expect("no worker panics while holding it") =
+                        Some(r.map(|()| t));
+                }
+            });
+        }
+    });
+    let mut tree = tree::Tree::default();
+    for part in parts {
+        let part = part
+            .into_inner()
+            .expect("workers are done")
+            .expect("every index was taken")?;
+        for (path, node) in part.nodes {
+            // A directory keeps the mode of the first package that has it.
+            let both_dirs = node.kind == tree::Kind::Dir
+                && tree.get(&path).is_some_and(|n| n.kind == tree::Kind::Dir);
+            if !both_dirs {
+                tree.put(&path, node);
+            }
+        }
+    }
+    setup::apply(&mut tree, &section.packages);
+    Ok(tree)
 }
 
 /// The lock section to build from: reused when fresh, refused or resolved per the mode.
