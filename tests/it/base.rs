@@ -156,6 +156,22 @@ fn python3_base_runs_as_nonroot_and_one_lock_gives_one_digest_anywhere() {
         "{record}"
     );
 
+    // --frozen builds a stale lock as it is (here: from the warm cache, no index needed).
+    let frozen = ok(&a.run(&[
+        "base",
+        "python3",
+        "--frozen",
+        "--packages",
+        "python3",
+        "--output",
+        "frozen",
+    ]));
+    assert_eq!(
+        frozen.trim(),
+        digest,
+        "--frozen ignores the changed request"
+    );
+
     // A request that differs from the lock: --locked refuses and says why.
     let err = fails(&b.run(&[
         "base",

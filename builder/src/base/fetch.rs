@@ -88,14 +88,16 @@ impl Http {
     ///
     /// # Errors
     /// Network errors after retries, or a non-2xx answer.
-    pub async fn bytes(&self, url: &str) -> Result<Vec<u8>> {
+    pub async fn bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>> {
         let r = self.get(url).await?;
-        let body = r.bytes().await.map_err(|e| Error::Archive {
-            what: url.to_string(),
-            message: format!("the download broke off: {e}"),
-            hint: Some("try again".into()),
-        })?;
-        Ok(body.to_vec())
+        let mut body = r.bytes_stream();
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| broke_off(url, e))?;
+            out.extend_from_slice(&chunk);
+            too_big(url, out.len() as u64, limit)?;
+        }
+        Ok(out)
     }
 
     /// `url` into `cache`, refused unless its sha256 is `sha256` (hex). Returns the cached
@@ -107,7 +109,7 @@ impl Http {
         &self,
         cache: &BlobStore,
         url: &str,
-        sha256: &str,
+        (sha256, size): (&str, u64),
         what: &str,
     ) -> Result<PathBuf> {
         let digest = format!("sha256:{sha256}");
@@ -119,12 +121,12 @@ impl Http {
         let tmp_path = tmp.path().to_path_buf();
         let mut w = HashingWriter::new(std::io::BufWriter::new(tmp));
         let mut body = resp.bytes_stream();
+        let mut n = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::Archive {
-                what: url.to_string(),
-                message: format!("the download broke off: {e}"),
-                hint: Some("try again".into()),
-            })?;
+            let chunk = chunk.map_err(|e| broke_off(url, e))?;
+            n += chunk.len() as u64;
+            // The signed size, when known: a mirror cannot fill the disk.
+            too_big(what, n, if size == 0 { MAX_UNSIZED } else { size })?;
             std::io::Write::write_all(&mut w, &chunk).map_err(Error::io("write", &tmp_path))?;
         }
         let (got, _, buf) = w.finish();
@@ -145,6 +147,28 @@ impl Http {
             .map_err(|e| Error::io("write", &tmp_path)(e.into_error()))?;
         cache.commit(tmp, &digest)
     }
+}
+
+/// The most a download of unknown size may be (the largest Debian package is ~2 GB).
+const MAX_UNSIZED: u64 = 4 << 30;
+
+fn broke_off(url: &str, e: reqwest::Error) -> Error {
+    Error::Archive {
+        what: url.to_string(),
+        message: format!("the download broke off: {e}"),
+        hint: Some("try again".into()),
+    }
+}
+
+fn too_big(what: &str, got: u64, limit: u64) -> Result<()> {
+    if got > limit {
+        return Err(Error::Archive {
+            what: what.to_string(),
+            message: format!("the mirror sent more than the {limit} bytes expected"),
+            hint: Some("the mirror serves a changed or damaged file; nothing was kept".into()),
+        });
+    }
+    Ok(())
 }
 
 /// `mirror` + `path`, with exactly one `/` between them.
@@ -169,7 +193,7 @@ pub async fn debs(
     futures::stream::iter(pins)
         .map(|p| async move {
             let what = format!("{} ({} {})", p.filename, p.name, p.version);
-            http.cached(cache, &url(mirror, &p.filename), &p.sha256, &what)
+            http.cached(cache, &url(mirror, &p.filename), (&p.sha256, p.size), &what)
                 .await
         })
         .buffered(PARALLEL)

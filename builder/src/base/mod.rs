@@ -246,10 +246,10 @@ async fn ensure_lock(
     let release = release::fetch(http, &opts.mirror, &request.suite, &opts.keyring).await?;
     let mut index = index::Index::default();
     for component in &request.components {
-        let (rel, sha, _) = release::packages_index(&release, component, &request.architecture)?;
+        let (rel, sha, size) = release::packages_index(&release, component, &request.architecture)?;
         let url = fetch::url(&opts.mirror, &format!("dists/{}/{rel}", request.suite));
         let what = format!("dists/{}/{rel}", request.suite);
-        let path = http.cached(cache, &url, &sha, &what).await?;
+        let path = http.cached(cache, &url, (&sha, size), &what).await?;
         let text = read_index(&path, &rel)?;
         let part = index::parse(&text, &request.architecture, &what)?;
         for (k, v) in part.packages {

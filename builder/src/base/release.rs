@@ -48,7 +48,8 @@ pub struct Release {
 /// Download errors, a bad or missing signature, or a Release for another suite.
 pub async fn fetch(http: &Http, mirror: &str, suite: &str, keyring: &Path) -> Result<Release> {
     let url = fetch::url(mirror, &format!("dists/{suite}/InRelease"));
-    let bytes = http.bytes(&url).await?;
+    // Debian's is ~150 KB; 64 MiB is far beyond any real one.
+    let bytes = http.bytes(&url, 64 << 20).await?;
     let text = verify(&bytes, keyring, &url)?;
     let mut release = parse(&text, &url)?;
     release.in_release_sha256 = crate::digest::sha256_hex(&bytes);
@@ -324,6 +325,12 @@ SHA256:
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_keyring_is_named() {
+        let err = verify(b"x", Path::new("/nonexistent/keys.gpg"), "InRelease").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/keys.gpg"), "{err}");
     }
 
     fn which_gpgv() -> bool {
