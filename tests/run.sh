@@ -2,7 +2,7 @@
 # The test command (README): installs what the tests need on a fresh Debian machine,
 # starts the services they talk to, runs every check and test, and stops the services
 # again, also on failure. Heavy things are cached outside the repo, keyed by version:
-#   ${XDG_CACHE_HOME:-~/.cache}/prisn/{cargo-target,testbed,base-images}
+#   ${XDG_CACHE_HOME:-~/.cache}/prisn/{cargo-target,testbed,base-images,base-home}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,8 +16,9 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 step "Debian packages"
 # docker-registry: the CNCF distribution registry tests push to; skopeo/umoci/runc read and
 # run the images prisn builds; openssl makes the test bed's certificates (its etcd is
-# built from Go modules with the rest of Kubernetes).
-PACKAGES=(docker-registry skopeo umoci runc openssl curl)
+# built from Go modules with the rest of Kubernetes); gpgv and debian-archive-keyring check
+# the Debian archive's signature for `prisn base`.
+PACKAGES=(docker-registry skopeo umoci runc openssl curl gpgv debian-archive-keyring)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -31,8 +32,22 @@ if ! uv --version 2>/dev/null | grep -q "uv $UV_VERSION"; then
   python3 -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
 
-step "Base images from Debian packages (cached)"
-tests/fixtures/base-images/build.sh
+step "Base images: prisn base python3, bash, node (cached)"
+# The image tests run on these (tests/support's base_layout): Debian bases that prisn itself
+# makes from the archive's signed index. base.lock lives beside them, so a warm run downloads
+# nothing and reuses the images; a cold one follows the archive as it is (like apt would).
+# When the archive has dropped a pinned version and the cache lost it, --upgrade re-pins.
+cargo build --quiet --locked -p prisn
+BASES=${PRISN_BASE_IMAGES:-$CACHE/base-images}
+mkdir -p "$BASES"
+base() {
+  PRISN_HOME=$CACHE/base-home "$CARGO_TARGET_DIR/debug/prisn" --quiet base "$1" \
+    --lock "$BASES/base.lock" --output "$BASES/$1-prisn" "${@:2}" >/dev/null
+}
+for b in python3 bash node; do
+  base "$b" || base "$b" --upgrade
+  ln -sfn "$b-prisn" "$BASES/$b.tmp" && mv -T "$BASES/$b.tmp" "$BASES/$b"
+done
 
 step "Kubernetes test bed: build (cached) and start"
 tests/testbed/testbed.sh build

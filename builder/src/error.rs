@@ -224,6 +224,14 @@ pub enum Error {
     #[error("{what} did not finish: {message}")]
     Task { what: &'static str, message: String },
 
+    /// A Debian archive (mirror, InRelease, Packages index, .deb) or base.lock failed a check.
+    #[error("{what}: {message}")]
+    Archive {
+        what: String,
+        message: String,
+        hint: Option<String>,
+    },
+
     /// `--offline` was given and something needed is not in the local caches.
     #[error("offline build: {message}")]
     Offline { message: String, hint: String },
@@ -279,6 +287,7 @@ impl Error {
             Error::Unauthorized { registry, .. } => Some(format!("run `prisn login {registry}` (or `docker login {registry}`), then try again")),
             Error::Base { hint, .. } => Some(hint.clone()),
             Error::Offline { hint, .. } => Some(hint.clone()),
+            Error::Archive { hint, .. } => hint.clone(),
             Error::Io { .. }
             | Error::Store(_)
             | Error::Task { .. }

@@ -13,6 +13,7 @@
 
 pub mod analyze;
 pub mod atomic;
+pub mod base;
 pub mod digest;
 pub mod env;
 pub mod error;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use prisn_builder::base::{self, preset};
+
 use super::args::{BuildFlagsArgs, Format, LockMode, RegistryArgs, ScriptArgs};
 
 /// `prisn build`: the environment, and with --image/--output the image.
@@ -114,4 +116,53 @@ pub struct VerifyArgs {
     pub python_platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `prisn base`: a Debian base image from pinned packages.
+#[derive(Debug, Args)]
+pub struct BaseArgs {
+    /// Which base: python3, node or bash.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(preset::NAMES))]
+    pub name: String,
+    /// Root packages, comma-separated (default: the runtime's package plus base-files,
+    /// ca-certificates, coreutils, dash, netbase and tzdata). `NAME=VERSION` pins one.
+    #[arg(long, value_delimiter = ',', value_name = "PKG,…")]
+    pub packages: Option<Vec<String>>,
+    /// More packages never to install (globs with one `*`), on top of the defaults
+    /// (perl, dpkg, debconf, …).
+    #[arg(long, value_delimiter = ',', value_name = "PKG,…")]
+    pub exclude: Vec<String>,
+    /// Debian suite or codename.
+    #[arg(long, default_value = base::DEFAULT_SUITE)]
+    pub suite: String,
+    /// The Debian mirror (an air-gapped site's own copy).
+    #[arg(long, env = "PRISN_DEBIAN_MIRROR", default_value = base::DEFAULT_MIRROR, value_name = "URL")]
+    pub mirror: String,
+    /// The OpenPGP keyring (binary) that signs the mirror's InRelease.
+    #[arg(long, default_value = base::release::DEBIAN_KEYRING, value_name = "FILE")]
+    pub keyring: PathBuf,
+    /// The lock file (one section per base).
+    #[arg(long, default_value = "base.lock", value_name = "FILE")]
+    pub lock: PathBuf,
+    /// Push the image: REGISTRY/REPO[:TAG], or REPO[:TAG] under --registry.
+    #[arg(long, value_name = "REF", required_unless_present = "output")]
+    pub image: Option<String>,
+    /// Write the image as an OCI image layout into DIR (tagged NAME).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Fail if base.lock is missing or stale instead of resolving again.
+    #[arg(long, conflicts_with_all = ["frozen", "upgrade"])]
+    pub locked: bool,
+    /// Use base.lock as it is, even if stale; fail if it is missing.
+    #[arg(long, conflicts_with = "upgrade")]
+    pub frozen: bool,
+    /// Resolve again against the archive as it is now and rewrite base.lock (how a
+    /// security update reaches the base).
+    #[arg(long)]
+    pub upgrade: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
 }

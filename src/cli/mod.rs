@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use args::{Format, LockMode, ModeArg, ScriptArgs};
-pub use image::{BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
+pub use image::{BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
 pub use workload::{
     DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, LogsArgs, ScaleArgs, SourceKind,
     StatusArgs,
@@ -88,6 +88,16 @@ pub enum Command {
         after_help = "Examples:\n  prisn build examples/api.py\n  prisn build examples/api.py -o json\n  prisn build examples/api.py --image 127.0.0.1:5000/team/api:v1\n  prisn build examples/api.py --output ./api-image --offline\n  prisn build examples/api.py --image team/api --registry 127.0.0.1:5000 --verify"
     )]
     Build(BuildArgs),
+
+    /// Build a Debian base image (python3, node, bash) from pinned packages, no Docker needed.
+    ///
+    /// Resolves the packages' closure from a Debian mirror's signed index (InRelease checked
+    /// with gpgv), pins every package in base.lock, fetches each .deb by sha256 and unpacks it
+    /// into one deterministic layer: the same base.lock gives the same digest anywhere.
+    #[command(
+        after_help = "Examples:\n  prisn base python3 --output ./python3-base\n  prisn base node --image 127.0.0.1:5000/base/node:18\n  prisn base python3 --locked --mirror http://mirror.airgap.local/debian --image registry.airgap.local/base/python3\n  prisn base python3 --upgrade --output ./python3-base   # take the archive's security updates"
+    )]
+    Base(BaseArgs),
 
     /// Push an image from an OCI layout or a bundle to a registry, and verify it there.
     #[command(

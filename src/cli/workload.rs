@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::args::{BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, NetworkArg, ScriptArgs};
+use super::args::{
+    BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, NetworkArg, ScriptArgs,
+};
 
 /// How code reaches a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, Global};
 
+pub(crate) mod base;
 mod build;
 mod context;
 mod daemon;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(global, args),
         Command::Lock(args) => lock::run(global, args),
         Command::Build(args) => build::run(global, args),
+        Command::Base(args) => base::run(global, args),
         Command::Push(args) => push::run(global, args),
         Command::Export(args) => export::run(global, args),
         Command::Import(args) => import::run(global, args),

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// The test base for a runtime, as tests/fixtures/base-images/build.sh names it.
+/// The test base for a runtime, as tests/run.sh names it (`prisn base NAME`).
 pub fn base_name(runtime: &str) -> &'static str {
     match runtime {
         "python3" => "python3",
@@ -31,8 +31,7 @@ pub fn registry_with_base(runtime: &str) -> (Registry, String) {
 
 pub fn push_base(reg: &Registry, runtime: &str) -> String {
     let name = base_name(runtime);
-    let layout =
-        base_layout(name).expect("base images are built (tests/fixtures/base-images/build.sh)");
+    let layout = base_layout(name).expect("base images are built (tests/run.sh: prisn base)");
     reg.push_layout(&layout, name, &format!("base/{name}:test"))
         .expect("skopeo pushes the base")
 }

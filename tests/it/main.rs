@@ -15,6 +15,9 @@ mod image_common;
 mod image_errors;
 mod image_registry;
 
+// Debian bases from pinned packages: prisn base (issue 14)
+mod base;
+
 // local mode: the prisn daemon, its workloads, isolation and recovery (issue 7)
 mod local;
 mod local_api;

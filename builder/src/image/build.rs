@@ -486,7 +486,7 @@ fn parts(
 
 /// Run blocking work (uv, tar, gzip, file writes) on tokio's blocking pool, so the executor's
 /// threads keep serving the registry I/O of other tasks meanwhile.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {

@@ -262,7 +262,7 @@ impl Drop for Registry {
 }
 
 /// The OCI layout of test base image `name` (`python3`, `bash`, `node`), built by
-/// `tests/fixtures/base-images/build.sh` into `${XDG_CACHE_HOME:-~/.cache}/prisn/base-images`.
+/// `prisn base NAME` (tests/run.sh) into `${XDG_CACHE_HOME:-~/.cache}/prisn/base-images`.
 pub fn base_layout(name: &str) -> Result<PathBuf> {
     let root = match std::env::var_os("PRISN_BASE_IMAGES") {
         Some(d) => PathBuf::from(d),
@@ -275,7 +275,8 @@ pub fn base_layout(name: &str) -> Result<PathBuf> {
     let dir = root.join(name);
     if !dir.join("index.json").is_file() {
         bail!(
-            "no base image layout at {}: run tests/fixtures/base-images/build.sh {name}",
+            "no base image layout at {}: run tests/run.sh (or `prisn base {name} --output {}-prisn` and link it as {name})",
+            dir.display(),
             dir.display()
         );
     }
