@@ -25,3 +25,6 @@ mod local_recovery;
 mod kube;
 mod kube_common;
 mod kube_errors;
+
+// parsers of user input under fuzzing: the saved corpus, replayed on stable (issue 13)
+mod fuzz_corpus;
