@@ -41,3 +41,6 @@ mod schedule_modes;
 
 // no import cycle inside any crate (issue 10)
 mod module_cycles;
+
+// parsers of user input under fuzzing: the saved corpus, replayed on stable (issue 13)
+mod fuzz_corpus;
