@@ -114,15 +114,15 @@ pub struct BuiltImage {
 }
 
 /// The base an image of `runtime` gets when nothing else is configured. Python follows the
-/// lock's minor version (`python:3.11-slim` for a 3.11 lock).
+/// lock's minor version (`python:3.11-slim` for a 3.11 lock); the others are the runtime's
+/// stock base ([`Runtime::default_base_image`]).
 pub fn default_base(runtime: Runtime, section: &LockSection) -> String {
     match runtime {
         Runtime::Python3 => format!(
             "python:{}-slim",
             section.python.as_deref().unwrap_or("3.11")
         ),
-        Runtime::Node => "node:20-slim".into(),
-        Runtime::Bash => "bash:5".into(),
+        Runtime::Node | Runtime::Bash => runtime.default_base_image().into(),
     }
 }
 
