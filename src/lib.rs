@@ -18,6 +18,7 @@
 //! - [`backend`]: the [`backend::Backend`] trait and its modes (`local`, `kube`; `remote` next).
 //! - [`deploy`]: Kubernetes objects (pure), server-side apply and the wait.
 //! - [`context`]: contexts in config.toml.
+//! - [`transfer`]: push a layout or bundle, export and import bundles.
 //! - [`verify`]: rebuild an image and compare its digest (`prisn verify`).
 //! - [`hint`]: the `hint:` of an error chain.
 
@@ -32,4 +33,5 @@ pub mod image;
 pub mod optimise;
 pub mod request;
 pub mod settings;
+pub mod transfer;
 pub mod verify;

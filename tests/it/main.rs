@@ -36,7 +36,8 @@ mod kube;
 mod kube_common;
 mod kube_errors;
 
-// one vocabulary: a schedule in the grammar of its mode (issue 10)
+// one vocabulary: a schedule in the grammar of its mode, --quiet while waiting (issue 10)
+mod kube_quiet;
 mod schedule_modes;
 
 // no import cycle inside any crate (issue 10)

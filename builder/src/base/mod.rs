@@ -140,7 +140,7 @@ async fn layer(
 ) -> Result<crate::image::Layer> {
     let tree = {
         let section = section.clone();
-        crate::image::build::blocking("unpacking the packages", move || rootfs(&section, &paths))
+        crate::image::blocking::run("unpacking the packages", move || rootfs(&section, &paths))
             .await?
     };
     let name = format!("base {}", preset.name);
@@ -150,7 +150,7 @@ async fn layer(
     });
     let layer = {
         let blobs = blobs.clone();
-        crate::image::build::blocking("packing the base layer", move || {
+        crate::image::blocking::run("packing the base layer", move || {
             tree.pack(&blobs, epoch, crate::image::gzip::default_threads())
         })
         .await?

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::assemble::{self, Parts};
 use super::base::{self, BaseRequest};
 use super::blobs::BlobStore;
+use super::blocking::run as run_blocking;
 use super::code_layer::{self, APP};
 use super::deps_layer::{self, Bytecode, DepsInput, SITE_PACKAGES};
 use super::layer::{self, Layer};
@@ -114,15 +115,15 @@ pub struct BuiltImage {
 }
 
 /// The base an image of `runtime` gets when nothing else is configured. Python follows the
-/// lock's minor version (`python:3.11-slim` for a 3.11 lock).
+/// lock's minor version (`python:3.11-slim` for a 3.11 lock); the others are the runtime's
+/// stock base ([`Runtime::default_base_image`]).
 pub fn default_base(runtime: Runtime, section: &LockSection) -> String {
     match runtime {
         Runtime::Python3 => format!(
             "python:{}-slim",
             section.python.as_deref().unwrap_or("3.11")
         ),
-        Runtime::Node => "node:20-slim".into(),
-        Runtime::Bash => "bash:5".into(),
+        Runtime::Node | Runtime::Bash => runtime.default_base_image().into(),
     }
 }
 
@@ -205,7 +206,7 @@ pub async fn build_image(
                 cache.clone(),
                 opts.home.cache().join("base-v1"),
             );
-            blocking("inspecting the base", move || {
+            run_blocking("inspecting the base", move || {
                 base::inspect(&base, &cache, &dir)
             })
             .await?
@@ -274,7 +275,7 @@ pub async fn build_image(
         let (bytecode, allow_sdist, offline) =
             (opts.bytecode.clone(), opts.allow_sdist, opts.offline);
         let (dir, blobs) = (layer_cache_dir.clone(), layer_blobs.clone());
-        let layer = blocking("building the dependency layer", move || {
+        let layer = run_blocking("building the dependency layer", move || {
             deps_layer::build(
                 &DepsInput {
                     script: &script,
@@ -309,7 +310,7 @@ pub async fn build_image(
     });
     let code = {
         let (spec, blobs) = (code_layer::spec(script)?, layer_blobs.clone());
-        blocking("packing the code layer", move || {
+        run_blocking("packing the code layer", move || {
             spec.pack(&blobs, mtime, threads)
         })
         .await?
@@ -328,7 +329,7 @@ pub async fn build_image(
             .map(|l| l.digest.clone())
             .collect();
         let cache = cache.clone();
-        blocking("moving the verification layers", move || {
+        run_blocking("moving the verification layers", move || {
             for d in &digests {
                 BlobStore::new(t.path().join("blobs")).copy_to(d, &cache)?;
             }
@@ -406,7 +407,7 @@ pub async fn build_image(
     if let Some(dir) = &opts.output {
         base::fetch_layers(&regs, &base, &cache, reporter).await?;
         let (out, blobs, image) = (dir.clone(), cache.clone(), stored.clone());
-        blocking("writing the image layout", move || {
+        run_blocking("writing the image layout", move || {
             layout::write(&out, &blobs, std::slice::from_ref(&image))
         })
         .await?;
@@ -482,18 +483,4 @@ fn parts(
         labels,
         created: assemble::created(mtime),
     }
-}
-
-/// Run blocking work (uv, tar, gzip, file writes) on tokio's blocking pool, so the executor's
-/// threads keep serving the registry I/O of other tasks meanwhile.
-pub(crate) async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Task {
-            what,
-            message: e.to_string(),
-        })?
 }

@@ -66,7 +66,8 @@ pub async fn export(
             blobs,
         });
     }
-    write(out, cache, &images)?;
+    let (out, cache, all) = (out.to_path_buf(), cache.clone(), images.clone());
+    super::blocking::run("writing the bundle", move || write(&out, &cache, &all)).await?;
     Ok(images)
 }
 

@@ -3,7 +3,7 @@
 
 use super::layer::LayerSpec;
 use crate::error::Result;
-use crate::script::{Runtime, Script};
+use crate::script::Script;
 
 /// Where the code lives in the image (also the working directory).
 pub const APP: &str = "/app";
@@ -19,15 +19,16 @@ pub fn spec(script: &Script) -> Result<LayerSpec> {
     Ok(spec)
 }
 
-/// The command the image runs: unbuffered Python that writes no bytecode at run time,
-/// `node`, or `bash`, on the entrypoint under `/app`.
+/// The command the image runs: the runtime's interpreter ([`Runtime::interpreter`](crate::script::Runtime::interpreter), the same
+/// the operator uses for code sources: unbuffered Python that writes no bytecode at run time,
+/// `node`, or `bash`) on the entrypoint under `/app`.
 pub fn entrypoint(script: &Script) -> Vec<String> {
-    let entry = format!("{APP}/{}", script.entrypoint);
-    let mut cmd: Vec<String> = match script.runtime {
-        Runtime::Python3 => vec!["python3".into(), "-u".into(), "-B".into()],
-        Runtime::Node => vec!["node".into()],
-        Runtime::Bash => vec!["bash".into()],
-    };
-    cmd.push(entry);
+    let mut cmd: Vec<String> = script
+        .runtime
+        .interpreter()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    cmd.push(format!("{APP}/{}", script.entrypoint));
     cmd
 }

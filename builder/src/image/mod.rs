@@ -18,6 +18,7 @@ pub mod assemble;
 pub mod auth;
 pub mod base;
 pub mod blobs;
+pub(crate) mod blocking;
 pub mod build;
 pub mod bundle;
 pub mod code_layer;
