@@ -78,7 +78,7 @@ async fn install_manifests_apply_cleanly_with_server_dry_run() {
     }
     // The complete output of `prisn operator manifests` passes too (Namespace incl.). A
     // dry run creates no Namespace, so the objects inside prisn-system need it to exist.
-    let _system = system_namespace(&ns.client).await;
+    system_namespace(&ns.client).await;
     let (ok, out) = dry_run(&prisn_operator::manifests::render(
         "registry.invalid/prisn-operator:test",
     ));
@@ -92,9 +92,11 @@ async fn install_manifests_apply_cleanly_with_server_dry_run() {
     );
 }
 
-/// The operator's own namespace, created for real (deleted when dropped). One left
-/// terminating by an earlier run is waited out first.
-async fn system_namespace(client: &kube::Client) -> testbed::TestNamespace {
+/// Makes sure the operator's own namespace exists (one left terminating by someone else is
+/// waited out first). It is left in place: deleting it would leave it terminating for a
+/// while, in the way of a later test (of this run or another binary) that installs the
+/// operator there; an empty namespace on a throw-away test bed costs nothing.
+async fn system_namespace(client: &kube::Client) {
     use k8s_openapi::api::core::v1::Namespace;
     let name = prisn_operator::manifests::NAMESPACE;
     let api: kube::Api<Namespace> = kube::Api::all(client.clone());
@@ -124,8 +126,4 @@ async fn system_namespace(client: &kube::Client) -> testbed::TestNamespace {
     )
     .await
     .expect("the operator's namespace exists");
-    testbed::TestNamespace {
-        name: name.to_string(),
-        client: client.clone(),
-    }
 }

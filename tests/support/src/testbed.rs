@@ -92,6 +92,16 @@ fn env_is_true(name: &str) -> bool {
     )
 }
 
+/// Cargo names test binaries `<target>-<16 hex>`: `e2e-0123456789abcdef` → `e2e`.
+fn target_name(file_stem: &str) -> String {
+    match file_stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
+        _ => file_stem.to_string(),
+    }
+}
+
 /// Must a test that needs the test bed fail when it is down? (See the module docs.)
 pub fn required() -> bool {
     env_is_true(REQUIRED_ENV) || env_is_true("CI")
@@ -106,15 +116,8 @@ fn count_this_test() {
     };
     let binary = std::env::current_exe()
         .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .and_then(|p| p.file_stem().map(|s| target_name(&s.to_string_lossy())))
         .unwrap_or_default();
-    // Cargo names test binaries `<target>-<16 hex>`.
-    let binary = match binary.rsplit_once('-') {
-        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            name.to_string()
-        }
-        _ => binary,
-    };
     let thread = std::thread::current();
     let test = match thread.name() {
         Some(name) if name != "main" => name.to_string(),
@@ -357,6 +360,15 @@ mod tests {
         let long = unique_name(&"x".repeat(100));
         assert!(long.len() <= 63, "{long}");
         assert_eq!(unique_name("--").len(), "t-".len() + 8);
+    }
+
+    #[test]
+    fn the_count_file_names_the_cargo_target() {
+        assert_eq!(target_name("e2e-0123456789abcdef"), "e2e");
+        assert_eq!(target_name("it-27a140afa8482b98"), "it");
+        // Not cargo's hash: kept whole.
+        assert_eq!(target_name("my-tool"), "my-tool");
+        assert_eq!(target_name("x-0123456789abcdeg"), "x-0123456789abcdeg");
     }
 
     #[test]
