@@ -18,6 +18,9 @@ step "Debian packages"
 # run the images prisn builds; openssl makes the test bed's certificates (its etcd is
 # built from Go modules with the rest of Kubernetes).
 PACKAGES=(docker-registry skopeo umoci runc openssl curl)
+# The test bed's real node (tests/testbed/README.md): containerd + CNI plugins + iptables
+# (kube-proxy), gcc + libc6-dev for the static pause binary.
+PACKAGES+=(containerd containernetworking-plugins iptables iproute2 gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
