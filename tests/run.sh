@@ -48,6 +48,10 @@ step "Format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "Operator image for the real node (the dev-profile binary the tests link anyway)"
+cargo test --workspace --locked --no-run
+PRISN_OPERATOR_BIN="$CARGO_TARGET_DIR/debug/prisn-operator" operator/hack/build-image.sh "$ROOT/target/prisn-operator-oci"
+
 step "Tests"
 cargo test --workspace --locked --no-fail-fast
 

@@ -25,3 +25,7 @@ mod local_recovery;
 mod kube;
 mod kube_common;
 mod kube_errors;
+
+// kubernetes mode on the test bed's real node: kubelet + containerd, the operator as a pod (issue 12)
+mod node;
+mod node_common;
