@@ -27,7 +27,15 @@ NODE_COMPONENTS=(containerd registry kubelet kube-proxy)
 NODE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory vm.panic_on_oom
   kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 
-node_enabled() { [[ "${PRISN_TESTBED_REAL_NODE:-1}" != 0 ]]; }
+# PRISN_TESTBED_REAL_NODE: 1 (start it, fail without root), 0 (kwok only), unset: start it
+# when running as root, else say so and go without.
+node_enabled() {
+  case "${PRISN_TESTBED_REAL_NODE:-}" in
+    0) return 1 ;;
+    1) return 0 ;;
+    *) [[ "$(id -u)" == 0 ]] ;;
+  esac
+}
 
 node_dir() { echo "$STATE/node"; }
 node_sock() { echo "$STATE/node/containerd/containerd.sock"; }
@@ -51,7 +59,12 @@ node_need_tools() {
   need_cmd gcc gcc
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback && -x /usr/lib/cni/portmap ]] \
     || need_cmd /usr/lib/cni/bridge containernetworking-plugins
-  [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -n "$(gcc -print-file-name=libc.a | grep /)" ]] || need_cmd /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
+  # gcc -static needs libc.a; gcc prints the bare name when it has none.
+  if [[ "$(gcc -print-file-name=libc.a)" != /* ]]; then
+    say "installing libc6-dev (for gcc -static)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev; } >/dev/null 2>&1 \
+      || die "gcc -static needs libc.a: 'apt-get install -y libc6-dev' failed"
+  fi
 }
 
 # Refuses to start a second real node on this machine.
@@ -333,8 +346,6 @@ node_ready() {
 
 # Starts containerd, kubelet and kube-proxy; the control plane is up.
 node_up() {
-  node_need_tools
-  node_claim
   local d="$STATE/node"
   mkdir -p "$d"
   node_save_sysctls
@@ -399,7 +410,14 @@ node_iptables_sweep() {
 # killed node, and a no-op when there is none.
 node_down() {
   local d="$STATE/node"
-  [[ -d "$d" || -f "$STATE/pids" ]] || return 0
+  [[ -d "$d" ]] || return 0
+  # The bridge, the chains and the sysctls are the machine's: only the state dir that
+  # claimed the node may remove them.
+  if [[ -f "$NODE_OWNER_FILE" && "$(cat "$NODE_OWNER_FILE")" != "$STATE" ]]; then
+    say "not removing the real node's network: it belongs to the test bed in $(cat "$NODE_OWNER_FILE")"
+    rm -rf "$d"
+    return 0
+  fi
   local name pid kube=() ctd=() reg=()
   while read -r name pid; do
     case "$name" in
@@ -427,7 +445,7 @@ node_down() {
   fi
   # CNI DEL removed the veths; a killed run may have left some on the bridge.
   local veth
-  for veth in $(ip -o link show master "$NODE_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+  for veth in $( (ip -o link show master "$NODE_BRIDGE" 2>/dev/null || true) | awk -F': ' '{print $2}' | cut -d@ -f1); do
     ip link del "$veth" 2>/dev/null || true
   done
   ip link del "$NODE_BRIDGE" 2>/dev/null || true

@@ -449,6 +449,8 @@ cmd_up() {
     return 0
   fi
   cmd_build
+  # Fail before starting anything when the node cannot run here.
+  if node_enabled; then node_need_tools; node_claim; fi
   need_cmd openssl openssl
   need_cmd curl curl
 
@@ -554,7 +556,11 @@ EOF
   wait_for "kube-controller-manager /healthz" 30 curl -skf --max-time 1 "https://$HOST:$KCM_PORT/healthz"
   wait_for "kube-scheduler /healthz" 30 curl -skf --max-time 1 "https://$HOST:$SCHEDULER_PORT/healthz"
   mark controllers
-  if node_enabled; then node_up; fi
+  if node_enabled; then
+    node_up
+  else
+    say "no real node (PRISN_TESTBED_REAL_NODE=${PRISN_TESTBED_REAL_NODE:-unset}, uid $(id -u)): pods run on kwok only"
+  fi
   say "up in $(elapsed "$t0")s ($PHASES): API server https://$HOST:$APISERVER_PORT, kubeconfig $STATE/kubeconfig"
 }
 
