@@ -39,7 +39,14 @@ tests/fixtures/base-images/build.sh
 
 step "Kubernetes test bed: build (cached) and start"
 tests/testbed/testbed.sh build
-cleanup() { step "Stopping the test bed"; tests/testbed/testbed.sh down || true; }
+cleanup() {
+  local rc=$?
+  step "Stopping the test bed"
+  tests/testbed/testbed.sh down || true
+  # The real node must leave no bridge, veth, mount, iptables rule or shim behind.
+  tests/testbed/testbed.sh leftovers || rc=1
+  exit "$rc"
+}
 trap cleanup EXIT
 tests/testbed/testbed.sh up
 export KUBECONFIG=$ROOT/target/testbed/kubeconfig

@@ -438,6 +438,14 @@ node_down() {
   for shim in $(pgrep -f "containerd-shim-runc-v2 .*-address $(node_sock)" || true); do
     kill -KILL "$shim" 2>/dev/null || true
   done
+  # Containers whose shim is gone (containerd or the shims were killed): runc still knows
+  # them by its state dir; delete --force kills their processes and removes their cgroups.
+  local runc_root="$d/containerd/state/runc/k8s.io" id
+  if [[ -d "$runc_root" ]]; then
+    for id in $(runc --root "$runc_root" list -q 2>/dev/null || true); do
+      runc --root "$runc_root" delete --force "$id" >/dev/null 2>&1 || true
+    done
+  fi
   # Mounts left by a killed kubelet or containerd (tmpfs volumes, rootfs, netns, shm), deepest first.
   if [[ -d "$d" ]]; then
     local m
@@ -478,4 +486,25 @@ node_status() {
   [[ -S "$(node_sock)" ]] || return 0
   echo "pods on $NODE_NAME (containerd, through CRI):"
   "$BIN/testbed-cri" "unix://$(node_sock)" ps 2>&1 | sed 's/^/  /'
+}
+
+# Prints what a real node left on this machine (after `down`); exit 1 when anything.
+node_leftovers() {
+  local found=0 line
+  if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then echo "bridge $NODE_BRIDGE still exists"; found=1; fi
+  # CNI's bridge plugin names host-side veths veth + 8 hex digits.
+  while IFS= read -r line; do echo "veth: $line"; found=1; done < <(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^veth[0-9a-f]{8}(@|$)' || true)
+  while IFS= read -r line; do echo "mount: $line"; found=1; done < <(findmnt -rn -o TARGET | grep -F "$STATE/node/" || true)
+  local cmd
+  for cmd in iptables-save ip6tables-save; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    while IFS= read -r line; do echo "$cmd: $line"; found=1; done < <("$cmd" 2>/dev/null | grep -E '^(:|-A )(PRISN-TESTBED|KUBE-|CNI-)|-j (PRISN-TESTBED|KUBE-|CNI-)' || true)
+  done
+  while IFS= read -r line; do echo "process: $line"; found=1; done < <(pgrep -af "containerd-shim-runc-v2 .*$STATE/node/" || true)
+  local runc_root="$STATE/node/containerd/state/runc/k8s.io"
+  if [[ -d "$runc_root" ]]; then
+    while IFS= read -r line; do echo "container: $line"; found=1; done < <(runc --root "$runc_root" list -q 2>/dev/null || true)
+  fi
+  [[ -f "$NODE_OWNER_FILE" && "$(cat "$NODE_OWNER_FILE")" == "$STATE" ]] && { echo "owner file $NODE_OWNER_FILE"; found=1; }
+  return $found
 }

@@ -9,6 +9,7 @@
 #   tests/testbed/testbed.sh env      print `export KUBECONFIG=… PATH=…`
 #   tests/testbed/testbed.sh status   say what runs (exit 0 when up, 3 when not)
 #   tests/testbed/testbed.sh down     stop the recorded PIDs, remove the data dir
+#   tests/testbed/testbed.sh leftovers  after down: list what the real node left (exit 1 if any)
 #
 # State (PIDs, ports, certs, data, logs) lives in <repo>/target/testbed/.
 # Binaries live in ${PRISN_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/prisn/testbed}/<key>/.
@@ -619,5 +620,6 @@ case "${1:-}" in
   down) cmd_down ;;
   env) cmd_env ;;
   status) cmd_status ;;
-  *) echo "usage: $0 build|up|down|env|status" >&2; exit 2 ;;
+  leftovers) node_leftovers && echo "testbed: nothing of the real node is left" >&2 ;;
+  *) echo "usage: $0 build|up|down|env|status|leftovers" >&2; exit 2 ;;
 esac
