@@ -525,3 +525,65 @@ fn node_python_node_and_bash_run_as_uid_65532_on_a_read_only_root() {
         assert!(logs.contains("uid=65532 root=read-only"), "{file}: {logs}");
     }
 }
+
+const PROBE_HOST: &str = r#"import os, socket, ssl, urllib.error, urllib.request
+
+HOST = "10.244.0.1"  # the node: the bridge's address, the pods' gateway
+
+def tcp(port):
+    try:
+        socket.create_connection((HOST, int(port)), timeout=3).close()
+        return "open"
+    except OSError as err:
+        return type(err).__name__
+
+def kubelet(port):
+    try:
+        urllib.request.urlopen(f"https://{HOST}:{port}/pods", context=ssl._create_unverified_context(), timeout=5)
+        return "200"
+    except urllib.error.HTTPError as err:
+        return str(err.code)
+    except OSError as err:
+        return type(err).__name__
+
+print(f"etcd={tcp(os.environ['ETCD'])} apiserver={tcp(os.environ['APISERVER'])} "
+      f"registry={tcp(os.environ['REGISTRY'])} kubelet={kubelet(os.environ['KUBELET'])}")
+"#;
+
+#[test]
+fn node_pods_reach_no_loopback_service_of_the_host_and_no_kubelet_without_a_certificate() {
+    let Some(e) = NodeEnv::start() else { return };
+    let name = unique_name("probe-host");
+    let path = e.script("probe_host.py", PROBE_HOST);
+    let port = |k: &str| format!("{}={}", &k[..k.find('_').unwrap()], e.node.ports[k]);
+    let envs = [
+        port("ETCD_PORT"),
+        port("APISERVER_PORT"),
+        port("REGISTRY_PORT"),
+        port("KUBELET_PORT"),
+    ];
+    let mut args = vec![
+        "deploy",
+        &path,
+        "--name",
+        &name,
+        "--source",
+        "configmap",
+        "--once",
+        "--wait",
+        "--timeout",
+        "180s",
+    ];
+    for env in &envs {
+        args.extend(["-e", env.as_str()]);
+    }
+    ok(&e.prisn(&args));
+    let logs = ok(&e.prisn(&["logs", &name]));
+    // The servers listen on 127.0.0.1 only; the kubelet wants a client certificate.
+    assert!(
+        logs.contains(
+            "etcd=ConnectionRefusedError apiserver=ConnectionRefusedError registry=ConnectionRefusedError kubelet=401"
+        ),
+        "{logs}"
+    );
+}

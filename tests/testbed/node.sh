@@ -5,7 +5,7 @@
 # What lives outside $STATE while the node runs (and what `down` removes):
 #   - the bridge $NODE_BRIDGE with $NODE_GW, the veths CNI attaches to it, and a
 #     route for the service range through it;
-#   - iptables chains: PRISN-TESTBED (ours), KUBE-* (kube-proxy, kubelet);
+#   - iptables chains: PRISN-TESTBED* (ours), KUBE-* (kube-proxy, kubelet);
 #   - sysctls net.ipv4.ip_forward and net.bridge.bridge-nf-call-iptables, and
 #     the ones kubelet sets (kernel.panic, vm.overcommit_memory, …): the old
 #     values are kept in $STATE/node/sysctl.saved and written back;
@@ -37,7 +37,6 @@ node_enabled() {
   esac
 }
 
-node_dir() { echo "$STATE/node"; }
 node_sock() { echo "$STATE/node/containerd/containerd.sock"; }
 
 # The PID runs containerd or docker-registry (Debian's binaries, not in our cache).
@@ -148,6 +147,13 @@ node_network_up() {
   iptables -w -t filter -A PRISN-TESTBED -i "$NODE_BRIDGE" ! -o "$NODE_BRIDGE" \
     -m comment --comment "prisn test bed: pod traffic stays on this machine" -j DROP
   iptables -w -t filter -I FORWARD 1 -j PRISN-TESTBED
+  # route_localnet lets the kernel accept packets from the bridge addressed to 127.0.0.0/8:
+  # only the DNAT above may use that. A pod with CAP_NET_RAW could otherwise hand-craft a
+  # frame to 127.0.0.1 and reach etcd or the registry on this host's loopback.
+  iptables -w -t filter -N PRISN-TESTBED-INPUT 2>/dev/null || iptables -w -t filter -F PRISN-TESTBED-INPUT
+  iptables -w -t filter -A PRISN-TESTBED-INPUT -i "$NODE_BRIDGE" -d 127.0.0.0/8 -m conntrack ! --ctstate DNAT \
+    -m comment --comment "prisn test bed: pods reach loopback only through the API server DNAT" -j DROP
+  iptables -w -t filter -I INPUT 1 -j PRISN-TESTBED-INPUT
 }
 
 node_write_cni() {
@@ -398,8 +404,8 @@ node_iptables_sweep() {
       while IFS= read -r line; do
         # iptables-save quotes what needs quoting, so the line reads back as arguments.
         eval "$cmd -w -t $t -D ${line#-A }" 2>/dev/null || true
-      done < <(echo "$dump" | grep -E '^-A [A-Z]+ .*-j (PRISN-TESTBED|KUBE-|CNI-)' | grep -vE '^-A (PRISN-TESTBED|KUBE-|CNI-)' || true)
-      local chains; chains="$(echo "$dump" | grep -oE '^:(PRISN-TESTBED|KUBE-[A-Z0-9-]+|CNI-[A-Za-z0-9-]+)' | cut -c2- || true)"
+      done < <(echo "$dump" | grep -E '^-A [A-Z]+ .*-j (PRISN-TESTBED[A-Z-]*|KUBE-|CNI-)' | grep -vE '^-A (PRISN-TESTBED[A-Z-]*|KUBE-|CNI-)' || true)
+      local chains; chains="$(echo "$dump" | grep -oE '^:(PRISN-TESTBED[A-Z-]*|KUBE-[A-Z0-9-]+|CNI-[A-Za-z0-9-]+)' | cut -c2- || true)"
       for chain in $chains; do "$cmd" -w -t "$t" -F "$chain" 2>/dev/null || true; done
       for chain in $chains; do "$cmd" -w -t "$t" -X "$chain" 2>/dev/null || true; done
     done
@@ -498,7 +504,7 @@ node_leftovers() {
   local cmd
   for cmd in iptables-save ip6tables-save; do
     command -v "$cmd" >/dev/null 2>&1 || continue
-    while IFS= read -r line; do echo "$cmd: $line"; found=1; done < <("$cmd" 2>/dev/null | grep -E '^(:|-A )(PRISN-TESTBED|KUBE-|CNI-)|-j (PRISN-TESTBED|KUBE-|CNI-)' || true)
+    while IFS= read -r line; do echo "$cmd: $line"; found=1; done < <("$cmd" 2>/dev/null | grep -E '^(:|-A )(PRISN-TESTBED[A-Z-]*|KUBE-|CNI-)|-j (PRISN-TESTBED[A-Z-]*|KUBE-|CNI-)' || true)
   done
   while IFS= read -r line; do echo "process: $line"; found=1; done < <(pgrep -af "containerd-shim-runc-v2 .*$STATE/node/" || true)
   local runc_root="$STATE/node/containerd/state/runc/k8s.io"

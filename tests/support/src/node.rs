@@ -43,6 +43,8 @@ pub struct Node {
     pub registry: String,
     /// The test bed's state directory.
     pub state: PathBuf,
+    /// Every `NAME=VALUE` of `ports.env` (`ETCD_PORT`, `KUBELET_PORT`, …).
+    pub ports: BTreeMap<String, String>,
 }
 
 impl Node {
@@ -104,6 +106,10 @@ pub fn try_node() -> Result<Node> {
     Ok(Node {
         name: name.to_string(),
         registry: format!("127.0.0.1:{port}"),
+        ports: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         state,
     })
 }
