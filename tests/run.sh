@@ -19,6 +19,9 @@ step "Debian packages"
 # built from Go modules with the rest of Kubernetes); gpgv and debian-archive-keyring check
 # the Debian archive's signature for `prisn base`.
 PACKAGES=(docker-registry skopeo umoci runc openssl curl gpgv debian-archive-keyring)
+# The test bed's real node (tests/testbed/README.md): containerd + CNI plugins + iptables
+# (kube-proxy), gcc + libc6-dev for the static pause binary.
+PACKAGES+=(containerd containernetworking-plugins iptables iproute2 gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -51,7 +54,14 @@ done
 
 step "Kubernetes test bed: build (cached) and start"
 tests/testbed/testbed.sh build
-cleanup() { step "Stopping the test bed"; tests/testbed/testbed.sh down || true; }
+cleanup() {
+  local rc=$?
+  step "Stopping the test bed"
+  tests/testbed/testbed.sh down || true
+  # The real node must leave no bridge, veth, mount, iptables rule or shim behind.
+  tests/testbed/testbed.sh leftovers || rc=1
+  exit "$rc"
+}
 trap cleanup EXIT
 tests/testbed/testbed.sh up
 export KUBECONFIG=$ROOT/target/testbed/kubeconfig
@@ -59,6 +69,10 @@ export KUBECONFIG=$ROOT/target/testbed/kubeconfig
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Operator image for the real node (the dev-profile binary the tests link anyway)"
+cargo test --workspace --locked --no-run
+PRISN_OPERATOR_BIN="$CARGO_TARGET_DIR/debug/prisn-operator" operator/hack/build-image.sh "$ROOT/target/prisn-operator-oci"
 
 step "Tests"
 # A test that needs the test bed fails instead of skipping (tests/support/src/testbed.rs),

@@ -11,6 +11,10 @@
 #
 # Then: prisn operator manifests --image PUSH_REF@sha256:… | kubectl apply -f -
 # Needs: cargo, umoci, ldd (libc-bin); skopeo to push. SOURCE_DATE_EPOCH fixes the timestamps.
+#
+# PRISN_OPERATOR_BIN=PATH packs that binary instead of building the release one (debug info
+# stripped with `strip` when it is installed). tests/run.sh packs the dev-profile binary that
+# `cargo test --no-run` already linked: a release build would add minutes of compile to CI.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,13 +23,19 @@ PUSH="${2:-}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 
-for tool in cargo umoci ldd; do
+for tool in umoci ldd; do
   command -v "$tool" >/dev/null || { echo "build-image: $tool not found" >&2; exit 1; }
 done
 
-cargo build --release --locked -p prisn-operator --bin prisn-operator --manifest-path "$ROOT/Cargo.toml" \
-  || cargo build --release -p prisn-operator --bin prisn-operator --manifest-path "$ROOT/Cargo.toml"
-BIN="$TARGET_DIR/release/prisn-operator"
+if [[ -n "${PRISN_OPERATOR_BIN:-}" ]]; then
+  BIN="$PRISN_OPERATOR_BIN"
+  [[ -x "$BIN" ]] || { echo "build-image: PRISN_OPERATOR_BIN=$BIN is not an executable file" >&2; exit 1; }
+else
+  command -v cargo >/dev/null || { echo "build-image: cargo not found" >&2; exit 1; }
+  cargo build --release --locked -p prisn-operator --bin prisn-operator --manifest-path "$ROOT/Cargo.toml" \
+    || cargo build --release -p prisn-operator --bin prisn-operator --manifest-path "$ROOT/Cargo.toml"
+  BIN="$TARGET_DIR/release/prisn-operator"
+fi
 
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
@@ -33,6 +43,9 @@ ROOTFS="$STAGE/rootfs"
 mkdir -p "$ROOTFS/usr/local/bin" "$ROOTFS/etc/ssl/certs" "$ROOTFS/tmp"
 chmod 1777 "$ROOTFS/tmp"
 install -m 0755 "$BIN" "$ROOTFS/usr/local/bin/prisn-operator"
+if [[ -n "${PRISN_OPERATOR_BIN:-}" ]] && command -v strip >/dev/null; then
+  strip --strip-debug "$ROOTFS/usr/local/bin/prisn-operator"
+fi
 # The dynamic loader and every library the binary needs, at the same paths as here.
 for lib in $(ldd "$BIN" | grep -oE '/[^ ]+'); do
   mkdir -p "$ROOTFS$(dirname "$lib")"

@@ -23,6 +23,12 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 pub const WAIT: Duration = Duration::from_secs(90);
 
+/// Held while something changes cluster-wide state (the CRDs, the operator pod's scope):
+/// no test with an in-process operator runs meanwhile.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub struct KubeEnv {
     pub t: TestContext,
     pub registry: Registry,

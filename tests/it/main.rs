@@ -45,3 +45,7 @@ mod module_cycles;
 
 // parsers of user input under fuzzing: the saved corpus, replayed on stable (issue 13)
 mod fuzz_corpus;
+
+// kubernetes mode on the test bed's real node: kubelet + containerd, the operator as a pod (issue 12)
+mod node;
+mod node_common;

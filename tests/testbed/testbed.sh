@@ -9,6 +9,7 @@
 #   tests/testbed/testbed.sh env      print `export KUBECONFIG=… PATH=…`
 #   tests/testbed/testbed.sh status   say what runs (exit 0 when up, 3 when not)
 #   tests/testbed/testbed.sh down     stop the recorded PIDs, remove the data dir
+#   tests/testbed/testbed.sh leftovers  after down: list what the real node left (exit 1 if any)
 #
 # State (PIDs, ports, certs, data, logs) lives in <repo>/target/testbed/.
 # Binaries live in ${PRISN_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/prisn/testbed}/<key>/.
@@ -30,6 +31,8 @@ KWOK_VERSION="$(awk '$1=="sigs.k8s.io/kwok" && $2 ~ /^v/ {print $2; exit}' "$HER
 GO_MIN=1.26
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+# shellcheck source=node.sh
+source "$HERE/node.sh"
 
 die() { echo "testbed: error: $*" >&2; exit 1; }
 say() { echo "testbed: $*" >&2; }
@@ -58,7 +61,7 @@ find_go() {
 # The cache key changes whenever the pinned versions, go.sum or the compiler change.
 cache_key() {
   local h
-  h="$( { cat "$HERE/go.mod" "$HERE/go.sum"; echo "$GO_VERSION"; declare -f build_binaries; } | sha256sum | cut -c1-12)"
+  h="$( { cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/cri/main.go"; echo "$GO_VERSION"; declare -f build_binaries; } | sha256sum | cut -c1-12)"
   echo "k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-$h"
 }
 
@@ -73,7 +76,7 @@ set_paths() {
 
 built() {
   local b
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kwok etcd; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kwok etcd kubelet kube-proxy testbed-cri; do
     [[ -x "$BIN/$b" ]] || return 1
   done
   [[ -f "$CACHE/crds/kwok.x-k8s.io_logs.yaml" && -f "$CACHE/built" ]]
@@ -94,10 +97,14 @@ build_binaries() {
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
       k8s.io/kubernetes/cmd/kubectl \
+      k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-proxy \
       sigs.k8s.io/kwok/cmd/kwok \
-      go.etcd.io/etcd/server/v3)
+      go.etcd.io/etcd/server/v3 \
+      ./cri)
   # go.etcd.io/etcd/server/v3 is the etcd main package; go names its binary "server".
   mv "$out/server" "$out/etcd"
+  mv "$out/cri" "$out/testbed-cri"
 }
 
 cmd_build() {
@@ -187,7 +194,7 @@ ours() {
   local pid="$1" exe
   [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
   exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
-  [[ "$exe" == "$CACHE_ROOT_REAL"/* ]]
+  [[ "$exe" == "$CACHE_ROOT_REAL"/* ]] || node_ours "$pid"
 }
 
 recorded_pids() { if [[ -f "$STATE/pids" ]]; then cat "$STATE/pids"; fi; }
@@ -240,7 +247,9 @@ all_alive() {
     ours "$pid" || return 1
     n=$((n + 1))
   done < <(recorded_pids)
-  [[ $n -eq ${#COMPONENTS[@]} ]]
+  local want=${#COMPONENTS[@]}
+  if node_enabled; then want=$((want + ${#NODE_COMPONENTS[@]})); fi
+  [[ $n -eq $want ]]
 }
 
 is_up() {
@@ -303,6 +312,7 @@ gen_pki() {
   # kwok plays every kubelet: it creates node leases and writes node and pod status.
   sign kwok "/O=system:masters/CN=kwok-controller" "${client[@]}"
   sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "${client[@]}"
+  if node_enabled; then node_pki; fi
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$d/sa.key" 2>/dev/null
   openssl pkey -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
   chmod 600 "$d"/*.key
@@ -440,12 +450,15 @@ cmd_up() {
     return 0
   fi
   cmd_build
+  # Fail before starting anything when the node cannot run here.
+  if node_enabled; then node_need_tools; node_claim; fi
   need_cmd openssl openssl
   need_cmd curl curl
 
   local t0; t0="$(now)"; PHASE_T0="$t0"
   # A previous run that was killed leaves PIDs or a data dir behind: clean them.
   if [[ -f "$STATE/pids" ]]; then say "cleaning up a previous run that is not healthy"; fi
+  node_down
   stop_recorded
   rm -rf "$STATE/data" "$STATE/pki" "$STATE/kubeconfig" "$STATE/ports.env"
   mkdir -p "$STATE/data" "$STATE/logs"
@@ -457,6 +470,7 @@ cmd_up() {
   pick_port KCM_PORT CONTROLLER_MANAGER 16444
   pick_port SCHEDULER_PORT SCHEDULER 16445
   pick_port KWOK_PORT KWOK 16446
+  if node_enabled; then node_pick_ports; fi
   SERVICE_CIDR=10.96.0.0/16
   SERVICE_IP=10.96.0.1
 
@@ -482,7 +496,8 @@ cmd_up() {
     --bind-address "$HOST" --advertise-address "$HOST" --secure-port "$APISERVER_PORT" \
     --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
-    --authorization-mode RBAC \
+    --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction,PodNodeSelector,PodTolerationRestriction \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
@@ -531,6 +546,9 @@ CONTROLLER_MANAGER_PORT=$KCM_PORT
 SCHEDULER_PORT=$SCHEDULER_PORT
 KWOK_PORT=$KWOK_PORT
 EOF
+  if node_enabled; then node_ports_env >>"$STATE/ports.env"; fi
+  # Tests find kubectl (and the rest) here.
+  ln -sfn "$BIN" "$STATE/bin"
   wait_for "$NODES kwok node(s) Ready" 60 nodes_ready
   mark "kwok node"
   # The ServiceAccount controller (controller-manager) must have made the
@@ -539,6 +557,11 @@ EOF
   wait_for "kube-controller-manager /healthz" 30 curl -skf --max-time 1 "https://$HOST:$KCM_PORT/healthz"
   wait_for "kube-scheduler /healthz" 30 curl -skf --max-time 1 "https://$HOST:$SCHEDULER_PORT/healthz"
   mark controllers
+  if node_enabled; then
+    node_up
+  else
+    say "no real node (PRISN_TESTBED_REAL_NODE=${PRISN_TESTBED_REAL_NODE:-unset}, uid $(id -u)): pods run on kwok only"
+  fi
   say "up in $(elapsed "$t0")s ($PHASES): API server https://$HOST:$APISERVER_PORT, kubeconfig $STATE/kubeconfig"
 }
 
@@ -549,8 +572,9 @@ cmd_down() {
     say "not running"
     return 0
   fi
+  node_down
   stop_recorded
-  rm -rf "$STATE/data" "$STATE/pki" "$STATE/kubeconfig" "$STATE"/*.kubeconfig "$STATE/ports.env" "$STATE/kwok.yaml" "$STATE/pod-logs"
+  rm -rf "$STATE/data" "$STATE/pki" "$STATE/kubeconfig" "$STATE"/*.kubeconfig "$STATE/ports.env" "$STATE/kwok.yaml" "$STATE/pod-logs" "$STATE/bin"
   say "down (logs of the last run kept in $STATE/logs/)"
 }
 
@@ -584,7 +608,7 @@ cmd_status() {
     local r; r="$(api_get /readyz 2>&1 || true)"
     echo "API server https://$HOST:$APISERVER_PORT /readyz: $r"
     [[ "$r" == ok ]] || rc=3
-    if [[ $rc == 0 ]]; then kubectl_ get nodes -o wide 2>/dev/null || true; fi
+    if [[ $rc == 0 ]]; then kubectl_ get nodes -o wide 2>/dev/null || true; node_status; fi
   fi
   echo "kubeconfig: $STATE/kubeconfig"
   return $rc
@@ -596,5 +620,6 @@ case "${1:-}" in
   down) cmd_down ;;
   env) cmd_env ;;
   status) cmd_status ;;
-  *) echo "usage: $0 build|up|down|env|status" >&2; exit 2 ;;
+  leftovers) node_leftovers && echo "testbed: nothing of the real node is left" >&2 ;;
+  *) echo "usage: $0 build|up|down|env|status|leftovers" >&2; exit 2 ;;
 esac
