@@ -13,8 +13,11 @@ use prisn_builder::image::Reference;
 use prisn_builder::lock::LockFile;
 use prisn_builder::script;
 
+/// A target: takes any bytes, returns normally or panics on a broken check.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `cargo fuzz run NAME` and the corpus directories call them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("pep723", pep723),
     ("requirements_txt", requirements_txt),
     ("pyproject", pyproject),
