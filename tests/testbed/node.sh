@@ -322,6 +322,13 @@ registerWithTaints:
 - {key: $NODE_TAINT_KEY, value: "true", effect: NoSchedule}
 serializeImagePulls: false
 maxPods: 110
+# This machine's disk reports ~250 GiB with ~15 % available however empty it is (a thin
+# disk), so kubelet's defaults (image GC from 85 % used, eviction below 15 % imagefs
+# available) fire at once: they removed the pause image mid-run once. The test bed is
+# thrown away at \`down\`; nothing here needs collecting.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: 100Mi, nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%", imagefs.inodesFree: "1%"}
 EOF
 }
 
