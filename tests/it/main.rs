@@ -7,6 +7,7 @@ mod common;
 mod lock;
 mod run;
 mod store;
+mod store_races;
 
 // script + lock → reproducible OCI image → registry / layout / bundle (issue 3)
 mod image;
