@@ -47,6 +47,13 @@ pub(crate) async fn deploy(
 
     let _guard = d.deploy_lock.lock().await;
     let existing = d.db(|db| db.get(&name))?;
+    let origin = std::fs::canonicalize(body.code.root.join(&body.code.entrypoint)).ok();
+    if let Some(rec) = &existing
+        && !body.replace
+        && rec.kind == body.kind
+    {
+        check_same_source(&name, rec, &body.source, origin.as_deref())?;
+    }
     if let Some(port) = body.port {
         check_port(&d, &name, port, existing.as_ref())?;
     }
@@ -65,6 +72,7 @@ pub(crate) async fn deploy(
     let spec = Spec {
         kind: body.kind,
         source: body.source.clone(),
+        origin,
         runtime: body.code.runtime,
         entrypoint: body.code.entrypoint.clone(),
         code_dir: snap.dir,
@@ -135,6 +143,36 @@ pub(crate) async fn deploy(
             notes,
         },
     ))
+}
+
+/// A redeploy must deploy the same source; another script replacing a running workload
+/// takes `--replace` (the same rule for apps, jobs and cron jobs).
+fn check_same_source(name: &str, rec: &Record, source: &str, origin: Option<&Path>) -> Result<()> {
+    let same = match (&rec.spec.origin, origin) {
+        (Some(old), Some(new)) => old == new,
+        // A record from before origins were kept: compare what the user named.
+        _ => normalize(&rec.spec.source) == normalize(source),
+    };
+    if same {
+        return Ok(());
+    }
+    Err(Error::conflict(
+        format!(
+            "{} {name} runs {}; deploying {source} would replace it",
+            rec.kind.noun(),
+            rec.spec.source
+        ),
+        Some(format!(
+            "pass --replace to replace it, or choose another --name (`prisn deploy {source} --name NAME`)"
+        )),
+    ))
+}
+
+fn normalize(source: &str) -> std::path::PathBuf {
+    Path::new(source)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// Everything about a deploy that can be checked without looking at the machine.
@@ -226,6 +264,23 @@ fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
                     v.path.display()
                 ),
                 None,
+            ));
+        }
+        // Local mode mounts storage over a directory that exists on this machine, or one in
+        // the app's private /tmp (created there); a missing one would crash-loop every start.
+        if !v.path.is_dir() && !v.path.starts_with("/tmp") {
+            return Err(Error::invalid(
+                format!(
+                    "storage {} mount path {} does not exist on this machine",
+                    v.name,
+                    v.path.display()
+                ),
+                Some(format!(
+                    "local mode mounts storage over an existing directory: create it (`mkdir -p {}`), or mount under /tmp (e.g. --storage {}=/tmp/{}), which is private to the app",
+                    v.path.display(),
+                    v.name,
+                    v.name
+                )),
             ));
         }
         if body.isolation == Isolation::None {

@@ -203,6 +203,7 @@ impl Backend for LocalBackend {
                 .collect(),
             expect,
             dry_run: req.dry_run,
+            replace: req.replace,
         };
         let reply = client.deploy(&req.name, &body)?;
         let mut phase = None;

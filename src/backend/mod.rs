@@ -110,6 +110,8 @@ pub struct DeployRequest {
     pub isolation: Option<Isolation>,
     /// Local mode only.
     pub network: Network,
+    /// Replace a workload of this name that runs another source (local mode).
+    pub replace: bool,
     pub build: BuildFlags,
 }
 

@@ -75,6 +75,9 @@ pub struct DeployArgs {
     /// (a network namespace of its own with only loopback).
     #[arg(long, value_enum, default_value_t, value_name = "MODE")]
     pub network: Network,
+    /// Replace a workload of this name that runs another script (local mode).
+    #[arg(long)]
+    pub replace: bool,
     /// Kubernetes mode: the registry to push the image to (overrides the context's).
     #[arg(long, value_name = "REGISTRY")]
     pub registry: Option<String>,
@@ -148,6 +151,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         isolation: args.isolation,
         network: args.network,
+        replace: args.replace,
         build: BuildFlags {
             registry: args.registry,
             base: args.base,
@@ -193,6 +197,7 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         dry_run: false,
         isolation: None,
         network: Network::Host,
+        replace: false,
         build: BuildFlags::default(),
     };
     let deployed = deploy(global, &req)?;

@@ -21,6 +21,7 @@ mod local_api;
 mod local_bad_input;
 mod local_cron;
 mod local_limits;
+mod local_new_user;
 mod local_recovery;
 mod local_sandbox;
 mod local_state_loss;
