@@ -443,6 +443,9 @@ pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> 
     Ok(notes)
 }
 
+/// How long `scale NAME 1` waits for an app to come up.
+const UP_WAIT: Duration = Duration::from_secs(60);
+
 /// Set the desired count: apps 0 or 1 (more needs Kubernetes), cron jobs 0 (suspend) or 1.
 /// Scaling to 0 returns once the processes are gone.
 pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result<WorkloadView> {
@@ -474,6 +477,17 @@ pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result
     if replicas == 0 {
         let deadline = now_ms() + (d.config.stop_grace + Duration::from_secs(6)).as_millis() as i64;
         while !d.live(&name).active.is_empty() && now_ms() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    } else if rec.kind == Kind::App {
+        // Scaling up returns once the app is up (its port answers, when it has one), or
+        // crash-looping, or after UP_WAIT: what `status` then shows is what happened.
+        let deadline = now_ms() + UP_WAIT.as_millis() as i64;
+        while let Some(rec) = d.db(|db| db.get(&name))? {
+            let phase = view::view(&d, &rec, false).phase;
+            if matches!(phase.as_str(), "Running" | "CrashLoopBackOff") || now_ms() >= deadline {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -47,6 +47,7 @@ impl LocalBackend {
         name: &str,
         kind: Kind,
         timeout: Duration,
+        until_done: bool,
     ) -> anyhow::Result<WorkloadView> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(2);
@@ -71,6 +72,7 @@ impl LocalBackend {
                         false
                     }
                 },
+                Kind::Job if until_done => matches!(view.phase.as_str(), "Succeeded" | "Failed"),
                 Kind::Job => matches!(view.phase.as_str(), "Running" | "Succeeded"),
                 Kind::CronJob => true,
             };
@@ -207,13 +209,20 @@ impl Backend for LocalBackend {
         };
         let reply = client.deploy(&req.name, &body)?;
         let mut phase = None;
+        let mut exit_code = None;
         let mut notes = reply.notes.clone();
         if let (Some(timeout), false) = (req.wait, req.dry_run)
             && req.kind != Kind::CronJob
         {
-            let view = self.wait(&client, &req.name, req.kind, timeout)?;
+            let view = self.wait(&client, &req.name, req.kind, timeout, req.until_done)?;
             if let Some(iso) = &view.isolation {
                 notes.push(format!("isolation: {iso}"));
+            }
+            if req.until_done {
+                exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
+                if let Some(m) = view.message.as_ref().filter(|_| view.phase == "Failed") {
+                    notes.push(format!("job {}: {m}", req.name));
+                }
             }
             phase = Some(view.phase);
         }
@@ -229,6 +238,7 @@ impl Backend for LocalBackend {
             endpoint: req.port.map(|p| format!("http://127.0.0.1:{p}")),
             notes,
             manifest: None,
+            exit_code,
             timings: Default::default(),
         })
     }

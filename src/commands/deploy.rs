@@ -152,6 +152,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         isolation: args.isolation,
         network: args.network,
         replace: args.replace,
+        until_done: args.wait && kind == Kind::Job,
         build: BuildFlags {
             registry: args.registry,
             base: args.base,
@@ -161,7 +162,11 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
     };
     let deployed = deploy(global, &req)?;
     print(global, args.format, &deployed)?;
-    Ok(ExitCode::SUCCESS)
+    // `deploy --once --wait` ends as the job did.
+    Ok(match deployed.exit_code {
+        Some(code) if code != 0 => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 /// `prisn run --detach`: the script as a one-off job named `<script>-<suffix>`.
@@ -198,6 +203,7 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         isolation: None,
         network: Network::Host,
         replace: false,
+        until_done: false,
         build: BuildFlags::default(),
     };
     let deployed = deploy(global, &req)?;

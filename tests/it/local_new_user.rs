@@ -1,7 +1,7 @@
 //! Local mode as a new user meets it (issue 13, items 13 and 14): one rule for replacing a
 //! workload with another script, and storage paths checked before anything is created.
 
-use crate::common::{fails, ok};
+use crate::common::{fails, ok, stderr};
 use crate::local::*;
 
 #[test]
@@ -64,4 +64,27 @@ fn a_storage_path_that_does_not_exist_is_refused_before_anything_is_created() {
         std::fs::read_to_string(l.t.home.path().join("volumes/w/data/f")).unwrap(),
         "kept\n"
     );
+}
+
+#[test]
+fn deploy_once_wait_ends_as_the_job_does_and_scale_returns_once_the_app_is_up() {
+    let l = Local::new();
+    l.t.write("fail.sh", "echo working; sleep 0.3; echo broken; exit 3\n");
+    let out = l.run(&["deploy", "fail.sh", "--once", "--wait"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(l.status("fail")["phase"], "Failed");
+    l.t.write("good.sh", "sleep 0.3; echo done\n");
+    l.ok(&["deploy", "good.sh", "--once", "--wait"]);
+    assert_eq!(l.status("good")["phase"], "Succeeded");
+    assert_eq!(l.ok(&["logs", "good"]), "done\n");
+
+    l.t.example("api.py");
+    let port = free_port();
+    l.ok(&["deploy", "api.py", "--port", &port.to_string()]);
+    l.ok(&["scale", "api", "0"]);
+    assert!(http_get(port, "/healthz").is_none());
+    l.ok(&["scale", "api", "1"]);
+    // Up when scale returns: no waiting here.
+    assert!(http_get(port, "/healthz").is_some());
+    assert_eq!(l.status("api")["phase"], "Running");
 }
