@@ -108,6 +108,7 @@ pub(crate) async fn deploy(
         ));
     }
     let outcome = d.db(|db| db.put(&name, &spec, replicas, body.expect))?;
+    crash_here_for_tests();
     pin_envs(
         &d,
         existing.as_ref().map(|r| r.spec.env_dir.as_path()),
@@ -173,6 +174,17 @@ fn normalize(source: &str) -> std::path::PathBuf {
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
+}
+
+/// A fault for tests (a crash between applying a change and answering; no real way to cause
+/// it at that instant): when `PRISN_TEST_FAULT_CRASH_AFTER_COMMIT` names a file that exists,
+/// remove it and abort.
+fn crash_here_for_tests() {
+    if let Some(marker) = std::env::var_os("PRISN_TEST_FAULT_CRASH_AFTER_COMMIT")
+        && std::fs::remove_file(&marker).is_ok()
+    {
+        std::process::abort();
+    }
 }
 
 /// Everything about a deploy that can be checked without looking at the machine.

@@ -35,9 +35,11 @@ impl LocalBackend {
 
     /// The daemon, started if it does not answer.
     fn client(&self) -> anyhow::Result<Client> {
-        let exe = std::env::current_exe()
-            .context("cannot find the prisn executable to start the daemon")?;
-        Ok(client::connect_or_start(&self.paths, &exe)?)
+        Ok(client::connect_or_start(&self.paths, &Self::exe()?)?)
+    }
+
+    fn exe() -> anyhow::Result<std::path::PathBuf> {
+        std::env::current_exe().context("cannot find the prisn executable to start the daemon")
     }
 
     /// Poll until the app is ready (or the job started), failing on a crash loop.
@@ -207,7 +209,9 @@ impl Backend for LocalBackend {
             dry_run: req.dry_run,
             replace: req.replace,
         };
-        let reply = client.deploy(&req.name, &body)?;
+        let reply = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
+            c.deploy(&req.name, &body)
+        })?;
         let mut phase = None;
         let mut exit_code = None;
         let mut notes = reply.notes.clone();
@@ -275,12 +279,22 @@ impl Backend for LocalBackend {
 
     fn delete(&self, name: &str) -> anyhow::Result<Option<Deleted>> {
         let client = self.client()?;
-        Ok(client.delete(name)?.map(|notes| Deleted { notes }))
+        let mut retried = false;
+        let deleted = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
+            let first = !std::mem::replace(&mut retried, true);
+            // Not found on the second try: the first one deleted it before the daemon died.
+            c.delete(name)
+                .map(|d| d.or_else(|| (!first).then(Vec::new)))
+        })?;
+        Ok(deleted.map(|notes| Deleted { notes }))
     }
 
     fn scale(&self, name: &str, replicas: u32) -> anyhow::Result<Workload> {
         let client = self.client()?;
-        let view = client.scale(name, replicas).map_err(|e| match e {
+        let view = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
+            c.scale(name, replicas)
+        })
+        .map_err(|e| match e {
             prisn_local::Error::Api { status: 404, .. } => {
                 prisn_local::Error::NotFound(name.to_string())
             }

@@ -20,6 +20,7 @@ mod local;
 mod local_api;
 mod local_bad_input;
 mod local_cron;
+mod local_idempotent;
 mod local_limits;
 mod local_new_user;
 mod local_recovery;
