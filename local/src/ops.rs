@@ -11,7 +11,7 @@ use std::time::Duration;
 use prisn_builder::store::Store;
 
 use crate::api::{DeployBody, DeployReply, Isolation, Kind, Network, Spec, WorkloadView, now_ms};
-use crate::hub::Daemon;
+use crate::hub::{Daemon, blocking};
 use crate::state::Record;
 use crate::{Error, Result, code, cron, limits, name, quantity, view};
 
@@ -496,7 +496,8 @@ pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result
         // crash-looping, or after UP_WAIT: what `status` then shows is what happened.
         let deadline = now_ms() + UP_WAIT.as_millis() as i64;
         while let Some(rec) = d.db(|db| db.get(&name))? {
-            let phase = view::view(&d, &rec, false).phase;
+            let dv = d.clone();
+            let phase = blocking(move || view::view(&dv, &rec, false).phase).await?;
             if matches!(phase.as_str(), "Running" | "CrashLoopBackOff") || now_ms() >= deadline {
                 break;
             }
@@ -506,5 +507,5 @@ pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result
     let rec = d
         .db(|db| db.get(&name))?
         .ok_or_else(|| Error::NotFound(name.clone()))?;
-    Ok(view::view(&d, &rec, false))
+    blocking(move || view::view(&d, &rec, false)).await
 }
