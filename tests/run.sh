@@ -16,8 +16,9 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 step "Debian packages"
 # docker-registry: the CNCF distribution registry tests push to; skopeo/umoci/runc read and
 # run the images prisn builds; openssl makes the test bed's certificates (its etcd is
-# built from Go modules with the rest of Kubernetes).
-PACKAGES=(docker-registry skopeo umoci runc openssl curl)
+# built from Go modules with the rest of Kubernetes). iproute2 (`ip`) and util-linux
+# (`setpriv`) serve the local sandbox's escape tests.
+PACKAGES=(docker-registry skopeo umoci runc openssl curl iproute2 util-linux)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
