@@ -60,6 +60,10 @@ pub struct DeployRequest {
     /// Kubernetes mode: ship the code as a `<name>-code` ConfigMap even when a registry is
     /// configured (`--source configmap`).
     pub configmap: bool,
+    /// Replace a workload of this name that runs another source (local mode).
+    pub replace: bool,
+    /// A job: wait until it has ended, not only started (`deploy --once --wait`; local mode).
+    pub until_done: bool,
 }
 
 /// Check what the flags cannot: the schedule in the grammar of the mode (a seconds field only

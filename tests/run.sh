@@ -17,11 +17,12 @@ step "Debian packages"
 # docker-registry: the CNCF distribution registry tests push to; skopeo/umoci/runc read and
 # run the images prisn builds; openssl makes the test bed's certificates (its etcd is
 # built from Go modules with the rest of Kubernetes); gpgv and debian-archive-keyring check
-# the Debian archive's signature for `prisn base`.
-PACKAGES=(docker-registry skopeo umoci runc openssl curl gpgv debian-archive-keyring)
+# the Debian archive's signature for `prisn base`; iproute2 (`ip`) and util-linux (`setpriv`)
+# serve the local sandbox's escape tests.
+PACKAGES=(docker-registry skopeo umoci runc openssl curl gpgv debian-archive-keyring iproute2 util-linux)
 # The test bed's real node (tests/testbed/README.md): containerd + CNI plugins + iptables
 # (kube-proxy), gcc + libc6-dev for the static pause binary.
-PACKAGES+=(containerd containernetworking-plugins iptables iproute2 gcc libc6-dev)
+PACKAGES+=(containerd containernetworking-plugins iptables gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

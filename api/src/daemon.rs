@@ -105,6 +105,9 @@ pub struct DeployBody {
     /// Validate everything, change nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Replace a workload of this name that runs another source (else a 409).
+    #[serde(default)]
+    pub replace: bool,
 }
 
 fn one() -> u32 {
@@ -116,6 +119,10 @@ fn one() -> u32 {
 pub struct Spec {
     pub kind: Kind,
     pub source: String,
+    /// Where the source is (its root joined with the entrypoint, resolved): what tells a
+    /// redeploy from a replacement. Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<PathBuf>,
     pub runtime: Runtime,
     pub entrypoint: String,
     /// The immutable snapshot the processes run (`$PRISN_HOME/code/<digest>`).

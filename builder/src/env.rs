@@ -43,6 +43,9 @@ pub struct Env {
     pub runtime: Runtime,
     /// True when this call built it (false: it was already there).
     pub built: bool,
+    /// Held while the environment is in use: `prisn gc` does not delete a leased entry.
+    #[serde(skip)]
+    pub lease: Option<std::sync::Arc<crate::fslock::FileLock>>,
 }
 
 impl Env {
@@ -119,11 +122,13 @@ pub fn ensure(
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         })
     })?;
+    let lease = store.lease(&hash, &path)?;
     Ok(Env {
         path,
         hash,
         runtime: script.runtime,
         built,
+        lease: Some(std::sync::Arc::new(lease)),
     })
 }
 

@@ -279,7 +279,7 @@ impl Error {
             Error::Tool { hint, .. } => hint.clone(),
             Error::Resolve { .. } => Some("fix the requirement named above, then run `prisn lock` again".into()),
             Error::Install { .. } => Some("nothing was written to the store; run the command again (add -v to see the installer's output)".into()),
-            Error::LockCorrupt { .. } => Some("delete it and run `prisn lock SCRIPT` to write a fresh one".into()),
+            Error::LockCorrupt { .. } => Some("run `prisn lock SCRIPT`: it moves the broken file aside to prisn.lock.broken and writes a fresh one".into()),
             Error::LockState { hint, .. } => Some(hint.clone()),
             Error::DigestMismatch { .. } => Some("the content was changed after it was written; get a fresh copy (re-export the bundle, or delete the cached blob under $PRISN_HOME/cache/blobs)".into()),
             Error::Reference { .. } => Some("write it as REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/team/app:v1".into()),

@@ -43,8 +43,44 @@ impl FileLock {
         }
     }
 
+    /// Block until a shared lock on `path` is ours: many holders at once, none while an
+    /// exclusive holder (a build, a gc deleting) has it.
+    ///
+    /// # Errors
+    /// When the lock file cannot be created or locked.
+    pub fn shared(path: &Path) -> Result<FileLock> {
+        let file = open(path)?;
+        file.lock_shared().map_err(Error::io("lock", path))?;
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Let the lock outlive an `exec` of this process: the exec'd program holds it until it
+    /// exits (the descriptor loses its close-on-exec flag).
+    ///
+    /// # Errors
+    /// When fcntl(2) fails.
+    pub fn keep_across_exec(&self) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        // SAFETY: fcntl(2) on a descriptor we own.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == 0
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::io("keep across exec", &self.path)(
+                std::io::Error::last_os_error(),
+            ))
+        }
     }
 }
 

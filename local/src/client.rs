@@ -228,6 +228,29 @@ pub fn connect(paths: &Paths) -> Result<Option<(Client, Health)>> {
     }
 }
 
+/// Run `call`, and when the daemon went away while answering (it crashed, or was killed),
+/// reconnect — starting a daemon — and run it once more. Only for idempotent calls (deploy,
+/// delete, scale): the second call finds the change already made and says so, so the caller
+/// reports what happened instead of a failure for a change that was applied.
+///
+/// # Errors
+/// The second call's error, or the first one's when it was not about reaching the daemon.
+pub fn idempotent<T>(
+    paths: &Paths,
+    exe: &Path,
+    client: &Client,
+    mut call: impl FnMut(&Client) -> Result<T>,
+) -> Result<T> {
+    match call(client) {
+        Err(Error::Unavailable { message, .. }) => {
+            tracing::warn!("{message}; reconnecting to check the outcome");
+            let again = connect_or_start(paths, exe)?;
+            call(&again)
+        }
+        other => other,
+    }
+}
+
 /// A client of the running daemon, starting one (`<exe> daemon run`, detached) when none
 /// answers. A file lock makes concurrent CLIs start exactly one.
 ///

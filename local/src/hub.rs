@@ -55,6 +55,19 @@ impl Config {
     }
 }
 
+/// Run blocking work (file trees, port probes, log files) on tokio's blocking threads: the
+/// daemon's executor is a single thread that every request and worker shares.
+///
+/// # Errors
+/// When the task panicked.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("a blocking task failed: {e}")))
+}
+
 /// Messages to a workload's worker.
 pub(crate) enum Msg {
     /// The record changed (deploy, scale): look again.

@@ -404,6 +404,8 @@ pub struct Follower {
     path: PathBuf,
     file: Option<File>,
     ino: u64,
+    /// Rotated files that were history when following began without a current file.
+    history: Vec<u64>,
     pending: Vec<u8>,
     renderer: Renderer,
 }
@@ -415,6 +417,7 @@ impl Follower {
             path: path.to_path_buf(),
             file: None,
             ino: 0,
+            history: Vec::new(),
             pending: Vec::new(),
             renderer: Renderer::new(timestamps),
         };
@@ -431,6 +434,12 @@ impl Follower {
                 f.file = Some(file);
             }
         }
+        if f.file.is_none() {
+            f.history = files(path)
+                .iter()
+                .filter_map(|p| fs::metadata(p).ok().map(|m| m.ino()))
+                .collect();
+        }
         f
     }
 
@@ -441,17 +450,47 @@ impl Follower {
     pub fn poll(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         self.drain(&mut out)?;
-        // Rotated or recreated: the old file is drained, continue with the new one.
-        if let Ok(meta) = fs::metadata(&self.path)
-            && meta.ino() != self.ino
-            && let Ok(file) = File::open(&self.path)
-        {
-            self.file = Some(file);
-            self.ino = meta.ino();
-            self.pending.clear();
-            self.drain(&mut out)?;
+        // Rotated (maybe several times since the last poll): the files written after ours,
+        // oldest first, each read whole; the newest stays open.
+        if fs::metadata(&self.path).is_ok_and(|m| m.ino() != self.ino) {
+            for (file, ino) in self.newer_files() {
+                self.file = Some(file);
+                self.ino = ino;
+                self.pending.clear();
+                self.drain(&mut out)?;
+            }
         }
         Ok(out)
+    }
+
+    /// The files written after the one being read, oldest first, opened. Scanning from the
+    /// current file towards older ones: a rotation meanwhile only moves files to older names,
+    /// so none is missed (one seen twice is skipped by its inode).
+    fn newer_files(&self) -> Vec<(File, u64)> {
+        let mut found: Vec<(File, u64)> = Vec::new();
+        let mut i = 0;
+        loop {
+            let name = if i == 0 {
+                self.path.clone()
+            } else {
+                rotated(&self.path, i)
+            };
+            let Ok(file) = File::open(&name) else {
+                break; // no older file: ours was removed (more rotations than kept files)
+            };
+            let Ok(ino) = file.metadata().map(|m| m.ino()) else {
+                break;
+            };
+            if ino == self.ino || self.history.contains(&ino) {
+                break;
+            }
+            if !found.iter().any(|(_, seen)| *seen == ino) {
+                found.push((file, ino));
+            }
+            i += 1;
+        }
+        found.reverse();
+        found
     }
 
     fn drain(&mut self, out: &mut Vec<u8>) -> io::Result<()> {

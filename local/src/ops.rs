@@ -11,7 +11,7 @@ use std::time::Duration;
 use prisn_builder::store::Store;
 
 use crate::api::{DeployBody, DeployReply, Isolation, Kind, Network, Spec, WorkloadView, now_ms};
-use crate::hub::Daemon;
+use crate::hub::{Daemon, blocking};
 use crate::state::Record;
 use crate::{Error, Result, code, cron, limits, name, quantity, view};
 
@@ -47,6 +47,13 @@ pub(crate) async fn deploy(
 
     let _guard = d.deploy_lock.lock().await;
     let existing = d.db(|db| db.get(&name))?;
+    let origin = std::fs::canonicalize(body.code.root.join(&body.code.entrypoint)).ok();
+    if let Some(rec) = &existing
+        && !body.replace
+        && rec.kind == body.kind
+    {
+        check_same_source(&name, rec, &body.source, origin.as_deref())?;
+    }
     if let Some(port) = body.port {
         check_port(&d, &name, port, existing.as_ref())?;
     }
@@ -65,6 +72,7 @@ pub(crate) async fn deploy(
     let spec = Spec {
         kind: body.kind,
         source: body.source.clone(),
+        origin,
         runtime: body.code.runtime,
         entrypoint: body.code.entrypoint.clone(),
         code_dir: snap.dir,
@@ -100,6 +108,7 @@ pub(crate) async fn deploy(
         ));
     }
     let outcome = d.db(|db| db.put(&name, &spec, replicas, body.expect))?;
+    crash_here_for_tests();
     pin_envs(
         &d,
         existing.as_ref().map(|r| r.spec.env_dir.as_path()),
@@ -135,6 +144,47 @@ pub(crate) async fn deploy(
             notes,
         },
     ))
+}
+
+/// A redeploy must deploy the same source; another script replacing a running workload
+/// takes `--replace` (the same rule for apps, jobs and cron jobs).
+fn check_same_source(name: &str, rec: &Record, source: &str, origin: Option<&Path>) -> Result<()> {
+    let same = match (&rec.spec.origin, origin) {
+        (Some(old), Some(new)) => old == new,
+        // A record from before origins were kept: compare what the user named.
+        _ => normalize(&rec.spec.source) == normalize(source),
+    };
+    if same {
+        return Ok(());
+    }
+    Err(Error::conflict(
+        format!(
+            "{} {name} runs {}; deploying {source} would replace it",
+            rec.kind.noun(),
+            rec.spec.source
+        ),
+        Some(format!(
+            "pass --replace to replace it, or choose another --name (`prisn deploy {source} --name NAME`)"
+        )),
+    ))
+}
+
+fn normalize(source: &str) -> std::path::PathBuf {
+    Path::new(source)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// A fault for tests (a crash between applying a change and answering; no real way to cause
+/// it at that instant): when `PRISN_TEST_FAULT_CRASH_AFTER_COMMIT` names a file that exists,
+/// remove it and abort.
+fn crash_here_for_tests() {
+    if let Some(marker) = std::env::var_os("PRISN_TEST_FAULT_CRASH_AFTER_COMMIT")
+        && std::fs::remove_file(&marker).is_ok()
+    {
+        std::process::abort();
+    }
 }
 
 /// Everything about a deploy that can be checked without looking at the machine.
@@ -226,6 +276,23 @@ fn check(name: &str, body: &DeployBody) -> Result<Vec<String>> {
                     v.path.display()
                 ),
                 None,
+            ));
+        }
+        // Local mode mounts storage over a directory that exists on this machine, or one in
+        // the app's private /tmp (created there); a missing one would crash-loop every start.
+        if !v.path.is_dir() && !v.path.starts_with("/tmp") {
+            return Err(Error::invalid(
+                format!(
+                    "storage {} mount path {} does not exist on this machine",
+                    v.name,
+                    v.path.display()
+                ),
+                Some(format!(
+                    "local mode mounts storage over an existing directory: create it (`mkdir -p {}`), or mount under /tmp (e.g. --storage {}=/tmp/{}), which is private to the app",
+                    v.path.display(),
+                    v.name,
+                    v.name
+                )),
             ));
         }
         if body.isolation == Isolation::None {
@@ -388,6 +455,9 @@ pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> 
     Ok(notes)
 }
 
+/// How long `scale NAME 1` waits for an app to come up.
+const UP_WAIT: Duration = Duration::from_secs(60);
+
 /// Set the desired count: apps 0 or 1 (more needs Kubernetes), cron jobs 0 (suspend) or 1.
 /// Scaling to 0 returns once the processes are gone.
 pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result<WorkloadView> {
@@ -421,9 +491,21 @@ pub(crate) async fn scale(d: Arc<Daemon>, name: String, replicas: u32) -> Result
         while !d.live(&name).active.is_empty() && now_ms() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    } else if rec.kind == Kind::App {
+        // Scaling up returns once the app is up (its port answers, when it has one), or
+        // crash-looping, or after UP_WAIT: what `status` then shows is what happened.
+        let deadline = now_ms() + UP_WAIT.as_millis() as i64;
+        while let Some(rec) = d.db(|db| db.get(&name))? {
+            let dv = d.clone();
+            let phase = blocking(move || view::view(&dv, &rec, false).phase).await?;
+            if matches!(phase.as_str(), "Running" | "CrashLoopBackOff") || now_ms() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let rec = d
         .db(|db| db.get(&name))?
         .ok_or_else(|| Error::NotFound(name.clone()))?;
-    Ok(view::view(&d, &rec, false))
+    blocking(move || view::view(&d, &rec, false)).await
 }

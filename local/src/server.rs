@@ -16,7 +16,7 @@ use axum::routing::{get, post, put};
 use tokio::sync::mpsc;
 
 use crate::api::{DeployBody, ErrorBody, Kind, LogQuery, ScaleBody, ShutdownBody};
-use crate::hub::Daemon;
+use crate::hub::{Daemon, blocking};
 use crate::logs::{self, Follower, ReadOptions};
 use crate::{Error, view};
 
@@ -104,26 +104,31 @@ async fn list(
             )
         })?),
     };
-    list_of(&d, kind)
+    list_of(d, kind).await
 }
 
 async fn list_kind(State(d): State<Arc<Daemon>>, kind: Kind) -> ApiResult<Response> {
-    list_of(&d, Some(kind))
+    list_of(d, Some(kind)).await
 }
 
-fn list_of(d: &Daemon, kind: Option<Kind>) -> ApiResult<Response> {
-    let views: Vec<_> = d
-        .db(|db| db.list())?
-        .iter()
-        .filter(|r| kind.is_none_or(|k| r.kind == k))
-        .map(|r| view::view(d, r, false))
-        .collect();
+/// Views probe ports and read log files: off the executor.
+async fn list_of(d: Arc<Daemon>, kind: Option<Kind>) -> ApiResult<Response> {
+    let records = d.db(|db| db.list())?;
+    let views = blocking(move || {
+        records
+            .iter()
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
+            .map(|r| view::view(&d, r, false))
+            .collect::<Vec<_>>()
+    })
+    .await?;
     Ok(json(StatusCode::OK, &views))
 }
 
 async fn status(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> ApiResult<Response> {
     let rec = d.db(|db| db.get(&name))?.ok_or(Error::NotFound(name))?;
-    Ok(json(StatusCode::OK, &view::view(&d, &rec, true)))
+    let view = blocking(move || view::view(&d, &rec, true)).await?;
+    Ok(json(StatusCode::OK, &view))
 }
 
 async fn deploy(

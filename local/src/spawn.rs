@@ -114,6 +114,7 @@ fn shim_spec(d: &Daemon, rec: &Record, id: i64, plan: limits::Plan) -> Result<Sh
         hash: String::new(),
         runtime: s.runtime,
         built: false,
+        lease: None,
     };
     let cmd = env.command(&script);
     let mut vars: BTreeMap<String, String> = BASE_ENV

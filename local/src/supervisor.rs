@@ -355,9 +355,13 @@ fn finished(
         l.backoff_until_ms = Some(now_ms() + backoff(d, l.consecutive_failures).as_millis() as i64);
     }
     if let Ok(pruned) = d.db(|db| db.prune_runs(name, d.config.history)) {
-        for id in pruned {
-            let _ = std::fs::remove_dir_all(d.paths.run_dir(name, id));
-        }
+        let dirs: Vec<_> = pruned.iter().map(|id| d.paths.run_dir(name, *id)).collect();
+        // Tree deletion blocks: not on the executor (nothing waits for it).
+        tokio::task::spawn_blocking(move || {
+            for dir in dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
     }
 }
 

@@ -35,9 +35,11 @@ impl LocalBackend {
 
     /// The daemon, started if it does not answer.
     fn client(&self) -> anyhow::Result<Client> {
-        let exe = std::env::current_exe()
-            .context("cannot find the prisn executable to start the daemon")?;
-        Ok(client::connect_or_start(&self.paths, &exe)?)
+        Ok(client::connect_or_start(&self.paths, &Self::exe()?)?)
+    }
+
+    fn exe() -> anyhow::Result<std::path::PathBuf> {
+        std::env::current_exe().context("cannot find the prisn executable to start the daemon")
     }
 
     /// Poll until the app is ready (or the job started), failing on a crash loop.
@@ -47,6 +49,7 @@ impl LocalBackend {
         name: &str,
         kind: Kind,
         timeout: Duration,
+        until_done: bool,
     ) -> anyhow::Result<WorkloadView> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(2);
@@ -71,6 +74,7 @@ impl LocalBackend {
                         false
                     }
                 },
+                Kind::Job if until_done => matches!(view.phase.as_str(), "Succeeded" | "Failed"),
                 Kind::Job => matches!(view.phase.as_str(), "Running" | "Succeeded"),
                 Kind::CronJob => true,
             };
@@ -192,16 +196,26 @@ impl Backend for LocalBackend {
                 .collect(),
             expect,
             dry_run: req.dry_run,
+            replace: req.replace,
         };
-        let reply = client.deploy(&req.name, &body)?;
+        let reply = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
+            c.deploy(&req.name, &body)
+        })?;
         let mut phase = None;
+        let mut exit_code = None;
         let mut notes = reply.notes.clone();
         if let (Some(timeout), false) = (req.wait, req.dry_run)
             && req.kind != Kind::CronJob
         {
-            let view = self.wait(&client, &req.name, req.kind, timeout)?;
+            let view = self.wait(&client, &req.name, req.kind, timeout, req.until_done)?;
             if let Some(iso) = &view.isolation {
                 notes.push(format!("isolation: {iso}"));
+            }
+            if req.until_done {
+                exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
+                if let Some(m) = view.message.as_ref().filter(|_| view.phase == "Failed") {
+                    notes.push(format!("job {}: {m}", req.name));
+                }
             }
             phase = Some(view.phase);
         }
@@ -217,6 +231,7 @@ impl Backend for LocalBackend {
             endpoint: req.port.map(|p| format!("http://127.0.0.1:{p}")),
             notes,
             manifest: None,
+            exit_code,
             timings: Default::default(),
         })
     }
@@ -253,12 +268,22 @@ impl Backend for LocalBackend {
 
     fn delete(&self, name: &str) -> anyhow::Result<Option<Deleted>> {
         let client = self.client()?;
-        Ok(client.delete(name)?.map(|notes| Deleted { notes }))
+        let mut retried = false;
+        let deleted = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
+            let first = !std::mem::replace(&mut retried, true);
+            // Not found on the second try: the first one deleted it before the daemon died.
+            c.delete(name)
+                .map(|d| d.or_else(|| (!first).then(Vec::new)))
+        })?;
+        Ok(deleted.map(|notes| Deleted { notes }))
     }
 
     fn scale(&self, name: &str, replicas: u32) -> anyhow::Result<Workload> {
         let client = self.client()?;
-        let view = client.scale(name, replicas).map_err(|e| match e {
+        let view = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
+            c.scale(name, replicas)
+        })
+        .map_err(|e| match e {
             prisn_local::Error::Api { status: 404, .. } => {
                 prisn_local::Error::NotFound(name.to_string())
             }

@@ -50,6 +50,9 @@ pub struct Deployed {
     /// Kubernetes dry runs: the objects that would be applied, as multi-document YAML.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
+    /// A job waited for until it ended: its exit code (the command exits with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
     /// Milliseconds per phase (`lock`, `build`, `push`, `apply`, `ready`), where measured.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timings: BTreeMap<String, u64>,

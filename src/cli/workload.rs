@@ -70,6 +70,9 @@ pub struct DeployArgs {
     /// (a network namespace of its own with only loopback).
     #[arg(long, value_enum, default_value_t, value_name = "MODE")]
     pub network: NetworkArg,
+    /// Replace a workload of this name that runs another script (local mode).
+    #[arg(long)]
+    pub replace: bool,
     /// Kubernetes mode: how to build the image (the same flags as `prisn build`).
     #[command(flatten)]
     pub build: BuildFlagsArgs,

@@ -53,10 +53,16 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         network: args.network.into(),
         build: (&args.build).into(),
         configmap: args.source == Some(SourceKind::Configmap),
+        replace: args.replace,
+        until_done: args.wait && kind == Kind::Job,
     };
     let deployed = deploy(global, &req)?;
     print(global, args.format, &deployed)?;
-    Ok(ExitCode::SUCCESS)
+    // `deploy --once --wait` ends as the job did.
+    Ok(match deployed.exit_code {
+        Some(code) if code != 0 => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 /// `prisn run --detach`: the script as a one-off job named `<script>-<suffix>`.
@@ -93,6 +99,8 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         network: Default::default(),
         build: Default::default(),
         configmap: false,
+        replace: false,
+        until_done: false,
     };
     let deployed = deploy(global, &req)?;
     printer::line(&deployed.name);

@@ -27,6 +27,10 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     prisn::optimise::new_env(&env);
     let mut cmd = env.command(&resolved.script);
     cmd.args(&args.args).envs(env_vars);
+    // The script holds the environment's lease while it runs: `prisn gc` leaves it alone.
+    if let Some(lease) = &env.lease {
+        lease.keep_across_exec()?;
+    }
     // exec only returns on failure.
     let err = cmd.exec();
     Err(err).with_context(|| {

@@ -370,3 +370,84 @@ fn files_with_secrets_are_private_also_in_a_home_made_by_hand() {
     l.ok(&["get"]);
     assert_eq!(mode(home), 0o700);
 }
+
+/// `prisn args…` as the user nobody, with `home` as PRISN_HOME and HOME.
+fn as_nobody(bin: &Path, home: &Path, work: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "env",
+            "-i",
+        ])
+        .arg("PATH=/usr/local/bin:/usr/bin:/bin")
+        .arg(format!("HOME={}", home.display()))
+        .arg(format!("PRISN_HOME={}", home.display()))
+        .arg(bin)
+        .args(args)
+        .current_dir(work)
+        .output()
+        .expect("setpriv runs")
+}
+
+#[test]
+fn a_daemon_of_an_ordinary_user_confines_its_apps_in_a_user_namespace() {
+    // Everything nobody needs, owned by nobody: the prisn binary (the build's may sit in a
+    // private directory), a home, a bash app.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let bin = work.join("prisn");
+    std::fs::copy(env!("CARGO_BIN_EXE_prisn"), &bin).unwrap();
+    std::fs::write(
+        work.join("nb.sh"),
+        "echo uid $(id -u); echo home $(ls -A \"$PRISN_TEST_HOME\" | tr '\\n' ' '); grep -E 'CapEff|NoNewPrivs|Seccomp:' /proc/self/status; echo done; sleep 600\n",
+    )
+    .unwrap();
+    for p in [&home, &work, &bin, &work.join("nb.sh")] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    /// Stops nobody's daemon (and with it the app) however the test ends.
+    struct Stop<'a>(&'a Path, &'a Path, &'a Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            as_nobody(self.0, self.1, self.2, &["daemon", "stop"]);
+        }
+    }
+    let _stop = Stop(&bin, &home, &work);
+    let env = format!("PRISN_TEST_HOME={}", home.display());
+    let out = as_nobody(&bin, &home, &work, &["deploy", "nb.sh", "-e", &env]);
+    assert!(
+        out.status.success(),
+        "deploy as nobody: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut log = String::new();
+    eventually("the app's report", 30, || {
+        log = String::from_utf8_lossy(&as_nobody(&bin, &home, &work, &["logs", "nb"]).stdout)
+            .into_owned();
+        log.contains("done")
+    });
+    let status = String::from_utf8_lossy(&as_nobody(&bin, &home, &work, &["status", "nb"]).stdout)
+        .into_owned();
+    assert!(log.contains("uid 65534\n"), "{log}");
+    // Of its home, only its code and environment show.
+    assert!(
+        log.lines().any(|l| l.trim_end() == "home code store"),
+        "{log}"
+    );
+    assert!(log.contains("CapEff:\t0000000000000000"), "{log}");
+    assert!(
+        log.contains("NoNewPrivs:\t1") && log.contains("Seccomp:\t2"),
+        "{log}"
+    );
+    assert!(
+        status.contains("namespaces (pid, mount, user)") && status.contains("seccomp filter"),
+        "{status}"
+    );
+}

@@ -7,6 +7,7 @@ mod common;
 mod lock;
 mod run;
 mod store;
+mod store_races;
 
 // script + lock → reproducible OCI image → registry / layout / bundle (issue 3)
 mod image;
@@ -23,7 +24,9 @@ mod local;
 mod local_api;
 mod local_bad_input;
 mod local_cron;
+mod local_idempotent;
 mod local_limits;
+mod local_new_user;
 mod local_recovery;
 mod local_sandbox;
 mod local_state_loss;

@@ -129,6 +129,20 @@ pub fn ensure(
         _ => {}
     }
 
+    // Resolve under the lock file's cross-process lock, after reading it again: concurrent
+    // first runs of one script then resolve once, and all use that one resolution (each
+    // resolving on its own would stamp its own `exclude-newer` and lock digest).
+    let _guard = FileLock::exclusive(&guard_path(script, home))?;
+    let existing = LockFile::read(&path)?;
+    let current = existing
+        .as_ref()
+        .and_then(|f| f.scripts.get(&script.entrypoint));
+    if !opts.upgrade
+        && let Some(section) = current
+        && self::freshness(Some(section), req, target.as_ref()) == Freshness::Fresh
+    {
+        return Ok(done(section.clone(), false));
+    }
     let exclude_newer = opts
         .exclude_newer
         .clone()
@@ -161,11 +175,10 @@ pub fn ensure(
         }
     };
     section.base = current.and_then(|s| s.base.clone());
-    update(script, home, |file| {
-        file.scripts
-            .insert(script.entrypoint.clone(), section.clone());
-        Ok(())
-    })?;
+    let mut file = existing.unwrap_or_default();
+    file.scripts
+        .insert(script.entrypoint.clone(), section.clone());
+    file.write(&path)?;
     Ok(done(section, true))
 }
 
@@ -206,16 +219,18 @@ fn update(
     change: impl FnOnce(&mut LockFile) -> Result<()>,
 ) -> Result<()> {
     let path = lock_path(script);
-    let key = crate::digest::sha256_hex(path.to_string_lossy().as_bytes());
-    let _guard = FileLock::exclusive(
-        &home
-            .root()
-            .join("locks")
-            .join(format!("lock-{}.lock", &key[..16])),
-    )?;
+    let _guard = FileLock::exclusive(&guard_path(script, home))?;
     let mut file = LockFile::read(&path)?.unwrap_or_default();
     change(&mut file)?;
     file.write(&path)
+}
+
+/// The cross-process lock of `script`'s prisn.lock (one per lock file path).
+fn guard_path(script: &Script, home: &Home) -> PathBuf {
+    let key = crate::digest::sha256_hex(lock_path(script).to_string_lossy().as_bytes());
+    home.root()
+        .join("locks")
+        .join(format!("lock-{}.lock", &key[..16]))
 }
 
 fn freshness(

@@ -39,11 +39,18 @@ impl LockFile {
     /// # Errors
     /// Unreadable file, invalid TOML, or a version this prisn does not know.
     pub fn read(path: &Path) -> Result<Option<LockFile>> {
-        let text = match fs::read_to_string(path) {
-            Ok(t) => t,
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", path)(e)),
         };
+        let text = String::from_utf8(bytes).map_err(|e| Error::LockCorrupt {
+            path: path.to_path_buf(),
+            message: format!(
+                "it is not text (invalid UTF-8 at byte {}): a binary file, or damaged",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
         Self::parse(&text, path).map(Some)
     }
 

@@ -442,7 +442,18 @@ pub fn resolve_node(
 }
 
 /// Run a tool, mapping "not found" to an error that says what to install.
+///
+/// The tool dies with the thread that waits for it (`PR_SET_PDEATHSIG`): a prisn killed
+/// with -9 leaves no uv, pip or npm writing into `store/.tmp` (issue 13, item 6).
 pub(crate) fn run(mut cmd: Command, tool: &str) -> Result<Output> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(2) is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd.output().map_err(|e| {
         Error::tool(
             format!("cannot run {tool}: {e}"),

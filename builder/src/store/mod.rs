@@ -100,6 +100,56 @@ impl Store {
         Ok((path, built))
     }
 
+    /// A lease on the entry `hash` at `path`: while it is held (by this process, or by the
+    /// program it execs; see [`FileLock::keep_across_exec`]), `gc` leaves the entry alone
+    /// whatever its age. Taken after the entry exists, then checked again: a gc that deleted
+    /// it meanwhile is reported, never a half-deleted environment used.
+    ///
+    /// # Errors
+    /// When the lock cannot be taken, or the entry was deleted by a concurrent gc.
+    pub fn lease(&self, hash: &str, path: &Path) -> Result<crate::fslock::FileLock> {
+        let lease = crate::fslock::FileLock::shared(&self.lock_path(hash))?;
+        if !path.join(persist::RECORD).is_file() {
+            return Err(Error::Store(format!(
+                "{} was deleted by a `prisn gc` running at the same time; run the command again",
+                path.display()
+            )));
+        }
+        Ok(lease)
+    }
+
+    fn lock_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(".locks").join(format!("{hash}.lock"))
+    }
+
+    /// Remove what interrupted builds and deletes left in `.tmp` (a build killed with -9):
+    /// every entry whose hash nobody holds locked.
+    fn collect_tmp(&self) -> Result<usize> {
+        let tmp = self.dir.join(".tmp");
+        let entries = match fs::read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io("read", &tmp)(e)),
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let hash = name.split('-').next().unwrap_or_default();
+            if hash.is_empty() {
+                continue;
+            }
+            let Some(_guard) = crate::fslock::FileLock::try_exclusive(&self.lock_path(hash))?
+            else {
+                continue; // being built (or deleted) right now
+            };
+            let path = e.path();
+            make_writable(&path);
+            fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Record that `path` was used now (gc keeps recently used entries).
     pub fn touch(&self, path: &Path) {
         let Some(id) = path.file_name() else { return };
@@ -224,6 +274,12 @@ impl Store {
             .checked_sub(keep)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let mut freed = Vec::new();
+        if !dry_run {
+            let n = self.collect_tmp()?;
+            if n > 0 {
+                tracing::info!("removed {n} leftover(s) of interrupted builds from store/.tmp");
+            }
+        }
         for entry in self.list()? {
             if entry.pinned || entry.last_used > cutoff {
                 continue;
@@ -233,9 +289,9 @@ impl Store {
                 freed.push(entry);
                 continue;
             }
-            let lock = self.dir.join(".locks").join(format!("{hash}.lock"));
-            let Some(_guard) = crate::fslock::FileLock::try_exclusive(&lock)? else {
-                continue; // being built right now
+            let Some(_guard) = crate::fslock::FileLock::try_exclusive(&self.lock_path(&hash))?
+            else {
+                continue; // being built, or in use by a `prisn run` (its lease)
             };
             // Rename first so the entry disappears at once, then delete at leisure.
             let trash =
@@ -299,3 +355,23 @@ mod humantime_serde_compat {
 
 #[cfg(test)]
 mod tests;
+
+/// Give the owner write permission throughout `dir` (installers may leave read-only trees),
+/// so it can be deleted.
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    if let Ok(meta) = fs::symlink_metadata(dir) {
+        let _ = fs::set_permissions(
+            dir,
+            fs::Permissions::from_mode(meta.permissions().mode() | 0o700),
+        );
+    }
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            make_writable(&e.path());
+        }
+    }
+}

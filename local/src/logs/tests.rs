@@ -139,3 +139,41 @@ fn history_taken_before_the_file_existed_leaves_it_all_to_the_follower() {
     let mut follower = Follower::new(&path, snapshot, false);
     assert_eq!(follower.poll().unwrap(), b"failing\n");
 }
+
+#[test]
+fn a_follower_misses_nothing_when_the_log_rotates_twice_between_polls() {
+    // At ~100 MB/s the log rotates more than once between two polls (issue 13, item 8).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fast.log");
+    let mut w = LogWriter::open(&path, 100, 3).unwrap();
+    w.write_at(b"line 0\n", at(0)).unwrap();
+    let mut f = Follower::new(&path, end(&path), false);
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        // Each line is ~40 bytes in the file: 8 lines make about three files.
+        for i in 1..=8 {
+            let n = round * 8 + i;
+            w.write_at(format!("line {n}\n").as_bytes(), at(n)).unwrap();
+        }
+        seen.extend(f.poll().unwrap());
+    }
+    let expected: String = (1..=24).map(|n| format!("line {n}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&seen), expected);
+}
+
+#[test]
+fn a_follower_that_began_before_the_first_file_skips_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.log");
+    // History: a rotated file and no current one (e.g. a removed current file).
+    std::fs::write(rotated(&path, 1), "2026-01-01T00:00:00.000000000Z F old\n").unwrap();
+    let mut f = Follower::new(&path, end(&path), false);
+    let mut w = LogWriter::open(&path, 100, 3).unwrap();
+    for n in 1..=4 {
+        w.write_at(format!("new {n}\n").as_bytes(), at(n)).unwrap();
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&f.poll().unwrap()),
+        "new 1\nnew 2\nnew 3\nnew 4\n"
+    );
+}

@@ -278,6 +278,19 @@ impl Db {
                     changed: true,
                 }
             }
+            Some((_, old_json, generation, old_replicas))
+                if replicas == old_replicas
+                    && serde_json::from_str::<Spec>(&old_json).is_ok_and(|old| old == *spec) =>
+            {
+                // Exactly this is there already (a retried request, a repeated deploy):
+                // nothing to do, whatever the request expected to replace.
+                PutOutcome {
+                    generation,
+                    created: false,
+                    spec_changed: false,
+                    changed: false,
+                }
+            }
             Some((kind, old_json, generation, old_replicas)) => {
                 if kind != spec.kind.as_str() {
                     let taken_by =

@@ -10,6 +10,7 @@ fn spec(kind: Kind, args: &[&str]) -> Spec {
     Spec {
         kind,
         source: "api.py".into(),
+        origin: None,
         runtime: Runtime::Python3,
         entrypoint: "api.py".into(),
         code_dir: PathBuf::from("/code/x"),

@@ -120,6 +120,7 @@ pub fn deploy(
         endpoint: None,
         notes,
         manifest: None,
+        exit_code: None,
         timings: BTreeMap::new(),
     };
     if req.dry_run {
