@@ -29,7 +29,6 @@ pub mod daemon;
 mod error;
 mod gc;
 mod hub;
-mod init;
 mod isolate;
 pub mod limits;
 pub mod logs;

@@ -17,6 +17,10 @@
 //! The shim must be single-threaded until it forks: user namespaces refuse multithreaded
 //! callers, and the child runs ordinary Rust code after `fork`.
 
+// The run's first process (pid 1 of its namespace) is the shim's own child: its code lives
+// below the shim's and shares the shim's signal state.
+mod init;
+
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -290,7 +294,7 @@ fn run(run_dir: &Path, spec: &ShimSpec) -> Result<i32, String> {
     if child == 0 {
         close(log_r);
         close(rep_r);
-        crate::init::first_process(shim_pid, namespaces, &mounts, spec, &prepared, log_w, rep_w);
+        init::first_process(shim_pid, namespaces, &mounts, spec, &prepared, log_w, rep_w);
     }
     close(log_w);
     close(rep_w);

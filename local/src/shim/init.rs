@@ -8,10 +8,10 @@
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
 
+use super::{FORWARDED, Prepared, ShimSpec, TARGET, close, install_forwarding};
 use crate::api::Isolation;
 use crate::isolate::{self, MountPlan};
 use crate::sandbox;
-use crate::shim::{FORWARDED, Prepared, ShimSpec, TARGET, close, install_forwarding};
 
 /// The forked child: pid 1 of the new pid namespace (which then starts the script), or, with
 /// no namespaces, the script itself. Never returns.
