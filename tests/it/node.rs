@@ -98,9 +98,8 @@ fn node_image_app_answers_through_its_service_from_the_host() {
     assert!(body.contains(r#""greeting""#), "{body}");
 }
 
-// The scripts read PORT with 8080 (what they are deployed with) as the default: Kubernetes
-// mode does not set PORT yet, although `--port` says "the app gets it as PORT" (local mode
-// does; reported).
+// The scripts listen on PORT with no default: `--port` promises the app gets it as PORT, in
+// Kubernetes mode as in local mode, so a pod without it crashes and the test fails.
 const PY_SERVER: &str = r#"import http.server, os
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -112,7 +111,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 print("serving", flush=True)
-http.server.HTTPServer(("", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+http.server.HTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
 "#;
 
 #[test]
@@ -246,7 +245,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 print(f"started version {VERSION}", flush=True)
-http.server.ThreadingHTTPServer(("", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
 "#;
 
 #[test]
@@ -444,7 +443,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-http.server.HTTPServer(("", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+http.server.HTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
 "#;
     let path = e.script("store.py", script);
     ok(&e.prisn(&[

@@ -167,6 +167,16 @@ pub fn template(input: &PodInput<'_>) -> Result<PodTemplateSpec, Problem> {
         });
     }
     env.extend(input.env.iter().cloned());
+    if let Some(port) = input.port {
+        // `--port` means "the app gets it as PORT", as in local mode, where it wins over a
+        // PORT the user set too: one entry, never two that disagree.
+        env.retain(|e| e.name != "PORT");
+        env.push(EnvVar {
+            name: "PORT".into(),
+            value: Some(port.to_string()),
+            value_from: None,
+        });
+    }
 
     let (startup, readiness, liveness) = probes(input.port, input.health_check);
     let main = Container {

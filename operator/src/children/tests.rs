@@ -204,6 +204,35 @@ fn pods_are_locked_down_by_default() {
 }
 
 #[test]
+fn the_port_reaches_the_app_as_port_and_wins_over_a_user_port() {
+    let env_of = |port: Option<i32>| {
+        let c = build(
+            &app(PrisnAppSpec {
+                source: Source::image(DIGEST),
+                port,
+                env: vec![k8s_openapi::api::core::v1::EnvVar {
+                    name: "PORT".into(),
+                    value: Some("1".into()),
+                    value_from: None,
+                }],
+                ..Default::default()
+            }),
+            None,
+        );
+        main_container(&c)
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.name == "PORT")
+            .map(|e| e.value.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(env_of(Some(8080)), ["8080"], "one PORT, the app's port");
+    assert_eq!(env_of(None), ["1"], "without --port the user's PORT stays");
+}
+
+#[test]
 fn startup_probe_checks_every_second_then_health_check_takes_over() {
     let c = build(
         &app(PrisnAppSpec {
