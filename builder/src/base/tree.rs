@@ -11,9 +11,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::error::{Error, Result};
-use crate::image::blobs::{BlobStore, HashingWriter};
-use crate::image::gzip;
+use crate::error::Result;
+use crate::image::blobs::BlobStore;
 use crate::image::layer::Layer;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,27 +204,7 @@ impl Tree {
     /// The same nodes and `mtime` give the same bytes, digest and diff_id, whatever
     /// `threads` is.
     pub fn pack(&self, store: &BlobStore, mtime: u64, threads: usize) -> Result<Layer> {
-        let tmp = store.temp_file()?;
-        let path = tmp.path().to_path_buf();
-        let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp));
-        let ((diff_id, tar_size), out) = gzip::compress(out, threads, |w| {
-            let mut hashed = HashingWriter::new(w);
-            self.write_tar(&mut hashed, mtime)?;
-            let (digest, n, _) = hashed.finish();
-            Ok((digest, n))
-        })
-        .map_err(Error::io("write layer", &path))?;
-        let (digest, size, tmp) = out.finish();
-        let tmp = tmp
-            .into_inner()
-            .map_err(|e| Error::io("write layer", &path)(e.into_error()))?;
-        store.commit(tmp, &digest)?;
-        Ok(Layer {
-            digest,
-            diff_id,
-            size,
-            tar_size,
-        })
+        crate::image::layer::pack_tar(store, threads, |w| self.write_tar(w, mtime))
     }
 }
 

@@ -187,29 +187,43 @@ impl LayerSpec {
     /// # Guarantees
     /// Same entries and contents, same `mtime` → same bytes, digest and diff_id.
     pub fn pack(&self, store: &BlobStore, mtime: u64, threads: usize) -> Result<Layer> {
-        let tmp = store.temp_file()?;
-        let path = tmp.path().to_path_buf();
-        let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp));
-        let ((diff_id, tar_size), out) = gzip::compress(out, threads, |w| {
-            let mut tar_hash = HashingWriter::new(w);
-            let n = self
-                .write_tar(&mut tar_hash, mtime)
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            Ok((tar_hash.digest(), n))
-        })
-        .map_err(Error::io("write layer", &path))?;
-        let (digest, size, tmp) = out.finish();
-        let tmp = tmp
-            .into_inner()
-            .map_err(|e| Error::io("write layer", &path)(e.into_error()))?;
-        store.commit(tmp, &digest)?;
-        Ok(Layer {
-            digest,
-            diff_id,
-            size,
-            tar_size,
+        pack_tar(store, threads, |w| {
+            self.write_tar(w, mtime)
+                .map(|_| ())
+                .map_err(|e| io::Error::other(e.to_string()))
         })
     }
+}
+
+/// Pack the tar that `write` produces into `store`: tar → gzip (using `threads` workers) →
+/// `blobs/sha256/<hex>`, hashing the tar (diff_id) and the gzip (digest) on the way. Every
+/// layer prisn makes goes through here, the base's as well as the image's own.
+pub(crate) fn pack_tar(
+    store: &BlobStore,
+    threads: usize,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<Layer> {
+    let tmp = store.temp_file()?;
+    let path = tmp.path().to_path_buf();
+    let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp));
+    let ((diff_id, tar_size), out) = gzip::compress(out, threads, |w| {
+        let mut tar_hash = HashingWriter::new(w);
+        write(&mut tar_hash)?;
+        let (digest, n, _) = tar_hash.finish();
+        Ok((digest, n))
+    })
+    .map_err(Error::io("write layer", &path))?;
+    let (digest, size, tmp) = out.finish();
+    let tmp = tmp
+        .into_inner()
+        .map_err(|e| Error::io("write layer", &path)(e.into_error()))?;
+    store.commit(tmp, &digest)?;
+    Ok(Layer {
+        digest,
+        diff_id,
+        size,
+        tar_size,
+    })
 }
 
 fn tar_err(e: io::Error) -> Error {
