@@ -21,6 +21,7 @@
 //! - [`transfer`]: push a layout or bundle, export and import bundles.
 //! - [`verify`]: rebuild an image and compare its digest (`prisn verify`).
 //! - [`hint`]: the `hint:` of an error chain.
+//! - [`operator`]: `prisn operator install` (apply the manifests, wait until Ready).
 
 // The library reports; only the binary prints.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -30,6 +31,7 @@ pub mod context;
 pub mod deploy;
 pub mod hint;
 pub mod image;
+pub mod operator;
 pub mod optimise;
 pub mod request;
 pub mod settings;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use args::{Format, LockMode, ModeArg, ScriptArgs};
+pub use args::{Format, LockMode, ModeArg, RegistryArgs, ScriptArgs};
 pub use image::{BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
 pub use workload::{
     DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, LogsArgs, ScaleArgs, SourceKind,
@@ -349,6 +349,71 @@ pub enum OperatorCmd {
         #[arg(long)]
         crds_only: bool,
     },
+    /// Build the operator image: a `prisn base` image plus the prisn-operator binary.
+    ///
+    /// The digest depends only on the base's digest, the binary's bytes and
+    /// SOURCE_DATE_EPOCH (not on the umask, time zone, user or directory). Prints
+    /// REGISTRY/REPO@sha256:… with --image, else the digest.
+    #[command(
+        after_help = "Examples:\n  prisn base bash --output /tmp/base\n  prisn operator image --base /tmp/base --output /tmp/prisn-operator-oci\n  prisn operator image --base /tmp/base --image 127.0.0.1:5000/prisn-operator:0.1.0"
+    )]
+    Image(OperatorImageArgs),
+    /// Push the operator image, apply the CRDs and the manager by digest, and wait until the
+    /// operator is Ready.
+    ///
+    /// The operator runs in --namespace (default prisn-system); the kubeconfig context is the
+    /// one of the prisn context in effect (--context).
+    #[command(
+        after_help = "Examples:\n  prisn operator install --base /tmp/base --registry 127.0.0.1:5000\n  prisn operator install --image registry.internal/prisn-operator@sha256:…"
+    )]
+    Install(OperatorInstallArgs),
+}
+
+/// What the operator image is made of.
+#[derive(Debug, Args)]
+pub struct OperatorImageSource {
+    /// The base: an OCI layout written by `prisn base NAME --output DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
+    /// The image in the base layout to use (its ref name), when it holds more than one.
+    #[arg(long, value_name = "NAME", requires = "base")]
+    pub base_name: Option<String>,
+    /// The prisn-operator executable (default: the one beside this prisn).
+    #[arg(long, value_name = "FILE", requires = "base")]
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorImageArgs {
+    #[command(flatten)]
+    pub source: OperatorImageSource,
+    /// Write an OCI image layout here (image name `prisn-operator`).
+    #[arg(long, value_name = "DIR", required_unless_present = "image")]
+    pub output: Option<PathBuf>,
+    /// Push to REGISTRY/REPO[:TAG].
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorInstallArgs {
+    #[command(flatten)]
+    pub source: OperatorImageSource,
+    /// Install this already pushed image (pinned by digest) instead of building one.
+    #[arg(
+        long,
+        value_name = "REF@sha256:…",
+        conflicts_with = "base",
+        required_unless_present = "base"
+    )]
+    pub image: Option<String>,
+    /// How long to wait for the operator to be Ready.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(cmd) => store::run(global, cmd),
         Command::Context(cmd) => context::run(global, cmd),
         Command::Gc(args) => gc::run(global, args),
-        Command::Operator(cmd) => operator::run(cmd),
+        Command::Operator(cmd) => operator::run(global, cmd),
         Command::Deploy(args) => deploy::run(global, args),
         Command::Get(args) => get::run(global, args),
         Command::Status(args) => status::run(global, args),

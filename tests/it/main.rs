@@ -52,3 +52,6 @@ mod fuzz_corpus;
 // kubernetes mode on the test bed's real node: kubelet + containerd, the operator as a pod (issue 12)
 mod node;
 mod node_common;
+
+// prisn ships itself: the operator image from prisn's own image code, the install (issue 16)
+mod operator_image;

@@ -25,7 +25,7 @@ fn job_done(j: &Job) -> bool {
 }
 
 #[test]
-fn node_operator_runs_as_a_pod_from_the_readme_install_and_logs() {
+fn node_operator_runs_as_a_pod_from_the_readme_install_then_prisn_operator_install_and_logs() {
     let Some(e) = NodeEnv::start() else { return };
     let pods: kube::Api<Pod> = kube::Api::namespaced(e.client.clone(), OPERATOR_NS);
     let list =
@@ -44,9 +44,25 @@ fn node_operator_runs_as_a_pod_from_the_readme_install_and_logs() {
     );
     let status = pod.status.as_ref().unwrap();
     let cs = &status.container_statuses.as_ref().unwrap()[0];
-    // Pulled by containerd through the docker.io mirror (the manifest's own image name).
-    assert_eq!(cs.image, "docker.io/library/prisn-operator:latest");
-    assert!(cs.image_id.contains("sha256:"), "{cs:?}");
+    // The README's install pulled `prisn-operator:latest` through the docker.io mirror;
+    // `prisn operator install` then pinned it by digest (the same binary, so the same
+    // digest as tests/run.sh's layout: the image is reproducible across PRISN_HOMEs).
+    let digest = operator_layout_digest().unwrap();
+    assert_eq!(
+        e.shared.operator_image,
+        format!("{}/prisn-operator@{digest}", e.node.registry)
+    );
+    assert!(
+        e.shared
+            .install_said
+            .contains("is Ready in namespace prisn-system"),
+        "{}",
+        e.shared.install_said
+    );
+    assert!(
+        cs.image.contains(&digest) || cs.image_id.contains(&digest),
+        "the pod runs the pinned image: {cs:?}"
+    );
     let out = e
         .node
         .kubectl()

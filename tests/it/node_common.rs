@@ -5,8 +5,8 @@
 //! - the test base images are pushed to the node's registry under the operator's default
 //!   names (`library/python:3.11-slim`, …): containerd serves `docker.io` from that registry,
 //!   so the operator's defaults resolve on this machine;
-//! - the operator image (an OCI layout made by `operator/hack/build-image.sh`, by
-//!   tests/run.sh) is pushed as `library/prisn-operator:latest`, the manifest's own name;
+//! - the operator image (an OCI layout made by `prisn operator image`, by tests/run.sh) is
+//!   pushed as `library/prisn-operator:latest`, the manifest's own name;
 //! - `kubectl apply -f operator/config/crd/bases/` and `kubectl apply -f
 //!   operator/config/manager/`, word for word. Two test-bed-only steps around them:
 //!   `prisn-system` is created first with the real node's placement annotations (so the
@@ -47,6 +47,10 @@ pub struct Shared {
     pub ns: String,
     /// `REGISTRY/library/python:3.11-slim` (what `--base` takes for image builds).
     pub python_base: String,
+    /// What `prisn operator install` printed: `REGISTRY/prisn-operator@sha256:…`.
+    pub operator_image: String,
+    /// Its stderr (it says the operator is Ready).
+    pub install_said: String,
 }
 
 static SHARED: OnceLock<std::result::Result<Shared, String>> = OnceLock::new();
@@ -285,12 +289,12 @@ fn set_up(node: &Node) -> Result<Shared> {
     let layout = operator_layout();
     if !layout.join("index.json").is_file() {
         bail!(
-            "no operator image at {}: run PRISN_OPERATOR_BIN=target/debug/prisn-operator operator/hack/build-image.sh {} (tests/run.sh does)",
+            "no operator image at {}: run `prisn operator image --base BASE_LAYOUT --binary target/debug/prisn-operator --output {}` (tests/run.sh does)",
             layout.display(),
             layout.display()
         );
     }
-    node.push_layout(&layout, "latest", "library/prisn-operator:latest")?;
+    node.push_layout(&layout, "prisn-operator", "library/prisn-operator:latest")?;
 
     // The install changes cluster-wide things: no in-process operator test runs meanwhile.
     let _serial = crate::kube_common::serial();
@@ -325,6 +329,9 @@ fn set_up(node: &Node) -> Result<Shared> {
         &format!("deployment/{OPERATOR_DEPLOYMENT}"),
         "--timeout=180s",
     ])?;
+    // Then prisn's own install over the README's (issue 16): the same binary, built by
+    // `prisn operator image` into the node's registry and applied by digest, must say Ready.
+    let (operator_image, install_said) = operator_install(node)?;
     // Rolled out: the new pod is Ready. Wait until the old one is gone too, so nothing
     // watching every namespace is left.
     rt.block_on(async {
@@ -379,5 +386,45 @@ fn set_up(node: &Node) -> Result<Shared> {
         node.registry,
         Runtime::Python3.default_base_image()
     );
-    Ok(Shared { ns, python_base })
+    Ok(Shared {
+        ns,
+        python_base,
+        operator_image,
+        install_said,
+    })
+}
+
+/// `prisn operator install` into [`OPERATOR_NS`] from the bash base and the prisn-operator
+/// beside the prisn under test, pushed to the node's registry. (stdout, stderr).
+fn operator_install(node: &Node) -> Result<(String, String)> {
+    let t = TestContext::new();
+    let base = base_layout("bash")?;
+    let out = t
+        .prisn()
+        .env("KUBECONFIG", testbed::kubeconfig_path())
+        .args(["--no-progress", "operator", "install", "--base"])
+        .arg(&base)
+        .args(["--registry", &node.registry, "--namespace", OPERATOR_NS])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "prisn operator install failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The manifest digest of the operator image tests/run.sh wrote.
+pub fn operator_layout_digest() -> Result<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(operator_layout().join("index.json"))?)?;
+    index["manifests"][0]["digest"]
+        .as_str()
+        .map(str::to_string)
+        .context("no manifest in the operator layout")
 }

@@ -27,6 +27,7 @@ pub mod gzip;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
+pub mod operator;
 pub mod publish;
 pub mod reference;
 pub mod registry;

@@ -1,0 +1,232 @@
+//! `prisn operator image`: the operator's image from prisn's own image code on a `prisn
+//! base` base. Two builds by "two users" — another umask, time zone, build directory, home,
+//! binary path, mode and mtime — give one digest; another binary gives another; the image
+//! goes to a real registry under the same digest; bad input is named.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use prisn_testsupport::registry::{Registry, base_layout};
+
+use crate::common::*;
+
+/// A stand-in for the operator binary: the image code only sees bytes (the real binary goes
+/// through the same path in tests/run.sh and runs as a pod in the node tests).
+fn fake_binary(dir: &Path, mode: u32, seed: u8) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("prisn-operator");
+    let bytes: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+        .collect();
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// `prisn operator image` under `umask` and `tz`, from `cwd`, with its own PRISN_HOME.
+fn build(base: &Path, binary: &Path, out: &Path, umask: &str, tz: &str, cwd: &Path) -> String {
+    let ctx = TestContext::new();
+    let script = format!(
+        "umask {umask} && exec \"$0\" --quiet operator image --base \"$1\" --binary \"$2\" --output \"$3\""
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_prisn")])
+        .arg(base)
+        .arg(binary)
+        .arg(out)
+        .env("PRISN_HOME", ctx.home.path())
+        .env("TZ", tz)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    ok(&out).trim().to_string()
+}
+
+#[test]
+fn two_users_builds_give_one_digest_and_another_binary_another() {
+    let base = base_layout("bash").expect("the test bases (tests/run.sh)");
+    let t = tempfile::tempdir().unwrap();
+    let bin_a = fake_binary(&t.path().join("alice/target/release"), 0o755, 0);
+    let bin_b = fake_binary(&t.path().join("bob/src/prisn/t/debug"), 0o700, 0);
+    // Another mtime for Bob's copy.
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&bin_b)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
+    let a = build(
+        &base,
+        &bin_a,
+        &t.path().join("a-oci"),
+        "022",
+        "UTC",
+        t.path(),
+    );
+    let b = build(
+        &base,
+        &bin_b,
+        &t.path().join("bob/out-oci"),
+        "077",
+        "Pacific/Chatham",
+        &t.path().join("bob"),
+    );
+    assert!(a.starts_with("sha256:"), "{a}");
+    assert_eq!(a, b, "same base and binary, other user: same digest");
+    assert_eq!(
+        std::fs::read(t.path().join("a-oci/index.json")).unwrap(),
+        std::fs::read(t.path().join("bob/out-oci/index.json")).unwrap()
+    );
+
+    let bin_c = fake_binary(&t.path().join("carol"), 0o755, 1);
+    let c = build(
+        &base,
+        &bin_c,
+        &t.path().join("c-oci"),
+        "022",
+        "UTC",
+        t.path(),
+    );
+    assert_ne!(a, c, "another binary must give another digest");
+}
+
+#[test]
+fn the_image_runs_the_binary_as_nonroot_and_pushes_under_the_same_digest() {
+    let base = base_layout("bash").expect("the test bases (tests/run.sh)");
+    let ctx = TestContext::new();
+    let bin = fake_binary(&ctx.path("bin"), 0o755, 7);
+    let layout = ctx.path("oci");
+    let digest = ok(&ctx.run(&[
+        "--quiet",
+        "operator",
+        "image",
+        "--base",
+        base.to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+        "--output",
+        layout.to_str().unwrap(),
+    ]));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = &index["manifests"][0];
+    assert_eq!(m["digest"].as_str(), Some(digest.trim()));
+    assert_eq!(
+        m["annotations"]["org.opencontainers.image.ref.name"].as_str(),
+        Some("prisn-operator")
+    );
+    // What other tools see: skopeo reads the layout's config.
+    let out = Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("oci:{}:prisn-operator", layout.display()))
+        .output()
+        .unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(cfg["config"]["User"], "65532:65532");
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/prisn-operator"])
+    );
+
+    let registry = Registry::start().unwrap();
+    let pushed = ok(&ctx.run(&[
+        "--quiet",
+        "operator",
+        "image",
+        "--base",
+        base.to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+        "--image",
+        &format!("{}/prisn-operator:0.1.0", registry.host()),
+    ]));
+    assert_eq!(
+        pushed.trim(),
+        format!("{}/prisn-operator@{}", registry.host(), digest.trim())
+    );
+}
+
+#[test]
+fn a_missing_base_or_binary_is_named() {
+    let ctx = TestContext::new();
+    let bin = fake_binary(&ctx.path("bin"), 0o755, 0);
+    let err = fails(&ctx.run(&[
+        "operator",
+        "image",
+        "--base",
+        ctx.path("no-such-base").to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+        "--output",
+        ctx.path("oci").to_str().unwrap(),
+    ]));
+    assert!(err.contains("no-such-base"), "{err}");
+    let base = base_layout("bash").expect("the test bases (tests/run.sh)");
+    let err = fails(&ctx.run(&[
+        "operator",
+        "image",
+        "--base",
+        base.to_str().unwrap(),
+        "--binary",
+        ctx.path("nope").to_str().unwrap(),
+        "--output",
+        ctx.path("oci").to_str().unwrap(),
+    ]));
+    assert!(err.contains("nope"), "{err}");
+    assert!(!ctx.path("oci").exists(), "no half-written layout");
+}
+
+/// `kubectl apply -f operator/config/…` and `prisn operator manifests | kubectl apply -f -`
+/// install the same objects: the committed files, CRDs first, are what the CLI prints.
+#[test]
+fn committed_manifests_are_what_prisn_operator_manifests_prints() {
+    let ctx = TestContext::new();
+    let printed = ok(&ctx.run(&[
+        "operator",
+        "manifests",
+        "--image",
+        prisn_api::manifests::DEFAULT_IMAGE,
+    ]));
+    let config = repo_root().join("operator/config");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(config.join("crd/bases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort_by_key(|p| {
+        // The CLI's order: apps, jobs, cronjobs.
+        ["prisnapps", "prisnjobs", "prisncronjobs"]
+            .iter()
+            .position(|k| p.to_string_lossy().contains(&format!("_{k}.")))
+            .unwrap_or(usize::MAX)
+    });
+    files.push(config.join("manager/manager.yaml"));
+    let docs = |text: &str| -> Vec<String> {
+        text.split("\n---\n")
+            .map(|d| {
+                d.lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|d| !d.trim().is_empty())
+            .collect()
+    };
+    let committed: Vec<String> = files
+        .iter()
+        .flat_map(|f| docs(&std::fs::read_to_string(f).unwrap()))
+        .collect();
+    let printed = docs(&printed);
+    assert_eq!(
+        committed.len(),
+        3 + 8,
+        "3 CRDs and 8 manager objects committed"
+    );
+    assert_eq!(
+        printed, committed,
+        "operator/config/ differs from `prisn operator manifests --image prisn-operator:latest`; run `cargo run -p prisn-operator --bin crdgen -- --write`"
+    );
+}
