@@ -22,6 +22,7 @@
 //! - [`verify`]: rebuild an image and compare its digest (`prisn verify`).
 //! - [`hint`]: the `hint:` of an error chain.
 //! - [`operator`]: `prisn operator install` (apply the manifests, wait until Ready).
+//! - [`version`]: version, git revision and recorded operator image of this build.
 
 // The library reports; only the binary prints.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -37,3 +38,4 @@ pub mod request;
 pub mod settings;
 pub mod transfer;
 pub mod verify;
+pub mod version;

@@ -2,6 +2,10 @@
 //! `prisn operator manifests` prints, in one namespace) by server-side apply, then wait until
 //! the operator's Deployment has rolled out and is Ready — what `kubectl apply -f` followed by
 //! `kubectl rollout status` does, with the image pinned by digest.
+//!
+//! Also the version check: the operator's Deployment carries the prisn version whose
+//! manifests installed it ([`prisn_api::manifests::VERSION_ANNOTATION`]); a CLI newer than
+//! that warns, because the resources it writes follow its own, newer CRDs.
 
 use std::time::Duration;
 
@@ -127,9 +131,79 @@ fn rolled_out() -> impl Condition<Deployment> {
     }
 }
 
+use crate::version::VERSION;
+
+/// A warning when the operator in [`manifests::NAMESPACE`] was installed by an older prisn
+/// than this one. `None` when it is as new, or cannot be read (not installed there, or RBAC:
+/// a user who may deploy apps need not see prisn-system — the check is advice, not a gate).
+pub async fn version_warning(client: &kube::Client) -> Option<String> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), manifests::NAMESPACE);
+    let d = api.get_opt(DEPLOYMENT_NAME).await.ok()??;
+    let installed = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(manifests::VERSION_ANNOTATION))
+        .map(String::as_str);
+    older(installed, VERSION)
+}
+
+/// The warning for operator version `installed` (None: unannotated, from before the
+/// annotation existed) and CLI version `cli`.
+pub fn older(installed: Option<&str>, cli: &str) -> Option<String> {
+    let parse = |v: &str| -> Option<Vec<u64>> {
+        v.split(['-', '+'])
+            .next()?
+            .split('.')
+            .map(|n| n.parse().ok())
+            .collect()
+    };
+    let hint = "upgrade it with `prisn operator install` (or apply `prisn operator manifests`)";
+    match installed {
+        None => Some(format!(
+            "the prisn operator in {} has no {} annotation: it predates this prisn ({cli}) and may ignore fields of the CRDs this prisn writes; {hint}",
+            manifests::NAMESPACE,
+            manifests::VERSION_ANNOTATION
+        )),
+        Some(v) => match (parse(v), parse(cli)) {
+            (Some(a), Some(b)) if a >= b => None,
+            (Some(_), Some(_)) => Some(format!(
+                "the prisn operator in {} is version {v}, older than this prisn ({cli}): it may ignore fields of the CRDs this prisn writes; {hint}",
+                manifests::NAMESPACE
+            )),
+            _ => Some(format!(
+                "the prisn operator in {} has version {v:?}, which is not MAJOR.MINOR.PATCH; this prisn is {cli}",
+                manifests::NAMESPACE
+            )),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_older_or_unversioned_operator_is_warned_about_and_a_newer_one_not() {
+        assert_eq!(older(Some("0.1.0"), "0.1.0"), None);
+        assert_eq!(older(Some("0.2.0"), "0.1.9"), None);
+        assert_eq!(
+            older(Some("0.10.0"), "0.9.0"),
+            None,
+            "numeric, not text, order"
+        );
+        let w = older(Some("0.1.0"), "0.2.0").unwrap();
+        assert!(
+            w.contains("0.1.0") && w.contains("0.2.0") && w.contains("prisn operator install"),
+            "{w}"
+        );
+        assert!(older(None, "0.1.0").unwrap().contains("prisn.io/version"));
+        assert!(
+            older(Some("latest"), "0.1.0")
+                .unwrap()
+                .contains("\"latest\"")
+        );
+    }
 
     #[test]
     fn the_install_objects_are_the_manifests_in_the_namespace_crds_first() {

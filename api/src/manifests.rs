@@ -38,6 +38,9 @@ pub const NAMESPACE: &str = "prisn-system";
 pub const DEPLOYMENT_NAME: &str = "prisn-operator-controller-manager";
 /// Name of the operator's ServiceAccount (and of its RBAC objects).
 pub const SERVICE_ACCOUNT: &str = "prisn-operator";
+/// Annotation on the operator's Deployment: the prisn version whose manifests (and CRDs)
+/// installed it. The CLI compares it with its own to warn about an older operator.
+pub const VERSION_ANNOTATION: &str = "prisn.io/version";
 /// Name of the leader-election Lease in [`NAMESPACE`].
 pub const LEADER_LEASE: &str = "prisn-operator-leader";
 
@@ -406,8 +409,13 @@ fn deployment(image: &str, ns: &str) -> Deployment {
         }),
         ..Default::default()
     };
+    let mut metadata = meta(DEPLOYMENT_NAME, Some(ns));
+    metadata.annotations = Some(BTreeMap::from([(
+        VERSION_ANNOTATION.to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    )]));
     Deployment {
-        metadata: meta(DEPLOYMENT_NAME, Some(ns)),
+        metadata,
         spec: Some(DeploymentSpec {
             replicas: Some(1),
             selector: LabelSelector {

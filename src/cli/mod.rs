@@ -25,7 +25,7 @@ pub use workload::{
 #[derive(Debug, Parser)]
 #[command(
     name = "prisn",
-    version,
+    version = prisn::version::LONG,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -187,9 +187,12 @@ pub enum Command {
     )]
     Gc(GcArgs),
 
-    /// The Kubernetes operator: print its manifests.
+    /// The Kubernetes operator: its manifests, its image, its install.
     #[command(subcommand)]
     Operator(OperatorCmd),
+
+    /// Print the version, the git revision and the operator image this prisn was built with.
+    Version,
 }
 
 #[derive(Debug, Args)]
@@ -401,13 +404,9 @@ pub struct OperatorImageArgs {
 pub struct OperatorInstallArgs {
     #[command(flatten)]
     pub source: OperatorImageSource,
-    /// Install this already pushed image (pinned by digest) instead of building one.
-    #[arg(
-        long,
-        value_name = "REF@sha256:…",
-        conflicts_with = "base",
-        required_unless_present = "base"
-    )]
+    /// Install this already pushed image (pinned by digest) instead of building one
+    /// (default without --base: the image recorded in this build, see `prisn version`).
+    #[arg(long, value_name = "REF@sha256:…", conflicts_with = "base")]
     pub image: Option<String>,
     /// How long to wait for the operator to be Ready.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]

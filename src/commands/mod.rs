@@ -50,6 +50,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(args) => delete::run(global, args),
         Command::Scale(args) => scale::run(global, args),
         Command::Daemon(cmd) => daemon::run(global, cmd),
+        Command::Version => {
+            crate::printer::line(format!("prisn {}", prisn::version::LONG));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

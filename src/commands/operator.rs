@@ -111,6 +111,13 @@ fn install(global: &Global, args: OperatorInstallArgs) -> anyhow::Result<()> {
         Some(image) => bail!(
             "--image {image} is not pinned by digest; give REF@sha256:… (as `prisn operator image --image` prints)"
         ),
+        None if args.source.base.is_none() => match prisn::version::recorded_operator_image() {
+            Some(image) => image.to_string(),
+            None => bail!(
+                "give --base DIR (build and push the image) or --image REF@sha256:…: this prisn has no operator image recorded ({})",
+                prisn::version::OPERATOR_IMAGE
+            ),
+        },
         None => {
             let (img, store) = build(&args.source)?;
             let name = format!("prisn-operator:{}", env!("CARGO_PKG_VERSION"));

@@ -230,3 +230,47 @@ fn committed_manifests_are_what_prisn_operator_manifests_prints() {
         "operator/config/ differs from `prisn operator manifests --image prisn-operator:latest`; run `cargo run -p prisn-operator --bin crdgen -- --write`"
     );
 }
+
+/// `prisn version` and `prisn --version`: the version, the git revision this binary was built
+/// from (the checkout's HEAD when the tests build it in one) and what it knows of the
+/// operator image.
+#[test]
+fn version_names_the_version_the_git_revision_and_the_operator_image() {
+    let ctx = TestContext::new();
+    let text = ok(&ctx.run(&["version"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("prisn {}", env!("CARGO_PKG_VERSION")).as_str()),
+        "{text}"
+    );
+    let rev = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("git revision: "))
+        .unwrap_or_else(|| panic!("no git revision line: {text}"));
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    if head.status.success() {
+        // The binary may be older than HEAD only if cargo did not rebuild it after a commit:
+        // build.rs watches HEAD, so it is not.
+        assert_eq!(rev, stdout(&head).trim(), "{text}");
+    } else {
+        assert!(rev.starts_with("unknown"), "{text}");
+    }
+    let op = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("operator image: "))
+        .unwrap_or_else(|| panic!("no operator image line: {text}"));
+    assert!(
+        op.contains("@sha256:") || op.starts_with("not recorded"),
+        "{text}"
+    );
+    assert_eq!(
+        ok(&ctx.run(&["--version"])),
+        text,
+        "--version says the same"
+    );
+}

@@ -131,6 +131,11 @@ pub fn deploy(
     let cluster = b.cluster()?;
     spec.namespace = cluster.namespace.clone();
     let objs = objects::build(&spec)?;
+    if let Some(w) =
+        b.rt.block_on(crate::operator::version_warning(&cluster.client))
+    {
+        reporter.report(prisn_builder::Event::Note(format!("warning: {w}")));
+    }
     let applied = b.rt.block_on(apply::apply(&cluster.client, &objs))?;
     timings.lap("apply");
     if let Some(timeout) = req.wait {
