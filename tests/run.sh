@@ -23,6 +23,8 @@ PACKAGES=(docker-registry skopeo umoci runc openssl curl gpgv debian-archive-key
 # The test bed's real node (tests/testbed/README.md): containerd + CNI plugins + iptables
 # (kube-proxy), gcc + libc6-dev for the static pause binary.
 PACKAGES+=(containerd containernetworking-plugins iptables gcc libc6-dev)
+# nix-instantiate parses the Nix files (nix/check.sh); nixpkgs is unreachable, no Nix build.
+PACKAGES+=(nix-bin)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -70,6 +72,9 @@ export KUBECONFIG=$ROOT/target/testbed/kubeconfig
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Nix files: parse, and evaluate what needs no nixpkgs (the Nix build is not run)"
+nix/check.sh
 
 step "Operator image for the real node: prisn operator image (the dev-profile binary the tests link anyway, on the bash base)"
 # prisn's own image code, nothing from this machine but the binary; the packed binary layer
