@@ -602,3 +602,55 @@ fn node_pods_reach_no_loopback_service_of_the_host_and_no_kubelet_without_a_cert
         "{logs}"
     );
 }
+
+/// The operator's Deployment says which prisn installed it (`prisn.io/version`); `prisn
+/// deploy` warns when that is older than itself, and says nothing when it is not.
+#[test]
+fn node_deploy_warns_when_the_operator_is_older_than_this_prisn() {
+    let Some(e) = NodeEnv::start() else { return };
+    let annotate = |v: &str| {
+        let out = e
+            .node
+            .kubectl()
+            .args(["-n", OPERATOR_NS, "annotate", "--overwrite"])
+            .arg(format!("deployment/{OPERATOR_DEPLOYMENT}"))
+            .arg(format!("prisn.io/version={v}"))
+            .output()
+            .unwrap();
+        ok(&out);
+    };
+    /// Puts the real version back however the test ends (only metadata: no rollout).
+    struct Restore<'a>(&'a dyn Fn(&str));
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            (self.0)(env!("CARGO_PKG_VERSION"));
+        }
+    }
+    let _restore = Restore(&annotate);
+    let path = e.script("old.sh", "echo hi\n");
+    let deploy = |name: &str| {
+        e.prisn(&[
+            "deploy",
+            &path,
+            "--name",
+            name,
+            "--source",
+            "configmap",
+            "--once",
+            "--no-progress",
+            "--no-wait",
+        ])
+    };
+    annotate("0.0.1");
+    let out = deploy(&unique_name("verwarn"));
+    ok(&out);
+    let said = stderr(&out);
+    assert!(
+        said.contains("operator in prisn-system is version 0.0.1, older than this prisn"),
+        "{said}"
+    );
+    annotate(env!("CARGO_PKG_VERSION"));
+    let out = deploy(&unique_name("vernowarn"));
+    ok(&out);
+    assert!(!stderr(&out).contains("older than"), "{}", stderr(&out));
+}
