@@ -274,3 +274,105 @@ fn version_names_the_version_the_git_revision_and_the_operator_image() {
         "--version says the same"
     );
 }
+
+/// `prisn operator install` refuses, before touching any cluster, an image that is not
+/// pinned by digest and a call that names no image at all (this build records none).
+#[test]
+fn install_refuses_an_unpinned_image_or_none() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .prisn()
+        .env("KUBECONFIG", ctx.path("no-such-kubeconfig"))
+        .args([
+            "operator",
+            "install",
+            "--image",
+            "registry.example/prisn-operator:latest",
+        ])
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    assert!(err.contains("not pinned by digest"), "{err}");
+    let out = ctx.run(&["operator", "install"]);
+    let err = fails(&out);
+    if !prisn::version::OPERATOR_IMAGE.contains("@sha256:") {
+        assert!(
+            err.contains("--base DIR") && err.contains("not recorded"),
+            "{err}"
+        );
+    }
+}
+
+/// build.rs, run as cargo runs it: the revision of the checkout it builds, `unknown` outside
+/// one (a tarball) — also when that tarball sits inside some other git repository — and
+/// `PRISN_GIT_REVISION` when a packager sets it.
+#[test]
+fn build_script_records_the_revision_or_says_unknown() {
+    let t = tempfile::tempdir().unwrap();
+    let exe = t.path().join("build-script");
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--edition", "2024", "-O", "-o"])
+        .arg(&exe)
+        .arg(repo_root().join("build.rs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = |dir: &Path, rev: Option<&str>| -> String {
+        let mut c = Command::new(&exe);
+        c.env("CARGO_MANIFEST_DIR", dir)
+            .env_remove("PRISN_OPERATOR_IMAGE");
+        match rev {
+            Some(r) => c.env("PRISN_GIT_REVISION", r),
+            None => c.env_remove("PRISN_GIT_REVISION"),
+        };
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let tarball = t.path().join("prisn-0.1.0");
+    std::fs::create_dir_all(&tarball).unwrap();
+    let said = run(&tarball, None);
+    assert!(
+        said.contains("PRISN_GIT_REVISION=unknown (built outside a git checkout"),
+        "{said}"
+    );
+    assert!(
+        said.contains("PRISN_BUILD_OPERATOR_IMAGE=not recorded"),
+        "{said}"
+    );
+    // Inside another repository: still not that repository's revision.
+    let outer = t.path().join("outer");
+    let inner = outer.join("vendor/prisn");
+    std::fs::create_dir_all(&inner).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(&outer)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "outer"]);
+    let outer_rev = git(&["rev-parse", "HEAD"]);
+    let said = run(&inner, None);
+    assert!(!said.contains(outer_rev.trim()), "{said}");
+    assert!(said.contains("PRISN_GIT_REVISION=unknown"), "{said}");
+    // The repository's own root: its HEAD.
+    let said = run(&outer, None);
+    assert!(
+        said.contains(&format!("PRISN_GIT_REVISION={}", outer_rev.trim())),
+        "{said}"
+    );
+    let said = run(&tarball, Some("v0.1.0-nix"));
+    assert!(said.contains("PRISN_GIT_REVISION=v0.1.0-nix\n"), "{said}");
+}
