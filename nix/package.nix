@@ -39,7 +39,9 @@ rustPlatform.buildRustPackage {
   inherit src;
   cargoLock.lockFile = meta'.lockFile;
 
-  cargoBuildFlags = lib.concatMap (b: [ "--bin" b ]) binaries;
+  # `-p NAME --bin NAME` for each: the workspace's default member is the CLI alone, so a bare
+  # `--bin prisn-operator` finds nothing; and `-p prisn-operator` alone would install crdgen.
+  cargoBuildFlags = lib.concatMap (b: [ "-p" b "--bin" b ]) binaries;
   # The test suite needs a registry, a Kubernetes test bed, uv, runc and the network:
   # tests/run.sh runs it, not the Nix build.
   doCheck = false;
