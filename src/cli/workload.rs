@@ -84,6 +84,14 @@ pub struct DeployArgs {
     /// Wait until the app is ready or the job has finished (the default; see --no-wait).
     #[arg(long, conflicts_with = "no_wait")]
     pub wait: bool,
+    /// When the new release does not become ready within --timeout (it crash-loops, fails
+    /// its probe, or is Degraded), return to the previous release and fail. The context's
+    /// `rollback_on_failure` setting makes it the default.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub rollback_on_failure: bool,
+    /// Do not roll back on failure, whatever the context says.
+    #[arg(long, conflicts_with = "rollback_on_failure")]
+    pub no_rollback_on_failure: bool,
     /// Output format.
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,
@@ -163,6 +171,34 @@ pub struct ScaleArgs {
     pub name: String,
     /// The number of instances.
     pub replicas: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The workload.
+    pub name: String,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The workload.
+    pub name: String,
+    /// The revision to return to (`prisn history NAME` lists them); default: the one before
+    /// the current.
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<i64>,
+    /// How long to wait for it to be ready.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Return at once, without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,8 +55,14 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         configmap: args.source == Some(SourceKind::Configmap),
         replace: args.replace,
         until_done: args.wait && kind == Kind::Job,
+        rollback_on_failure: false,
     };
-    let deployed = deploy(global, &req)?;
+    let rollback = match (args.rollback_on_failure, args.no_rollback_on_failure) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let deployed = deploy(global, &req, rollback)?;
     print(global, args.format, &deployed)?;
     // `deploy --once --wait` ends as the job did.
     Ok(match deployed.exit_code {
@@ -101,8 +107,9 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         configmap: false,
         replace: false,
         until_done: false,
+        rollback_on_failure: false,
     };
-    let deployed = deploy(global, &req)?;
+    let deployed = deploy(global, &req, Some(false))?;
     printer::line(&deployed.name);
     if !global.quiet {
         printer::note(format!(
@@ -113,8 +120,18 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn deploy(global: &Global, req: &DeployRequest) -> anyhow::Result<Deployed> {
+/// Deploy `req`; `rollback` is what the flags say about `--rollback-on-failure` (None: the
+/// context's setting).
+fn deploy(
+    global: &Global,
+    req: &DeployRequest,
+    rollback: Option<bool>,
+) -> anyhow::Result<Deployed> {
     let settings = super::settings(global)?;
+    let mut req = req.clone();
+    req.rollback_on_failure =
+        rollback.unwrap_or(settings.context.rollback_on_failure) && req.wait.is_some();
+    let req = &req;
     let reporter = reporter::make(global.quiet, global.no_progress);
     let deployed = prisn::backend::deploy(&settings, req, reporter.as_ref());
     drop(reporter);

@@ -28,6 +28,7 @@ mod local_idempotent;
 mod local_limits;
 mod local_new_user;
 mod local_recovery;
+mod local_release;
 mod local_sandbox;
 mod local_state_loss;
 

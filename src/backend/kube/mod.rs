@@ -9,7 +9,12 @@ mod view;
 use std::cell::OnceCell;
 use std::io::Write;
 
-use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
+use std::time::Duration;
+
+use super::{
+    Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Release, RolledBack, Status,
+    Workload,
+};
 use crate::context::Mode;
 use crate::deploy::client::{self, Cluster};
 use crate::settings::Settings;
@@ -89,5 +94,18 @@ impl Backend for KubeBackend {
     fn scale(&self, name: &str, replicas: u32) -> anyhow::Result<Workload> {
         let c = self.cluster()?;
         self.rt.block_on(view::scale(c, name, replicas))
+    }
+
+    fn history(&self, _name: &str) -> anyhow::Result<Vec<Release>> {
+        anyhow::bail!("history is not kept in kubernetes mode yet")
+    }
+
+    fn rollback(
+        &self,
+        _name: &str,
+        _to: Option<i64>,
+        _wait: Option<Duration>,
+    ) -> anyhow::Result<RolledBack> {
+        anyhow::bail!("rollback is not available in kubernetes mode yet")
     }
 }
