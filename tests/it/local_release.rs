@@ -9,7 +9,7 @@ use crate::local::{Local, free_port, http_get};
 
 /// An app that answers `GET /` with its version and the version of `six` it imports: a
 /// dependency that differs between the releases proves which environment runs.
-fn app(version: u32, six: &str) -> String {
+pub fn app(version: u32, six: &str) -> String {
     format!(
         r#"# /// script
 # dependencies = ["six=={six}"]

@@ -39,6 +39,7 @@ mod context;
 mod kube;
 mod kube_common;
 mod kube_errors;
+mod kube_release;
 
 // one vocabulary: a schedule in the grammar of its mode, --quiet while waiting (issue 10)
 mod kube_quiet;

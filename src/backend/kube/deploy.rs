@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::KubeBackend;
+use super::{KubeBackend, history};
 use crate::backend::{DeployRequest, Deployed};
 use crate::deploy::apply;
 use crate::deploy::objects::{self, CodeSource, Spec};
@@ -131,13 +131,41 @@ pub fn deploy(
     let cluster = b.cluster()?;
     spec.namespace = cluster.namespace.clone();
     let objs = objects::build(&spec)?;
+    let before = b.rt.block_on(history::list(cluster, &req.name))?;
     let applied = b.rt.block_on(apply::apply(&cluster.client, &objs))?;
     timings.lap("apply");
+    // A release per change (and one for a workload deployed before releases were kept).
+    let recorded = if applied.changed || before.is_empty() {
+        let artifact = match (&spec.source, &objs.configmap) {
+            (CodeSource::Image(image), _) => image.clone(),
+            (_, Some(cm)) => format!("configmap {}", history::code_digest(cm)?),
+            (_, None) => deployed.source.clone(),
+        };
+        let record = history::Record {
+            revision: 0,
+            kind: req.kind,
+            created: now(),
+            who: crate::backend::who(),
+            artifact,
+            lock_digest: Some(resolved.lock.section.digest()),
+            flags: flags(req),
+            rollback_of: None,
+        };
+        Some(b.rt.block_on(history::record(cluster, &objs, &applied, record))?)
+    } else {
+        None
+    };
     if let Some(timeout) = req.wait {
-        deployed.phase = Some(
-            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, reporter))?
-                .phase,
-        );
+        let waited =
+            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, reporter));
+        let previous = before.first().map(|s| s.record.revision);
+        match (waited, previous) {
+            (Ok(w), _) => deployed.phase = Some(w.phase),
+            (Err(e), Some(previous)) if req.rollback_on_failure && recorded.is_some() => {
+                return Err(super::undo(b, &req.name, previous, timeout, reporter, e));
+            }
+            (Err(e), _) => return Err(e),
+        }
         timings.lap("ready");
     }
     deployed.created = applied.changed && applied.generation == Some(1);
@@ -148,6 +176,47 @@ pub fn deploy(
         .map(|p| format!("http://{}.{}.svc:{p}", req.name, cluster.namespace));
     deployed.timings = timings.phases;
     Ok(deployed)
+}
+
+/// Now, RFC 3339 (seconds).
+pub(super) fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// The flags that shaped a release, as `deploy` takes them (`--env` without values).
+fn flags(req: &DeployRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = req.port {
+        out.push(format!("--port {p}"));
+    }
+    if req.kind == prisn_api::Kind::App {
+        out.push(format!("--replicas {}", req.replicas));
+    }
+    if let Some(s) = &req.schedule {
+        out.push(format!("--schedule {s:?}"));
+        out.push(format!("--concurrency {}", req.concurrency.as_str()));
+    }
+    for (k, _) in &req.env {
+        out.push(format!("--env {k}=…"));
+    }
+    if let Some(c) = &req.cpu {
+        out.push(format!("--cpu {c}"));
+    }
+    if let Some(m) = &req.memory {
+        out.push(format!("--memory {m}"));
+    }
+    for s in &req.storage {
+        let size = s
+            .size
+            .as_deref()
+            .map(|z| format!(":{z}"))
+            .unwrap_or_default();
+        out.push(format!("--storage {}={}{size}", s.name, s.path));
+    }
+    if !req.args.is_empty() {
+        out.push(format!("-- {}", req.args.join(" ")));
+    }
+    out
 }
 
 /// Build the image with the one image plan (as `prisn build --image REGISTRY/NAME:latest`
