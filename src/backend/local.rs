@@ -170,6 +170,11 @@ impl Backend for LocalBackend {
         req: &DeployRequest,
         reporter: &dyn prisn_builder::Reporter,
     ) -> anyhow::Result<Deployed> {
+        if let Some(image) = &req.image {
+            anyhow::bail!(
+                "deploy --image {image} needs a Kubernetes context: local mode runs scripts from their environments, not images (use --context NAME)"
+            );
+        }
         if req.build.registry.registry.is_some() || req.build.base.is_some() {
             reporter.report(prisn_builder::Event::Note(
                 "note: --registry and --base are for images; local mode runs the script from its environment and builds no image".into(),

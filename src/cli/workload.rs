@@ -9,6 +9,17 @@ use super::args::{
     BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, NetworkArg, ScriptArgs,
 };
 
+impl DeployArgs {
+    /// The script flags as the other commands take them (an empty path with `--image`).
+    pub fn script_args(&self) -> ScriptArgs {
+        ScriptArgs {
+            script: self.script.clone().unwrap_or_default(),
+            entrypoint: self.entrypoint.clone(),
+            python: self.python.clone(),
+        }
+    }
+}
+
 /// How code reaches a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceKind {
@@ -20,8 +31,19 @@ pub enum SourceKind {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    #[command(flatten)]
-    pub script: ScriptArgs,
+    /// A script file (.py, .js/.mjs/.cjs, .sh, or with a shebang) or a project directory.
+    #[arg(required_unless_present = "image", conflicts_with = "image")]
+    pub script: Option<PathBuf>,
+    /// The entrypoint inside a directory (default: main.py, app.py, index.js, main.sh, …).
+    #[arg(long, value_name = "FILE")]
+    pub entrypoint: Option<String>,
+    /// The Python interpreter to build environments for (default: python3 on PATH).
+    #[arg(long, env = "PRISN_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Kubernetes mode: deploy this image prisn built (`REF@sha256:…`, e.g. from `prisn
+    /// import`) instead of a script: its runtime, lock and base come from its labels.
+    #[arg(long, value_name = "REF@sha256:…")]
+    pub image: Option<String>,
     #[command(flatten)]
     pub lock: LockMode,
     /// The workload's name (default: from the file name, my_script.py → my-script).

@@ -20,7 +20,16 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
             request::check_name(n)?;
             n.clone()
         }
-        None => request::derive_name(&args.script.script)?,
+        None => match &args.image {
+            // `registry/team/web@sha256:…` → web
+            Some(image) => {
+                let repo = image.split('@').next().unwrap_or(image);
+                let last = repo.rsplit('/').next().unwrap_or(repo);
+                let last = last.split(':').next().unwrap_or(last);
+                request::derive_name(std::path::Path::new(last))?
+            }
+            None => request::derive_name(&args.script_args().script)?,
+        },
     };
     let storage = args
         .storage
@@ -35,7 +44,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         Kind::App
     };
     let req = DeployRequest {
-        script: args.script.request(&args.lock),
+        script: args.script_args().request(&args.lock),
         name,
         kind,
         port: args.port,
@@ -56,6 +65,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         replace: args.replace,
         until_done: args.wait && kind == Kind::Job,
         rollback_on_failure: false,
+        image: args.image.clone(),
     };
     let rollback = match (args.rollback_on_failure, args.no_rollback_on_failure) {
         (true, _) => Some(true),
@@ -108,6 +118,7 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         replace: false,
         until_done: false,
         rollback_on_failure: false,
+        image: None,
     };
     let deployed = deploy(global, &req, Some(false))?;
     printer::line(&deployed.name);

@@ -149,3 +149,64 @@ fn rollback_of_a_configmap_source_restores_the_old_code() {
     let err = fails(&k.prisn(&["rollback", "show", "--to", "9"]));
     assert!(err.contains("has no revision 9 (kept: 3, 2, 1)"), "{err}");
 }
+
+/// The air gap end to end: build against registry A, export, import into registry B (another
+/// registry process), deploy the imported image by digest with no script and no index.
+#[test]
+fn an_imported_image_is_deployed_by_digest_from_the_second_registry() {
+    let Some(k) = KubeEnv::start("cli-rel-air") else {
+        return;
+    };
+    k.t.example("hello.py");
+    let app = format!("{}/team/hello:v1", k.registry.host());
+    ok(&crate::image_common::build_image(
+        &k.t,
+        "hello.py",
+        &app,
+        &k.base,
+        &[],
+    ));
+    ok(&k.prisn(&["export", &app, &k.base, "-o", "bundle.tar"]));
+    let b = prisn_testsupport::registry::Registry::start().unwrap();
+    let out = ok(&k.prisn(&[
+        "import",
+        "bundle.tar",
+        "--registry",
+        &format!("{}/site", b.host()),
+    ]));
+    let imported = out.lines().next().unwrap().to_string();
+    let base_in_b = out.lines().nth(1).unwrap().to_string();
+    assert!(
+        imported.starts_with(&format!("{}/site/team/hello@sha256:", b.host())),
+        "{out}"
+    );
+
+    // GitOps: the objects, with the image as given and no runtime (the image has it).
+    let yaml = ok(&k.prisn(&["deploy", "--image", &imported, "--dry-run", "-o", "yaml"]));
+    assert!(
+        yaml.contains("kind: PrisnApp") && yaml.contains("image:") && yaml.contains(&imported),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("runtime:"), "{yaml}");
+
+    let out = ok(&k.prisn(&["deploy", "--image", &imported, "--no-wait"]));
+    assert!(out.starts_with("app/hello created"), "{out}");
+    let deployed: PrisnApp = k.get("hello").unwrap();
+    assert_eq!(
+        deployed.spec.source.image.as_deref(),
+        Some(imported.as_str())
+    );
+    let h = history(&k, "hello");
+    assert_eq!(h[0]["artifact"], imported.as_str());
+    assert!(h[0]["lock_digest"].as_str().unwrap().starts_with("sha256:"));
+
+    // Refused: no digest, and an image prisn did not build (the base).
+    let tagged = format!("{}/site/team/hello:v1", b.host());
+    let err = fails(&k.prisn(&["deploy", "--image", &tagged, "--no-wait"]));
+    assert!(err.contains("has no digest"), "{err}");
+    let err = fails(&k.prisn(&["deploy", "--image", &base_in_b, "--name", "b", "--no-wait"]));
+    assert!(err.contains("was not built by prisn"), "{err}");
+    // A script and an image at once make no sense.
+    let err = fails(&k.prisn(&["deploy", "hello.py", "--image", &imported]));
+    assert!(err.contains("cannot be used with"), "{err}");
+}

@@ -150,6 +150,9 @@ fn history_and_rollback_name_what_is_wrong() {
     assert!(err.contains("has no revision 9 (kept: 1)"), "{err}");
     let err = l.fails(&["rollback", "nope"]);
     assert!(err.contains("nope"), "{err}");
+    let image = format!("127.0.0.1:9/team/web@sha256:{}", "0".repeat(64));
+    let err = l.fails(&["deploy", "--image", &image]);
+    assert!(err.contains("needs a Kubernetes context"), "{err}");
 }
 
 #[test]

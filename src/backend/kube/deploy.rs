@@ -48,45 +48,27 @@ pub fn deploy(
         since: Some(Instant::now()),
         ..Default::default()
     };
-    let resolved = prisn_builder::prepare::resolve(
-        &req.script.path,
-        &req.script.prepare,
-        &b.settings.home,
-        reporter,
-    )?;
-    timings.lap("lock");
-    let registry = b.settings.registry(&req.build.registry);
     let mut notes = Vec::new();
-    let source = match (&registry, req.configmap) {
-        (Some(registry), false) => {
-            let timing = PushTiming {
-                inner: reporter,
-                push_start: Mutex::new(None),
-            };
-            let image = build_and_push(b, req, &resolved, registry, &timing)?;
-            let pushed_at = timing
-                .push_start
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(Instant::now);
-            timings.split("build", pushed_at, "push");
-            CodeSource::Image(image)
-        }
-        (registry, _) => {
-            if registry.is_none() {
-                notes.push("no registry configured: the code ships as a ConfigMap and runs in the runtime's base image, without its locked dependencies; set one with --registry or `prisn context add … --registry`".into());
-                if !resolved.requirements.is_empty() {
-                    notes.push(format!(
-                        "{} declares dependencies; only an image carries them",
-                        resolved.script.entrypoint
-                    ));
-                }
+    let (source, runtime, lock_digest) = match &req.image {
+        Some(image) => {
+            let found = super::artifact::inspect(
+                &b.settings,
+                &b.rt,
+                image,
+                &req.build.platform,
+                &req.build.registry,
+            )?;
+            timings.lap("inspect");
+            if let Some(base) = &found.base {
+                notes.push(format!("{} on {base}", found.runtime));
             }
-            CodeSource::ConfigMap {
-                files: read_files(&resolved.script)?,
-                entrypoint: resolved.script.entrypoint.clone(),
-            }
+            (
+                CodeSource::Image(found.reference),
+                found.runtime,
+                found.lock_digest,
+            )
         }
+        None => from_script(b, req, reporter, &mut timings, &mut notes)?,
     };
     let described = match &source {
         CodeSource::Image(image) => image.clone(),
@@ -96,7 +78,7 @@ pub fn deploy(
         name: req.name.clone(),
         namespace: b.namespace_hint(),
         kind: req.kind,
-        runtime: resolved.script.runtime,
+        runtime,
         source,
         port: req.port,
         replicas: Some(req.replicas),
@@ -147,7 +129,7 @@ pub fn deploy(
             created: now(),
             who: crate::backend::who(),
             artifact,
-            lock_digest: Some(resolved.lock.section.digest()),
+            lock_digest: Some(lock_digest.clone()),
             flags: flags(req),
             rollback_of: None,
         };
@@ -176,6 +158,60 @@ pub fn deploy(
         .map(|p| format!("http://{}.{}.svc:{p}", req.name, cluster.namespace));
     deployed.timings = timings.phases;
     Ok(deployed)
+}
+
+/// Lock the script, then build and push its image (or read its files for a ConfigMap).
+fn from_script(
+    b: &KubeBackend,
+    req: &DeployRequest,
+    reporter: &dyn prisn_builder::Reporter,
+    timings: &mut Timings,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(CodeSource, prisn_api::Runtime, String)> {
+    let resolved = prisn_builder::prepare::resolve(
+        &req.script.path,
+        &req.script.prepare,
+        &b.settings.home,
+        reporter,
+    )?;
+    timings.lap("lock");
+    let registry = b.settings.registry(&req.build.registry);
+    let source = match (&registry, req.configmap) {
+        (Some(registry), false) => {
+            let timing = PushTiming {
+                inner: reporter,
+                push_start: Mutex::new(None),
+            };
+            let image = build_and_push(b, req, &resolved, registry, &timing)?;
+            let pushed_at = timing
+                .push_start
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(Instant::now);
+            timings.split("build", pushed_at, "push");
+            CodeSource::Image(image)
+        }
+        (registry, _) => {
+            if registry.is_none() {
+                notes.push("no registry configured: the code ships as a ConfigMap and runs in the runtime's base image, without its locked dependencies; set one with --registry or `prisn context add … --registry`".into());
+                if !resolved.requirements.is_empty() {
+                    notes.push(format!(
+                        "{} declares dependencies; only an image carries them",
+                        resolved.script.entrypoint
+                    ));
+                }
+            }
+            CodeSource::ConfigMap {
+                files: read_files(&resolved.script)?,
+                entrypoint: resolved.script.entrypoint.clone(),
+            }
+        }
+    };
+    Ok((
+        source,
+        resolved.script.runtime,
+        resolved.lock.section.digest(),
+    ))
 }
 
 /// Now, RFC 3339 (seconds).

@@ -2,6 +2,7 @@
 //! operator reconciles. Deploy builds and pushes the image (or ships the code as a
 //! ConfigMap), applies the resource by digest and waits for the operator's verdict.
 
+mod artifact;
 mod deploy;
 mod history;
 mod logs;
