@@ -257,7 +257,9 @@ impl Backend for LocalBackend {
         {
             let waited = self.wait(&client, &req.name, req.kind, timeout, req.until_done);
             let view = match (waited, &current) {
-                (Err(e), Some(before)) if req.rollback_on_failure && reply.changed => {
+                (Err(e), Some(before))
+                    if req.rollback_on_failure && reply.generation != before.generation =>
+                {
                     return Err(self.undo(&client, &req.name, before.generation, timeout, e));
                 }
                 (waited, _) => waited?,
