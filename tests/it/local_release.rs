@@ -179,3 +179,41 @@ fn only_the_newest_releases_are_kept() {
         "{out}"
     );
 }
+
+#[test]
+fn a_context_can_make_rollback_on_failure_the_default() {
+    let l = Local::new();
+    l.ok(&[
+        "context",
+        "add",
+        "safe",
+        "--mode",
+        "local",
+        "--rollback-on-failure",
+        "--use",
+    ]);
+    l.t.write("loop.sh", "echo up\nwhile true; do sleep 1; done\n");
+    l.ok(&["deploy", "loop.sh"]);
+    l.t.write("loop.sh", "echo broken\nexit 3\n");
+    let err = l.fails(&["deploy", "loop.sh", "--timeout", "60s"]);
+    assert!(
+        err.contains("did not become ready; rolled back to revision 1 (now revision 3)")
+            && err.contains("it is running"),
+        "{err}"
+    );
+    assert_eq!(l.status("loop")["phase"], "Running");
+    // The flag wins over the context.
+    let err = l.fails(&[
+        "deploy",
+        "loop.sh",
+        "--timeout",
+        "60s",
+        "--no-rollback-on-failure",
+    ]);
+    assert!(!err.contains("rolled back"), "{err}");
+    let h = history(&l, "loop");
+    assert_eq!(
+        (h[0]["revision"].as_i64(), h[0]["rollback_of"].as_i64()),
+        (Some(4), None)
+    );
+}
