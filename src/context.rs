@@ -52,6 +52,9 @@ pub struct Context {
     /// Where `deploy` pushes images (`HOST[:PORT]/PREFIX`); empty = ConfigMap sources.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub registry: String,
+    /// `deploy` behaves as with `--rollback-on-failure` (unless `--no-rollback-on-failure`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_on_failure: bool,
 }
 
 /// Per-registry transport settings.

@@ -64,6 +64,10 @@ pub struct DeployRequest {
     pub replace: bool,
     /// A job: wait until it has ended, not only started (`deploy --once --wait`; local mode).
     pub until_done: bool,
+    /// When the new release is not ready within `wait`, return to the previous one and fail.
+    pub rollback_on_failure: bool,
+    /// Kubernetes mode: deploy this prisn image (`REF@sha256:…`) instead of building `script`.
+    pub image: Option<String>,
 }
 
 /// Check what the flags cannot: the schedule in the grammar of the mode (a seconds field only

@@ -12,6 +12,8 @@
 //! | DELETE | `/v1/workloads/{name}`                | → 204 (processes stopped, files removed) |
 //! | GET    | `/v1/workloads/{name}/logs?follow=&tail=&since_seconds=&timestamps=` | → `text/plain` stream |
 //! | PUT    | `/v1/workloads/{name}/scale`          | [`ScaleBody`] → [`WorkloadView`]       |
+//! | GET    | `/v1/workloads/{name}/releases`       | → `[`[`ReleaseView`]`]`, newest first  |
+//! | POST   | `/v1/workloads/{name}/rollback`       | [`RollbackBody`] → [`RollbackReply`]   |
 //! | POST   | `/v1/shutdown`                        | [`ShutdownBody`] → 202                 |
 //!
 //! Errors answer with [`ErrorBody`] and a status: 400 invalid input, 404 unknown name, 409
@@ -108,6 +110,12 @@ pub struct DeployBody {
     /// Replace a workload of this name that runs another source (else a 409).
     #[serde(default)]
     pub replace: bool,
+    /// The lock section's digest (`prisn_builder::lock::LockSection::digest`), for the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_digest: Option<String>,
+    /// Who deploys (the user name the CLI runs as), for the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
 }
 
 fn one() -> u32 {
@@ -240,6 +248,58 @@ pub struct WorkloadView {
     /// The last lines of output (status only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<String>,
+}
+
+/// One release of a workload: what a deploy (or a rollback) made current. A new release is
+/// recorded whenever the spec changes; its revision is the workload's generation then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub revision: i64,
+    /// RFC 3339.
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+    /// What the user named, e.g. `examples/api.py`.
+    pub source: String,
+    /// The code snapshot's digest (`$PRISN_HOME/code/…`).
+    pub code_digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_digest: Option<String>,
+    /// The environment in the store.
+    pub env_dir: PathBuf,
+    /// The flags that shaped it, as they would be given again; `--env` shows keys, never values.
+    pub flags: Vec<String>,
+    /// This release was made by a rollback to that revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<i64>,
+    /// The workload runs this release now.
+    pub current: bool,
+    /// Its code and environment are still on disk: a rollback to it needs no build.
+    pub available: bool,
+}
+
+/// `POST /v1/workloads/{name}/rollback`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    /// The revision to return to; none: the release before the current one.
+    #[serde(default)]
+    pub to: Option<i64>,
+    #[serde(default)]
+    pub who: Option<String>,
+}
+
+/// The answer to a rollback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackReply {
+    pub name: String,
+    pub kind: Kind,
+    /// The revision now current (a new one, unless nothing changed).
+    pub revision: i64,
+    /// The revision whose artifact it runs.
+    pub restored: i64,
+    /// False when that artifact was current already.
+    pub changed: bool,
 }
 
 /// `PUT /v1/workloads/{name}/scale`.

@@ -23,6 +23,8 @@ pub const INSTANCE_KEY: &str = "app.kubernetes.io/instance";
 pub const APP_KEY: &str = "prisn.io/app";
 /// `prisn.io/kind: app | job | cronjob`.
 pub const KIND_KEY: &str = "prisn.io/kind";
+/// `prisn.io/revision: <n>` on a release record (ConfigMap `<name>-rev-<n>`, Kubernetes mode).
+pub const REVISION_KEY: &str = "prisn.io/revision";
 /// Pod-template annotation: hash of what the pods run (image, code data, git coordinates).
 /// A new value rolls the Deployment.
 pub const CODE_HASH_ANNOTATION: &str = "prisn.io/code-hash";

@@ -13,8 +13,8 @@ use prisn_builder::fslock::FileLock;
 use reqwest::blocking::{RequestBuilder, Response};
 
 use crate::api::{
-    DeployBody, DeployReply, ErrorBody, Health, Kind, LogQuery, ScaleBody, ShutdownBody,
-    WorkloadView,
+    DeployBody, DeployReply, ErrorBody, Health, Kind, LogQuery, ReleaseView, RollbackBody,
+    RollbackReply, ScaleBody, ShutdownBody, WorkloadView,
 };
 use crate::paths::Paths;
 use crate::{Error, Result};
@@ -146,6 +146,22 @@ impl Client {
             self.http
                 .put(self.url(&format!("/v1/workloads/{name}/scale")))
                 .json(&ScaleBody { replicas }),
+        )
+    }
+
+    /// The workload's releases, newest first.
+    pub fn releases(&self, name: &str) -> Result<Vec<ReleaseView>> {
+        self.json(
+            self.http
+                .get(self.url(&format!("/v1/workloads/{name}/releases"))),
+        )
+    }
+
+    pub fn rollback(&self, name: &str, body: &RollbackBody) -> Result<RollbackReply> {
+        self.json(
+            self.http
+                .post(self.url(&format!("/v1/workloads/{name}/rollback")))
+                .json(body),
         )
     }
 

@@ -1,6 +1,6 @@
 //! Collecting code snapshots (`$PRISN_HOME/code/<digest>/`) that nothing uses.
 //!
-//! A snapshot is kept when a workload's record names it, a run directory's `spec.json` names
+//! A snapshot is kept when a workload's record or a kept release names it, a run directory's `spec.json` names
 //! it (a process may run from it, also one the database no longer knows), a live worker runs
 //! it, or any process on the machine has its working directory in it. When any of these cannot
 //! be read, nothing is deleted: gc fails closed. Deletion walks directory trees, so it runs on
@@ -55,6 +55,12 @@ fn in_use(d: &Daemon) -> Result<BTreeSet<PathBuf>> {
         .into_iter()
         .map(|r| r.spec.code_dir)
         .collect();
+    // The releases kept for rollbacks keep their code.
+    used.extend(
+        d.db(|db| db.all_releases())?
+            .into_iter()
+            .map(|r| r.spec.code_dir),
+    );
     for w in d.workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
         let live = w.live.lock().unwrap_or_else(|p| p.into_inner());
         used.extend(live.active.values().map(|a| a.code_dir.clone()));

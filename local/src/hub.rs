@@ -32,6 +32,9 @@ pub struct Config {
     pub backoff_reset: Duration,
     /// Finished runs kept per workload.
     pub history: usize,
+    /// Releases kept per workload (their code and environments stay for rollbacks):
+    /// `PRISN_KEEP_RELEASES`, default 10.
+    pub releases: usize,
 }
 
 impl Config {
@@ -51,6 +54,10 @@ impl Config {
             backoff_cap: Duration::from_secs(30),
             backoff_reset: Duration::from_secs(60),
             history: 20,
+            releases: env("PRISN_KEEP_RELEASES")
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(crate::state::releases::KEEP),
         }
     }
 }

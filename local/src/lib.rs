@@ -37,6 +37,7 @@ mod ops;
 pub mod paths;
 pub mod proc;
 pub mod quantity;
+mod release;
 pub mod sandbox;
 mod server;
 pub mod shim;

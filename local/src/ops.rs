@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use prisn_builder::store::Store;
 
 use crate::api::{DeployBody, DeployReply, Isolation, Kind, Network, Spec, WorkloadView, now_ms};
 use crate::hub::{Daemon, blocking};
-use crate::state::Record;
+use crate::state::{Record, ReleaseMeta};
 use crate::{Error, Result, code, cron, limits, name, quantity, view};
 
 /// Create or replace the workload `name`. Returns whether it was created.
@@ -107,19 +107,14 @@ pub(crate) async fn deploy(
             },
         ));
     }
-    let outcome = d.db(|db| db.put(&name, &spec, replicas, body.expect))?;
+    let meta = ReleaseMeta {
+        lock_digest: body.lock_digest.clone(),
+        who: body.who.clone(),
+        rollback_of: None,
+    };
+    let outcome = d.db(|db| db.put_release(&name, &spec, replicas, body.expect, &meta))?;
     crash_here_for_tests();
-    pin_envs(
-        &d,
-        existing.as_ref().map(|r| r.spec.env_dir.as_path()),
-        &spec.env_dir,
-    );
-    d.save_record(&name);
-    crate::supervisor::spawn(&d, &name, Vec::new());
-    d.notify(&name);
-    if outcome.spec_changed {
-        collect_code(&d).await;
-    }
+    activate(&d, &name, existing.as_ref(), &spec, outcome.spec_changed).await;
     tracing::info!(
         "deployed {} {name} (generation {}, {})",
         body.kind,
@@ -144,6 +139,32 @@ pub(crate) async fn deploy(
             notes,
         },
     ))
+}
+
+/// Make what state.db now says current: pin its environment (and those of the releases kept),
+/// drop releases beyond the limit, save the record, (re)start the worker, collect code.
+pub(crate) async fn activate(
+    d: &Arc<Daemon>,
+    name: &str,
+    old: Option<&Record>,
+    spec: &Spec,
+    changed: bool,
+) {
+    let mut unused: Vec<PathBuf> = old.map(|r| r.spec.env_dir.clone()).into_iter().collect();
+    match d.db(|db| db.prune_releases(name, d.config.releases)) {
+        Ok(gone) => unused.extend(gone.into_iter().map(|r| r.spec.env_dir)),
+        Err(e) => tracing::warn!("{name}: old releases not pruned: {e}"),
+    }
+    pin_env(d, &spec.env_dir);
+    for env in unused.iter().filter(|e| **e != spec.env_dir) {
+        unpin_if_unused(d, env);
+    }
+    d.save_record(name);
+    crate::supervisor::spawn(d, name, Vec::new());
+    d.notify(name);
+    if changed {
+        collect_code(d).await;
+    }
 }
 
 /// A redeploy must deploy the same source; another script replacing a running workload
@@ -331,7 +352,12 @@ fn too_many(name: &str, n: u32) -> Error {
 }
 
 /// Is `port` free for `name`? Another workload's port or any other listener is a conflict.
-fn check_port(d: &Daemon, name: &str, port: u16, existing: Option<&Record>) -> Result<()> {
+pub(crate) fn check_port(
+    d: &Daemon,
+    name: &str,
+    port: u16,
+    existing: Option<&Record>,
+) -> Result<()> {
     for rec in d.db(|db| db.list())? {
         if rec.name != name && rec.spec.port == Some(port) && rec.replicas > 0 {
             return Err(Error::conflict(
@@ -379,25 +405,17 @@ async fn collect_code(d: &Arc<Daemon>) {
     }
 }
 
-/// Pin the environment a workload runs from (so `prisn gc` keeps it); unpin the one it left
-/// when nothing else uses it.
-fn pin_envs(d: &Daemon, old: Option<&Path>, new: &Path) {
+/// Pin the environment a workload runs from (so `prisn gc` keeps it). Environments stay
+/// pinned while a workload or a kept release names them.
+fn pin_env(d: &Daemon, env: &Path) {
     let home = d.paths.home();
-    let store = Store::new(&home);
-    let id = |p: &Path| {
-        p.starts_with(home.store())
-            .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .flatten()
-    };
-    if let Some(new_id) = id(new)
-        && let Err(e) = store.pin(&new_id)
-    {
-        tracing::warn!("cannot pin {new_id}: {e}");
+    if !env.starts_with(home.store()) {
+        return;
     }
-    if let Some(old) = old
-        && old != new
+    if let Some(id) = env.file_name().map(|n| n.to_string_lossy().into_owned())
+        && let Err(e) = Store::new(&home).pin(&id)
     {
-        unpin_if_unused(d, old);
+        tracing::warn!("cannot pin {id}: {e}");
     }
 }
 
@@ -407,8 +425,11 @@ fn unpin_if_unused(d: &Daemon, env: &Path) {
         return;
     }
     // Fail closed: when the records cannot be read, the pin stays.
-    let used = match d.db(|db| db.list()) {
-        Ok(records) => records.iter().any(|r| r.spec.env_dir == env),
+    let used = match d.db(|db| Ok((db.list()?, db.all_releases()?))) {
+        Ok((records, releases)) => {
+            records.iter().any(|r| r.spec.env_dir == env)
+                || releases.iter().any(|r| r.spec.env_dir == env)
+        }
         Err(e) => {
             tracing::warn!("keeping the pin of {}: {e}", env.display());
             true
@@ -426,6 +447,7 @@ pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> 
     let rec = d
         .db(|db| db.get(&name))?
         .ok_or_else(|| Error::NotFound(name.clone()))?;
+    let released = d.db(|db| db.releases(&name))?;
     d.stop_worker(&name).await;
     // The saved record goes first: a crash after it leaves the record in state.db, never a
     // deleted workload that a restart would bring back.
@@ -442,6 +464,12 @@ pub(crate) async fn delete(d: Arc<Daemon>, name: String) -> Result<Vec<String>> 
         tracing::warn!("{name}: removing its files failed: {e}");
     }
     unpin_if_unused(&d, &rec.spec.env_dir);
+    for r in released
+        .iter()
+        .filter(|r| r.spec.env_dir != rec.spec.env_dir)
+    {
+        unpin_if_unused(&d, &r.spec.env_dir);
+    }
     collect_code(&d).await;
     let mut notes = Vec::new();
     let volumes = d.paths.volumes(&name);

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tokio::sync::mpsc;
 
-use crate::api::{DeployBody, ErrorBody, Kind, LogQuery, ScaleBody, ShutdownBody};
+use crate::api::{DeployBody, ErrorBody, Kind, LogQuery, RollbackBody, ScaleBody, ShutdownBody};
 use crate::hub::{Daemon, blocking};
 use crate::logs::{self, Follower, ReadOptions};
 use crate::{Error, view};
@@ -31,6 +31,8 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/workloads/{name}", get(status).put(deploy).delete(delete))
         .route("/v1/workloads/{name}/logs", get(logs))
         .route("/v1/workloads/{name}/scale", put(scale))
+        .route("/v1/workloads/{name}/releases", get(releases))
+        .route("/v1/workloads/{name}/rollback", post(rollback))
         .route("/v1/shutdown", post(shutdown))
         .fallback(|| async {
             ApiError(Error::Api {
@@ -159,6 +161,25 @@ async fn scale(
     let req: ScaleBody = body(&bytes)?;
     let view = crate::ops::scale(d, name, req.replicas).await?;
     Ok(json(StatusCode::OK, &view))
+}
+
+async fn releases(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> ApiResult<Response> {
+    let views = blocking(move || crate::release::history(&d, &name)).await??;
+    Ok(json(StatusCode::OK, &views))
+}
+
+async fn rollback(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let req: RollbackBody = if bytes.is_empty() {
+        RollbackBody::default()
+    } else {
+        body(&bytes)?
+    };
+    let reply = crate::release::rollback(d, name, req).await?;
+    Ok(json(StatusCode::OK, &reply))
 }
 
 async fn shutdown(State(d): State<Arc<Daemon>>, bytes: Bytes) -> ApiResult<Response> {

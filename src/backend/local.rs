@@ -12,8 +12,8 @@ use prisn_local::api::{self, DeployBody, Expect, LocalSource, LogQuery, Workload
 use prisn_local::client::{self, Client};
 
 use super::{
-    Backend, Deleted, DeployRequest, Deployed, ExitInfo, Instance, Kind, LogOptions, RunInfo,
-    Status, Workload,
+    Backend, Deleted, DeployRequest, Deployed, ExitInfo, Instance, Kind, LogOptions, Release,
+    RolledBack, RunInfo, Status, Workload,
 };
 use crate::context::Mode;
 
@@ -119,6 +119,47 @@ impl LocalBackend {
     }
 }
 
+impl LocalBackend {
+    /// `--rollback-on-failure`: the new release failed with `failure`; make `previous`
+    /// current again, wait for it, and describe both in one error.
+    fn undo(
+        &self,
+        client: &Client,
+        name: &str,
+        previous: i64,
+        timeout: Duration,
+        failure: anyhow::Error,
+    ) -> anyhow::Error {
+        let body = api::RollbackBody {
+            to: Some(previous),
+            who: super::who(),
+        };
+        // With an explicit revision a retry after a lost answer is harmless.
+        let restored = Self::exe().and_then(|exe| {
+            Ok(client::idempotent(&self.paths, &exe, client, |c| {
+                c.rollback(name, &body)
+            })?)
+        });
+        let reply = match restored {
+            Ok(r) => r,
+            Err(e) => {
+                return failure.context(format!(
+                    "the new release of {name} failed, and rolling back to revision {previous} failed too: {e}"
+                ));
+            }
+        };
+        let kind = reply.kind;
+        let state = match self.wait(client, name, kind, timeout, false) {
+            Ok(v) => format!("it is {}", v.phase.to_lowercase()),
+            Err(e) => format!("but it is not ready either: {e}"),
+        };
+        failure.context(format!(
+            "the new release of {name} did not become ready; rolled back to revision {} (now revision {}): {state}",
+            reply.restored, reply.revision
+        ))
+    }
+}
+
 impl Backend for LocalBackend {
     fn mode(&self) -> Mode {
         Mode::Local
@@ -129,6 +170,11 @@ impl Backend for LocalBackend {
         req: &DeployRequest,
         reporter: &dyn prisn_builder::Reporter,
     ) -> anyhow::Result<Deployed> {
+        if let Some(image) = &req.image {
+            anyhow::bail!(
+                "deploy --image {image} needs a Kubernetes context: local mode runs scripts from their environments, not images (use --context NAME)"
+            );
+        }
         if req.build.registry.registry.is_some() || req.build.base.is_some() {
             reporter.report(prisn_builder::Event::Note(
                 "note: --registry and --base are for images; local mode runs the script from its environment and builds no image".into(),
@@ -197,6 +243,8 @@ impl Backend for LocalBackend {
             expect,
             dry_run: req.dry_run,
             replace: req.replace,
+            lock_digest: Some(resolved.lock.section.digest()),
+            who: super::who(),
         };
         let reply = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
             c.deploy(&req.name, &body)
@@ -207,7 +255,15 @@ impl Backend for LocalBackend {
         if let (Some(timeout), false) = (req.wait, req.dry_run)
             && req.kind != Kind::CronJob
         {
-            let view = self.wait(&client, &req.name, req.kind, timeout, req.until_done)?;
+            let waited = self.wait(&client, &req.name, req.kind, timeout, req.until_done);
+            let view = match (waited, &current) {
+                (Err(e), Some(before))
+                    if req.rollback_on_failure && reply.generation != before.generation =>
+                {
+                    return Err(self.undo(&client, &req.name, before.generation, timeout, e));
+                }
+                (waited, _) => waited?,
+            };
             if let Some(iso) = &view.isolation {
                 notes.push(format!("isolation: {iso}"));
             }
@@ -290,6 +346,63 @@ impl Backend for LocalBackend {
             e => e,
         })?;
         Ok(workload(view))
+    }
+
+    fn history(&self, name: &str) -> anyhow::Result<Vec<Release>> {
+        let client = self.client()?;
+        let list = client.releases(name).map_err(not_found(name))?;
+        Ok(list.into_iter().map(release).collect())
+    }
+
+    fn rollback(
+        &self,
+        name: &str,
+        to: Option<i64>,
+        wait: Option<Duration>,
+    ) -> anyhow::Result<RolledBack> {
+        let client = self.client()?;
+        let body = api::RollbackBody {
+            to,
+            who: super::who(),
+        };
+        // Not retried: without `to`, a second call would roll back one release further.
+        let reply = client.rollback(name, &body).map_err(not_found(name))?;
+        let phase = match wait {
+            Some(t) if reply.kind != Kind::CronJob => {
+                Some(self.wait(&client, name, reply.kind, t, false)?.phase)
+            }
+            _ => None,
+        };
+        Ok(RolledBack {
+            name: reply.name,
+            kind: reply.kind,
+            revision: reply.revision,
+            restored: reply.restored,
+            changed: reply.changed,
+            phase,
+        })
+    }
+}
+
+fn release(r: api::ReleaseView) -> Release {
+    Release {
+        revision: r.revision,
+        created: r.created,
+        who: r.who,
+        artifact: r.code_digest,
+        lock_digest: r.lock_digest,
+        environment: Some(r.env_dir.display().to_string()),
+        flags: r.flags,
+        rollback_of: r.rollback_of,
+        current: r.current,
+        available: r.available,
+    }
+}
+
+fn not_found(name: &str) -> impl Fn(prisn_local::Error) -> prisn_local::Error + '_ {
+    move |e| match e {
+        prisn_local::Error::Api { status: 404, .. } => prisn_local::Error::NotFound(name.into()),
+        e => e,
     }
 }
 

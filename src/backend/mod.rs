@@ -145,6 +145,44 @@ pub struct Deleted {
     pub notes: Vec<String>,
 }
 
+/// One release of a workload (`prisn history`): what a deploy or a rollback made current.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub revision: i64,
+    /// RFC 3339.
+    pub created: String,
+    pub who: Option<String>,
+    /// What ran: an image by digest (kubernetes), or the code snapshot's digest (local).
+    pub artifact: String,
+    pub lock_digest: Option<String>,
+    /// Local mode: the environment in the store the release runs from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The flags that shaped it, as a deploy takes them (`--env` without values).
+    pub flags: Vec<String>,
+    /// Made by a rollback to this revision.
+    pub rollback_of: Option<i64>,
+    /// The workload runs it now.
+    pub current: bool,
+    /// A rollback to it needs no build (its artifact is still there).
+    pub available: bool,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolledBack {
+    pub name: String,
+    pub kind: Kind,
+    /// The revision now current (new unless nothing changed).
+    pub revision: i64,
+    /// The revision whose artifact runs again.
+    pub restored: i64,
+    /// False when that artifact was current already.
+    pub changed: bool,
+    /// The phase after waiting (None without a wait).
+    pub phase: Option<String>,
+}
+
 /// One mode's way of running workloads.
 pub trait Backend {
     /// The mode, for messages.
@@ -183,6 +221,42 @@ pub trait Backend {
     /// # Errors
     /// More instances than the mode can run (local: 1), or a job (which has none).
     fn scale(&self, name: &str, replicas: u32) -> anyhow::Result<Workload>;
+
+    /// The releases of a workload, newest first (the mode keeps a bounded number).
+    ///
+    /// # Errors
+    /// An unknown name.
+    fn history(&self, name: &str) -> anyhow::Result<Vec<Release>>;
+
+    /// Make release `to` (default: the one before the current) current again, with exactly
+    /// its artifact and flags and without building anything; with `wait`, wait until it is
+    /// ready as a deploy does.
+    ///
+    /// # Errors
+    /// An unknown name or revision, an artifact that is gone, a failed wait.
+    fn rollback(
+        &self,
+        name: &str,
+        to: Option<i64>,
+        wait: Option<Duration>,
+    ) -> anyhow::Result<RolledBack>;
+}
+
+/// Who deploys, for the release: `$USER`, else the name /etc/passwd gives the uid the CLI
+/// runs as, else `uid N`.
+pub fn who() -> Option<String> {
+    if let Some(user) = std::env::var("USER").ok().filter(|v| !v.is_empty()) {
+        return Some(user);
+    }
+    // SAFETY: getuid cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::getuid() }.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid {uid}")))
 }
 
 /// The backend of the context in `settings`.

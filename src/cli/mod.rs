@@ -13,8 +13,8 @@ use clap::{Args, Parser, Subcommand};
 pub use args::{Format, LockMode, ModeArg, RegistryArgs, ScriptArgs};
 pub use image::{BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
 pub use workload::{
-    DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, LogsArgs, ScaleArgs, SourceKind,
-    StatusArgs,
+    DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, HistoryArgs, LogsArgs, RollbackArgs,
+    ScaleArgs, SourceKind, StatusArgs,
 };
 
 /// prisn: turn a script into a pinned, reproducible deployment.
@@ -165,6 +165,16 @@ pub enum Command {
         after_help = "Examples:\n  prisn scale api 0      # stop it, keep it deployed\n  prisn scale api 1      # start it again\n  prisn --context prod scale api 3   # more than one needs Kubernetes"
     )]
     Scale(ScaleArgs),
+
+    /// List a workload's releases: one per deploy (or rollback) that changed what runs.
+    #[command(after_help = "Examples:\n  prisn history api\n  prisn history api -o json")]
+    History(HistoryArgs),
+
+    /// Make an earlier release current again, exactly as it was, without building anything.
+    #[command(
+        after_help = "Examples:\n  prisn rollback api            # the release before the current one\n  prisn rollback api --to 3\n  prisn rollback api --no-wait"
+    )]
+    Rollback(RollbackArgs),
 
     /// Manage the local-mode daemon (started on demand by deploy, get, logs…).
     #[command(
@@ -323,6 +333,10 @@ pub enum ContextCmd {
         /// Make it the current context.
         #[arg(long = "use")]
         make_current: bool,
+        /// `deploy` in this context returns to the previous release when the new one does
+        /// not become ready (as with `deploy --rollback-on-failure`).
+        #[arg(long)]
+        rollback_on_failure: bool,
     },
     /// Make a context the current one.
     Use { name: String },

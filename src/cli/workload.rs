@@ -9,6 +9,17 @@ use super::args::{
     BuildFlagsArgs, ConcurrencyArg, Format, IsolationArg, LockMode, NetworkArg, ScriptArgs,
 };
 
+impl DeployArgs {
+    /// The script flags as the other commands take them (an empty path with `--image`).
+    pub fn script_args(&self) -> ScriptArgs {
+        ScriptArgs {
+            script: self.script.clone().unwrap_or_default(),
+            entrypoint: self.entrypoint.clone(),
+            python: self.python.clone(),
+        }
+    }
+}
+
 /// How code reaches a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceKind {
@@ -20,8 +31,19 @@ pub enum SourceKind {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    #[command(flatten)]
-    pub script: ScriptArgs,
+    /// A script file (.py, .js/.mjs/.cjs, .sh, or with a shebang) or a project directory.
+    #[arg(required_unless_present = "image", conflicts_with = "image")]
+    pub script: Option<PathBuf>,
+    /// The entrypoint inside a directory (default: main.py, app.py, index.js, main.sh, …).
+    #[arg(long, value_name = "FILE")]
+    pub entrypoint: Option<String>,
+    /// The Python interpreter to build environments for (default: python3 on PATH).
+    #[arg(long, env = "PRISN_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Kubernetes mode: deploy this image prisn built (`REF@sha256:…`, e.g. from `prisn
+    /// import`) instead of a script: its runtime, lock and base come from its labels.
+    #[arg(long, value_name = "REF@sha256:…")]
+    pub image: Option<String>,
     #[command(flatten)]
     pub lock: LockMode,
     /// The workload's name (default: from the file name, my_script.py → my-script).
@@ -84,6 +106,14 @@ pub struct DeployArgs {
     /// Wait until the app is ready or the job has finished (the default; see --no-wait).
     #[arg(long, conflicts_with = "no_wait")]
     pub wait: bool,
+    /// When the new release does not become ready within --timeout (it crash-loops, fails
+    /// its probe, or is Degraded), return to the previous release and fail. The context's
+    /// `rollback_on_failure` setting makes it the default.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub rollback_on_failure: bool,
+    /// Do not roll back on failure, whatever the context says.
+    #[arg(long, conflicts_with = "rollback_on_failure")]
+    pub no_rollback_on_failure: bool,
     /// Output format.
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,
@@ -163,6 +193,34 @@ pub struct ScaleArgs {
     pub name: String,
     /// The number of instances.
     pub replicas: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The workload.
+    pub name: String,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The workload.
+    pub name: String,
+    /// The revision to return to (`prisn history NAME` lists them); default: the one before
+    /// the current.
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<i64>,
+    /// How long to wait for it to be ready.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Return at once, without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

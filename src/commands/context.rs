@@ -24,6 +24,7 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
             server,
             token,
             make_current,
+            rollback_on_failure,
         } => {
             check_name(&name)?;
             let mode = prisn::context::Mode::from(mode);
@@ -49,6 +50,7 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
                     server: server.unwrap_or_default(),
                     token: token.unwrap_or_default(),
                     registry: registry.unwrap_or_default(),
+                    rollback_on_failure,
                 },
             );
             if make_current || config.current_context.is_empty() {

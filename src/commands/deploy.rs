@@ -20,7 +20,16 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
             request::check_name(n)?;
             n.clone()
         }
-        None => request::derive_name(&args.script.script)?,
+        None => match &args.image {
+            // `registry/team/web@sha256:…` → web
+            Some(image) => {
+                let repo = image.split('@').next().unwrap_or(image);
+                let last = repo.rsplit('/').next().unwrap_or(repo);
+                let last = last.split(':').next().unwrap_or(last);
+                request::derive_name(std::path::Path::new(last))?
+            }
+            None => request::derive_name(&args.script_args().script)?,
+        },
     };
     let storage = args
         .storage
@@ -35,7 +44,7 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         Kind::App
     };
     let req = DeployRequest {
-        script: args.script.request(&args.lock),
+        script: args.script_args().request(&args.lock),
         name,
         kind,
         port: args.port,
@@ -55,8 +64,15 @@ pub fn run(global: &Global, args: DeployArgs) -> anyhow::Result<ExitCode> {
         configmap: args.source == Some(SourceKind::Configmap),
         replace: args.replace,
         until_done: args.wait && kind == Kind::Job,
+        rollback_on_failure: false,
+        image: args.image.clone(),
     };
-    let deployed = deploy(global, &req)?;
+    let rollback = match (args.rollback_on_failure, args.no_rollback_on_failure) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let deployed = deploy(global, &req, rollback)?;
     print(global, args.format, &deployed)?;
     // `deploy --once --wait` ends as the job did.
     Ok(match deployed.exit_code {
@@ -101,8 +117,10 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         configmap: false,
         replace: false,
         until_done: false,
+        rollback_on_failure: false,
+        image: None,
     };
-    let deployed = deploy(global, &req)?;
+    let deployed = deploy(global, &req, Some(false))?;
     printer::line(&deployed.name);
     if !global.quiet {
         printer::note(format!(
@@ -113,8 +131,18 @@ pub fn detach(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn deploy(global: &Global, req: &DeployRequest) -> anyhow::Result<Deployed> {
+/// Deploy `req`; `rollback` is what the flags say about `--rollback-on-failure` (None: the
+/// context's setting).
+fn deploy(
+    global: &Global,
+    req: &DeployRequest,
+    rollback: Option<bool>,
+) -> anyhow::Result<Deployed> {
     let settings = super::settings(global)?;
+    let mut req = req.clone();
+    req.rollback_on_failure =
+        rollback.unwrap_or(settings.context.rollback_on_failure) && req.wait.is_some();
+    let req = &req;
     let reporter = reporter::make(global.quiet, global.no_progress);
     let deployed = prisn::backend::deploy(&settings, req, reporter.as_ref());
     drop(reporter);

@@ -14,12 +14,14 @@ mod deploy;
 mod export;
 mod gc;
 mod get;
+mod history;
 mod import;
 mod lock;
 mod login;
 mod logs;
 mod operator;
 mod push;
+mod rollback;
 mod run;
 mod scale;
 mod status;
@@ -49,6 +51,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(global, args),
         Command::Delete(args) => delete::run(global, args),
         Command::Scale(args) => scale::run(global, args),
+        Command::History(args) => history::run(global, args),
+        Command::Rollback(args) => rollback::run(global, args),
         Command::Daemon(cmd) => daemon::run(global, cmd),
         Command::Version => {
             crate::printer::line(format!("prisn {}", prisn::version::LONG));

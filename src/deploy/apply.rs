@@ -28,6 +28,9 @@ pub struct Applied {
     /// False when the cluster already held exactly this (no new resourceVersion).
     pub changed: bool,
     pub generation: Option<i64>,
+    /// A reference to the resource, for what it owns (its code, its releases).
+    #[serde(skip)]
+    pub owner: Option<OwnerReference>,
 }
 
 /// Apply the code ConfigMap (if any), then the resource, then make the ConfigMap owned by
@@ -49,7 +52,7 @@ pub async fn apply(client: &kube::Client, objects: &Objects) -> anyhow::Result<A
     };
     if let Some(cm) = &objects.configmap {
         let mut owned = cm.clone();
-        owned.metadata.owner_references = Some(vec![owner]);
+        owned.metadata.owner_references = Some(vec![owner.clone()]);
         apply_one(client, &owned, &pp, "configmaps").await?;
     }
     Ok(Applied {
@@ -58,6 +61,7 @@ pub async fn apply(client: &kube::Client, objects: &Objects) -> anyhow::Result<A
         namespace,
         changed: changed || cm_changed,
         generation,
+        owner: Some(owner),
     })
 }
 

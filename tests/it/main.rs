@@ -28,6 +28,7 @@ mod local_idempotent;
 mod local_limits;
 mod local_new_user;
 mod local_recovery;
+mod local_release;
 mod local_sandbox;
 mod local_state_loss;
 
@@ -38,6 +39,7 @@ mod context;
 mod kube;
 mod kube_common;
 mod kube_errors;
+mod kube_release;
 
 // one vocabulary: a schedule in the grammar of its mode, --quiet while waiting (issue 10)
 mod kube_quiet;

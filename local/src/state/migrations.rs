@@ -34,4 +34,20 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX runs_by_workload ON runs (workload, id);
     "#,
+    // v2: releases, one per spec change (a deploy or a rollback), bounded per workload. The
+    // workloads already there get their current spec as their first release.
+    r#"
+    CREATE TABLE releases (
+        workload    TEXT NOT NULL REFERENCES workloads(name) ON DELETE CASCADE,
+        revision    INTEGER NOT NULL,            -- the workload's generation when recorded
+        spec        TEXT NOT NULL,               -- JSON api::Spec: code, environment, flags
+        lock_digest TEXT,
+        who         TEXT,
+        created_ms  INTEGER NOT NULL,
+        rollback_of INTEGER,                     -- made by `prisn rollback --to` this revision
+        PRIMARY KEY (workload, revision)
+    );
+    INSERT INTO releases (workload, revision, spec, created_ms)
+        SELECT name, generation, spec, updated_ms FROM workloads;
+    "#,
 ];

@@ -6,6 +6,7 @@
 
 mod migrations;
 pub mod recovery;
+pub mod releases;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::api::{self, Expect, Kind, Spec};
 use crate::{Error, Result};
 
 pub use migrations::MIGRATIONS;
+pub use releases::{Release, ReleaseMeta};
 
 /// How long a write waits for a lock held by another process before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -246,6 +248,22 @@ impl Db {
         replicas: u32,
         expect: Expect,
     ) -> Result<PutOutcome> {
+        self.put_release(name, spec, replicas, expect, &ReleaseMeta::default())
+    }
+
+    /// [`Db::put`] that records a release described by `meta` when the spec changes (in the
+    /// same transaction: a workload never runs a spec its history does not show).
+    ///
+    /// # Errors
+    /// As [`Db::put`].
+    pub fn put_release(
+        &mut self,
+        name: &str,
+        spec: &Spec,
+        replicas: u32,
+        expect: Expect,
+        meta: &ReleaseMeta,
+    ) -> Result<PutOutcome> {
         let now = api::now_ms();
         let json = serde_json::to_string(spec).map_err(|e| Error::Internal(e.to_string()))?;
         let tx = self.conn.transaction()?;
@@ -348,6 +366,9 @@ impl Db {
                 }
             }
         };
+        if outcome.spec_changed {
+            releases::insert(&tx, name, outcome.generation, &json, meta, now)?;
+        }
         tx.commit()?;
         Ok(outcome)
     }

@@ -175,11 +175,12 @@ fn a_migration_backs_the_file_up_first() {
     next.push("ALTER TABLE workloads ADD COLUMN note TEXT;");
     let db = Db::open_with(&path, &next).unwrap();
     assert!(db.get("api").unwrap().is_some());
+    let before = format!(".v{}-", MIGRATIONS.len());
     let backups: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains(".v1-"))
+        .filter(|p| p.to_string_lossy().contains(&before))
         .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
     // The backup is the old version with the old data.
@@ -202,4 +203,52 @@ fn a_locked_database_is_refused_at_open_naming_the_lock() {
     );
     holder.execute_batch("ROLLBACK").unwrap();
     Db::open(&path).unwrap();
+}
+
+#[test]
+fn each_spec_change_is_a_release_and_pruning_keeps_the_newest() {
+    let (_dir, mut db) = db();
+    let meta = ReleaseMeta {
+        lock_digest: Some("sha256:l".into()),
+        who: Some("ada".into()),
+        rollback_of: None,
+    };
+    for args in [&["a"][..], &["b"], &["b"], &["c"]] {
+        db.put_release("api", &spec(Kind::App, args), 1, Expect::Any, &meta)
+            .unwrap();
+    }
+    // Scaling is no release: the artifact did not change.
+    db.put("api", &spec(Kind::App, &["c"]), 0, Expect::Any)
+        .unwrap();
+    let all = db.releases("api").unwrap();
+    let revs: Vec<i64> = all.iter().map(|r| r.revision).collect();
+    assert_eq!(revs, [3, 2, 1]);
+    assert_eq!(all[0].spec.args, ["c"]);
+    assert_eq!(all[0].who.as_deref(), Some("ada"));
+    let gone = db.prune_releases("api", 2).unwrap();
+    assert_eq!(gone.iter().map(|r| r.revision).collect::<Vec<_>>(), [1]);
+    assert_eq!(db.all_releases().unwrap().len(), 2);
+    // Releases go with their workload.
+    db.delete("api").unwrap();
+    assert!(db.all_releases().unwrap().is_empty());
+}
+
+#[test]
+fn the_v2_migration_makes_each_workload_s_spec_its_first_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let db = Db::open_with(&path, &MIGRATIONS[..1]).unwrap();
+        db.conn
+            .execute(
+                "INSERT INTO workloads (name, kind, spec, generation, replicas, created_ms, updated_ms)
+                 VALUES ('api', 'app', ?1, 3, 1, 1, 2)",
+                params![serde_json::to_string(&spec(Kind::App, &["x"])).unwrap()],
+            )
+            .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    let r = db.releases("api").unwrap();
+    assert_eq!((r.len(), r[0].revision, r[0].created_ms), (1, 3, 2));
+    assert_eq!(r[0].spec.args, ["x"]);
 }

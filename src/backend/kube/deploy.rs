@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::KubeBackend;
+use super::{KubeBackend, history};
 use crate::backend::{DeployRequest, Deployed};
 use crate::deploy::apply;
 use crate::deploy::objects::{self, CodeSource, Spec};
@@ -48,45 +48,27 @@ pub fn deploy(
         since: Some(Instant::now()),
         ..Default::default()
     };
-    let resolved = prisn_builder::prepare::resolve(
-        &req.script.path,
-        &req.script.prepare,
-        &b.settings.home,
-        reporter,
-    )?;
-    timings.lap("lock");
-    let registry = b.settings.registry(&req.build.registry);
     let mut notes = Vec::new();
-    let source = match (&registry, req.configmap) {
-        (Some(registry), false) => {
-            let timing = PushTiming {
-                inner: reporter,
-                push_start: Mutex::new(None),
-            };
-            let image = build_and_push(b, req, &resolved, registry, &timing)?;
-            let pushed_at = timing
-                .push_start
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(Instant::now);
-            timings.split("build", pushed_at, "push");
-            CodeSource::Image(image)
-        }
-        (registry, _) => {
-            if registry.is_none() {
-                notes.push("no registry configured: the code ships as a ConfigMap and runs in the runtime's base image, without its locked dependencies; set one with --registry or `prisn context add … --registry`".into());
-                if !resolved.requirements.is_empty() {
-                    notes.push(format!(
-                        "{} declares dependencies; only an image carries them",
-                        resolved.script.entrypoint
-                    ));
-                }
+    let (source, runtime, lock_digest) = match &req.image {
+        Some(image) => {
+            let found = super::artifact::inspect(
+                &b.settings,
+                &b.rt,
+                image,
+                &req.build.platform,
+                &req.build.registry,
+            )?;
+            timings.lap("inspect");
+            if let Some(base) = &found.base {
+                notes.push(format!("{} on {base}", found.runtime));
             }
-            CodeSource::ConfigMap {
-                files: read_files(&resolved.script)?,
-                entrypoint: resolved.script.entrypoint.clone(),
-            }
+            (
+                CodeSource::Image(found.reference),
+                found.runtime,
+                found.lock_digest,
+            )
         }
+        None => from_script(b, req, reporter, &mut timings, &mut notes)?,
     };
     let described = match &source {
         CodeSource::Image(image) => image.clone(),
@@ -96,7 +78,7 @@ pub fn deploy(
         name: req.name.clone(),
         namespace: b.namespace_hint(),
         kind: req.kind,
-        runtime: resolved.script.runtime,
+        runtime,
         source,
         port: req.port,
         replicas: Some(req.replicas),
@@ -136,13 +118,41 @@ pub fn deploy(
     {
         reporter.report(prisn_builder::Event::Note(format!("warning: {w}")));
     }
+    let before = b.rt.block_on(history::list(cluster, &req.name))?;
     let applied = b.rt.block_on(apply::apply(&cluster.client, &objs))?;
     timings.lap("apply");
+    // A release per change (and one for a workload deployed before releases were kept).
+    let recorded = if applied.changed || before.is_empty() {
+        let artifact = match (&spec.source, &objs.configmap) {
+            (CodeSource::Image(image), _) => image.clone(),
+            (_, Some(cm)) => format!("configmap {}", history::code_digest(cm)?),
+            (_, None) => deployed.source.clone(),
+        };
+        let record = history::Record {
+            revision: 0,
+            kind: req.kind,
+            created: now(),
+            who: crate::backend::who(),
+            artifact,
+            lock_digest: Some(lock_digest.clone()),
+            flags: flags(req),
+            rollback_of: None,
+        };
+        Some(b.rt.block_on(history::record(cluster, &objs, &applied, record))?)
+    } else {
+        None
+    };
     if let Some(timeout) = req.wait {
-        deployed.phase = Some(
-            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, reporter))?
-                .phase,
-        );
+        let waited =
+            b.rt.block_on(apply::wait(&cluster.client, &applied, timeout, reporter));
+        let previous = before.first().map(|s| s.record.revision);
+        match (waited, previous) {
+            (Ok(w), _) => deployed.phase = Some(w.phase),
+            (Err(e), Some(previous)) if req.rollback_on_failure && recorded.is_some() => {
+                return Err(super::undo(b, &req.name, previous, timeout, reporter, e));
+            }
+            (Err(e), _) => return Err(e),
+        }
         timings.lap("ready");
     }
     deployed.created = applied.changed && applied.generation == Some(1);
@@ -153,6 +163,101 @@ pub fn deploy(
         .map(|p| format!("http://{}.{}.svc:{p}", req.name, cluster.namespace));
     deployed.timings = timings.phases;
     Ok(deployed)
+}
+
+/// Lock the script, then build and push its image (or read its files for a ConfigMap).
+fn from_script(
+    b: &KubeBackend,
+    req: &DeployRequest,
+    reporter: &dyn prisn_builder::Reporter,
+    timings: &mut Timings,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(CodeSource, prisn_api::Runtime, String)> {
+    let resolved = prisn_builder::prepare::resolve(
+        &req.script.path,
+        &req.script.prepare,
+        &b.settings.home,
+        reporter,
+    )?;
+    timings.lap("lock");
+    let registry = b.settings.registry(&req.build.registry);
+    let source = match (&registry, req.configmap) {
+        (Some(registry), false) => {
+            let timing = PushTiming {
+                inner: reporter,
+                push_start: Mutex::new(None),
+            };
+            let image = build_and_push(b, req, &resolved, registry, &timing)?;
+            let pushed_at = timing
+                .push_start
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(Instant::now);
+            timings.split("build", pushed_at, "push");
+            CodeSource::Image(image)
+        }
+        (registry, _) => {
+            if registry.is_none() {
+                notes.push("no registry configured: the code ships as a ConfigMap and runs in the runtime's base image, without its locked dependencies; set one with --registry or `prisn context add … --registry`".into());
+                if !resolved.requirements.is_empty() {
+                    notes.push(format!(
+                        "{} declares dependencies; only an image carries them",
+                        resolved.script.entrypoint
+                    ));
+                }
+            }
+            CodeSource::ConfigMap {
+                files: read_files(&resolved.script)?,
+                entrypoint: resolved.script.entrypoint.clone(),
+            }
+        }
+    };
+    Ok((
+        source,
+        resolved.script.runtime,
+        resolved.lock.section.digest(),
+    ))
+}
+
+/// Now, RFC 3339 (seconds).
+pub(super) fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// The flags that shaped a release, as `deploy` takes them (`--env` without values).
+fn flags(req: &DeployRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = req.port {
+        out.push(format!("--port {p}"));
+    }
+    if req.kind == prisn_api::Kind::App {
+        out.push(format!("--replicas {}", req.replicas));
+    }
+    if let Some(s) = &req.schedule {
+        out.push(format!("--schedule {s:?}"));
+        out.push(format!("--concurrency {}", req.concurrency.as_str()));
+    }
+    for (k, _) in &req.env {
+        out.push(format!("--env {k}=…"));
+    }
+    if let Some(c) = &req.cpu {
+        out.push(format!("--cpu {c}"));
+    }
+    if let Some(m) = &req.memory {
+        out.push(format!("--memory {m}"));
+    }
+    for s in &req.storage {
+        let size = s
+            .size
+            .as_deref()
+            .map(|z| format!(":{z}"))
+            .unwrap_or_default();
+        out.push(format!("--storage {}={}{size}", s.name, s.path));
+    }
+    if !req.args.is_empty() {
+        out.push(format!("-- {}", req.args.join(" ")));
+    }
+    out
 }
 
 /// Build the image with the one image plan (as `prisn build --image REGISTRY/NAME:latest`

@@ -388,6 +388,7 @@ pub async fn delete(c: &Cluster, name: &str) -> anyhow::Result<Option<Deleted>> 
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(e).explain("delete", "configmaps", ns),
     }
+    super::history::forget(c, name).await?;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(c.client.clone(), ns);
     let kept: Vec<String> = pvcs
         .list(&ListParams::default().labels(&format!("{APP_KEY}={name}")))
