@@ -297,10 +297,10 @@ impl Db {
             Some((kind, old_json, generation, old_replicas)) => {
                 if kind != spec.kind.as_str() {
                     let taken_by =
-                        Kind::parse(&kind).map_or(kind.clone(), |k| k.noun().to_string());
+                        Kind::parse(&kind).map_or(kind.clone(), |k| k.a_noun().to_string());
                     return Err(Error::conflict(
                         format!(
-                            "the name {name:?} is taken by a {taken_by} (names are unique across apps, jobs and cron jobs)"
+                            "the name {name:?} is taken by {taken_by} (names are unique across apps, jobs and cron jobs)"
                         ),
                         Some(format!(
                             "choose another --name, or `prisn delete {name}` first"
