@@ -57,6 +57,43 @@ pub struct Context {
     pub rollback_on_failure: bool,
 }
 
+impl Context {
+    /// The settings that belong to the context's mode and no other: a remote context needs a
+    /// server; the server and token mean nothing to a local or Kubernetes context, nor a
+    /// kubeconfig context to a local or remote one. Refused at `context add`, and when a
+    /// hand-edited config.toml is used.
+    ///
+    /// # Errors
+    /// The first setting that does not fit, naming the context and what to do.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let name = &self.name;
+        let misplaced = |flag: &str, belongs: &str| {
+            anyhow::anyhow!(
+                "context {name:?} is in {} mode, but {flag} is only for {belongs} contexts; remove it (or add the context with --mode {belongs})",
+                self.mode
+            )
+        };
+        match self.mode {
+            Mode::Remote if self.server.is_empty() => bail!(
+                "context {name:?} is in remote mode but has no server; add it with `prisn context add {name} --mode remote --server HOST:PORT --token TOKEN`"
+            ),
+            Mode::Remote if !self.kube_context.is_empty() => {
+                Err(misplaced("--kube-context", "kubernetes"))
+            }
+            Mode::Local | Mode::Kubernetes if !self.server.is_empty() => {
+                Err(misplaced("--server", "remote"))
+            }
+            Mode::Local | Mode::Kubernetes if !self.token.is_empty() => {
+                Err(misplaced("--token", "remote"))
+            }
+            Mode::Local if !self.kube_context.is_empty() => {
+                Err(misplaced("--kube-context", "kubernetes"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Per-registry transport settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrySettings {
@@ -139,7 +176,10 @@ impl Config {
                 ..Default::default()
             },
             Some(name) => match self.contexts.get(&name) {
-                Some(c) => c.clone(),
+                Some(c) => {
+                    c.check()?;
+                    c.clone()
+                }
                 None if name == "local" => Context {
                     name: "local".into(),
                     mode: Mode::Local,

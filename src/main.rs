@@ -30,7 +30,9 @@ fn init_tracing(verbose: u8) {
     // rustls logs certificate failures itself; prisn's error already says what failed and how
     // to fix it, so its line would only repeat it.
     let default = match verbose {
-        0 => "warn,rustls=off",
+        // kube-client logs a failed call at ERROR before returning it; the error prisn prints
+        // names the call and the server, so the log line would only repeat it (and ignore -q).
+        0 => "warn,rustls=off,kube_client=off,kube_runtime=off",
         1 => "info,prisn=debug,prisn_builder=debug",
         _ => "debug",
     };

@@ -73,6 +73,11 @@ pub fn error(err: &anyhow::Error) {
 }
 
 /// Bytes for people: `12.3 MiB`.
+/// "1 package", "3 packages": a count with the noun that agrees with it.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;

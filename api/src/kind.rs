@@ -37,6 +37,15 @@ impl Kind {
         }
     }
 
+    /// For messages, with its article: "an app", "a job", "a cron job".
+    pub fn a_noun(self) -> &'static str {
+        match self {
+            Kind::App => "an app",
+            Kind::Job => "a job",
+            Kind::CronJob => "a cron job",
+        }
+    }
+
     /// The custom resource kind in Kubernetes mode.
     pub fn resource_kind(self) -> &'static str {
         match self {

@@ -79,15 +79,44 @@ pub fn parse(text: &str, seconds: Seconds) -> Result<Cron, ScheduleError> {
         }
         trimmed
     };
-    CronParser::builder()
+    let parser = CronParser::builder()
         .seconds(match seconds {
             Seconds::Refused => croner::parser::Seconds::Disallowed,
             Seconds::Allowed => croner::parser::Seconds::Optional,
         })
         .year(Year::Disallowed)
-        .build()
+        .build();
+    parser
         .parse(pattern)
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|e| bad(blame_field(&parser, pattern).unwrap_or_else(|| e.to_string())))
+}
+
+/// The fields of a 5-field schedule, in order, with what each accepts.
+const FIELDS: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-7 or SUN-SAT"),
+];
+
+/// Which field croner refused, found by parsing each field alone among `*`s (croner's own
+/// message, such as "Number out of bounds", does not say which).
+fn blame_field(parser: &CronParser, pattern: &str) -> Option<String> {
+    let fields: Vec<&str> = pattern.split_whitespace().collect();
+    let named: Vec<(&str, &str)> = match fields.len() {
+        5 => FIELDS.to_vec(),
+        6 => std::iter::once(("second", "0-59")).chain(FIELDS).collect(),
+        _ => return None,
+    };
+    fields.iter().enumerate().find_map(|(i, value)| {
+        let mut alone = vec!["*"; fields.len()];
+        alone[i] = value;
+        parser.parse(&alone.join(" ")).err().map(|e| {
+            let (name, range) = named[i];
+            format!("the {name} field {value:?} is invalid ({e}); it takes {range}")
+        })
+    })
 }
 
 /// Whether a schedule has a seconds field (local mode only).
@@ -124,6 +153,15 @@ mod tests {
         }
         let e = parse("*/2 * * * * *", Seconds::Refused).unwrap_err();
         assert_eq!(e.why, "it needs exactly 5 fields");
+        let e = parse("0 25 * * *", Seconds::Refused).unwrap_err();
+        assert!(
+            e.why.starts_with("the hour field \"25\" is invalid") && e.why.ends_with("0-23"),
+            "{e}"
+        );
+        let e = parse("0 0 * 13 *", Seconds::Refused).unwrap_err();
+        assert!(e.why.starts_with("the month field \"13\""), "{e}");
+        let e = parse("61 0 * * * *", Seconds::Allowed).unwrap_err();
+        assert!(e.why.starts_with("the second field \"61\""), "{e}");
     }
 
     #[test]

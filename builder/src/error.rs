@@ -77,9 +77,17 @@ pub enum Error {
     #[error("{message}")]
     LockState { message: String, hint: String },
 
-    /// The content-addressed store is inconsistent or cannot be used.
-    #[error("store: {0}")]
-    Store(String),
+    /// A resolver's output was not what prisn reads (a newer tool, or a bug).
+    #[error("unexpected output from {tool}: {detail}")]
+    ResolverOutput { tool: &'static str, detail: String },
+
+    /// A store entry was deleted by a `prisn gc` running at the same time.
+    #[error("{} was deleted by a `prisn gc` running at the same time", path.display())]
+    CollectedMeanwhile { path: PathBuf },
+
+    /// The files of a script's directory cannot be listed.
+    #[error("cannot list the files of {}: {message}", root.display())]
+    Walk { root: PathBuf, message: String },
 
     /// A registry auth file (`auth.json`, docker's `config.json`) cannot be used.
     #[error("{}: {message}", file.display())]
@@ -288,8 +296,10 @@ impl Error {
             Error::Base { hint, .. } => Some(hint.clone()),
             Error::Offline { hint, .. } => Some(hint.clone()),
             Error::Archive { hint, .. } => hint.clone(),
+            Error::CollectedMeanwhile { .. } => Some("run the command again: it rebuilds the entry".into()),
+            Error::ResolverOutput { tool, .. } => Some(format!("check that {tool} is a supported version (`prisn run -v` prints the tool's output)")),
+            Error::Walk { .. } => Some("check the directory's permissions and its .prisnignore patterns".into()),
             Error::Io { .. }
-            | Error::Store(_)
             | Error::Task { .. }
             | Error::AuthFile { .. }
             | Error::LayerPath { .. }

@@ -165,15 +165,19 @@ fn runtime_of(file: &Path) -> Result<Runtime> {
 /// repositories) but never the user's global git excludes: those differ between machines,
 /// and the code layer must not.
 fn walk(root: &Path) -> Result<Vec<String>> {
+    let failed = |message: String| Error::Walk {
+        root: root.to_path_buf(),
+        message,
+    };
     let mut overrides = ignore::overrides::OverrideBuilder::new(root);
     for pattern in ALWAYS_IGNORED {
         overrides
             .add(&format!("!{pattern}"))
-            .map_err(|e| Error::Store(format!("bad built-in ignore pattern {pattern}: {e}")))?;
+            .map_err(|e| failed(format!("bad built-in ignore pattern {pattern}: {e}")))?;
     }
     let overrides = overrides
         .build()
-        .map_err(|e| Error::Store(format!("ignore patterns: {e}")))?;
+        .map_err(|e| failed(format!("ignore patterns: {e}")))?;
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .parents(false)
@@ -187,23 +191,20 @@ fn walk(root: &Path) -> Result<Vec<String>> {
         .build();
     let mut files = Vec::new();
     for entry in walker {
-        let entry = entry.map_err(|e| Error::Store(format!("walking {}: {e}", root.display())))?;
+        let entry = entry.map_err(|e| failed(e.to_string()))?;
         let Some(ft) = entry.file_type() else {
             continue;
         };
         if ft.is_dir() {
             continue;
         }
-        let rel = entry.path().strip_prefix(root).map_err(|_| {
-            Error::Store(format!(
-                "{} is outside {}",
-                entry.path().display(),
-                root.display()
-            ))
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .map_err(|_| failed(format!("{} is outside it", entry.path().display())))?;
+        let rel = rel.to_str().ok_or_else(|| Error::NotUtf8Path {
+            path: entry.path().to_path_buf(),
         })?;
-        let rel = rel
-            .to_str()
-            .ok_or_else(|| Error::Store(format!("file name is not UTF-8: {}", rel.display())))?;
         files.push(rel.replace(std::path::MAIN_SEPARATOR, "/"));
     }
     files.sort();

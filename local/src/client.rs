@@ -43,7 +43,7 @@ impl Client {
             .unix_socket(socket)
             .timeout(None::<Duration>)
             .build()
-            .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(Error::Client)?;
         Ok(Client {
             http,
             base: "http://prisn".into(),
@@ -87,9 +87,8 @@ impl Client {
 
     fn json<T: for<'de> serde::Deserialize<'de>>(&self, req: RequestBuilder) -> Result<T> {
         let resp = self.send(req.timeout(CALL_TIMEOUT))?;
-        resp.json().map_err(|e| {
-            Error::Internal(format!("unexpected answer from the daemon: {}", chain(&e)))
-        })
+        resp.json()
+            .map_err(|e| Error::BadAnswer { detail: chain(&e) })
     }
 
     pub fn health(&self) -> Result<Health> {
@@ -277,8 +276,7 @@ pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Client> {
         return Ok(c);
     }
     paths.secure().map_err(Error::io("secure", paths.root()))?;
-    let _lock =
-        FileLock::exclusive(&paths.start_lock()).map_err(|e| Error::Internal(e.to_string()))?;
+    let _lock = FileLock::exclusive(&paths.start_lock())?;
     // Someone else may have started it while we waited for the lock.
     if let Some((c, _)) = connect(paths)? {
         return Ok(c);

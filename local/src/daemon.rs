@@ -149,8 +149,7 @@ fn live_runs(dir: &std::path::Path) -> Vec<LiveRun> {
 /// Another daemon holds the lock, state.db cannot be used, or the socket cannot be bound.
 pub fn run(paths: Paths, config: Config) -> Result<()> {
     paths.secure().map_err(Error::io("secure", paths.root()))?;
-    let lock = FileLock::try_exclusive(&paths.daemon_lock())
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let lock = FileLock::try_exclusive(&paths.daemon_lock())?;
     let Some(_lock) = lock else {
         let pid = std::fs::read_to_string(paths.pid_file()).unwrap_or_default();
         return Err(Error::Unavailable {
@@ -168,7 +167,10 @@ pub fn run(paths: Paths, config: Config) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| Error::System {
+            what: "start the async runtime",
+            source,
+        })?;
     let result = runtime.block_on(serve(paths.clone(), config, db));
     let _ = std::fs::remove_file(paths.socket());
     let _ = std::fs::remove_file(paths.pid_file());
@@ -243,7 +245,10 @@ async fn serve(paths: Paths, config: Config, db: Db) -> Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(until)
         .await
-        .map_err(|e| Error::Internal(format!("serving the API failed: {e}")))?;
+        .map_err(|source| Error::System {
+            what: "serve the API",
+            source,
+        })?;
 
     let keep = daemon.shutdown.borrow().unwrap_or(true);
     let workers: Vec<(String, Worker)> =

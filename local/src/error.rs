@@ -57,9 +57,42 @@ pub enum Error {
         hint: Option<String>,
     },
 
-    /// Anything else: a bug or an unexpected system failure.
-    #[error("{0}")]
-    Internal(String),
+    /// A task on the blocking pool panicked or was cancelled (a bug).
+    #[error("the {what} task failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    /// A system resource the daemon needs (its async runtime, its listening socket) failed.
+    #[error("cannot {what}: {source}")]
+    System {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A value could not be written as JSON (a bug: every value prisn stores is serialisable).
+    #[error("cannot encode {what} as JSON: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The HTTP client for the daemon's socket cannot be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+
+    /// The daemon answered with something that is not the API's JSON (another program on the
+    /// socket, or a daemon of another version).
+    #[error("unexpected answer from the daemon: {detail}")]
+    BadAnswer { detail: String },
+
+    /// A failure in the store or file locks shared with the builder.
+    #[error(transparent)]
+    Builder(#[from] prisn_builder::Error),
 }
 
 impl Error {
@@ -99,7 +132,15 @@ impl Error {
             | Error::State { hint, .. }
             | Error::Unavailable { hint, .. }
             | Error::Api { hint, .. } => hint.as_deref(),
-            Error::Io { .. } | Error::Internal(_) => None,
+            Error::BadAnswer { .. } => Some(
+                "restart the daemon with `prisn daemon stop`; if another program owns $PRISN_HOME/prisn.sock, stop it",
+            ),
+            Error::Io { .. }
+            | Error::Task { .. }
+            | Error::System { .. }
+            | Error::Encode { .. }
+            | Error::Client(_)
+            | Error::Builder(_) => None,
         }
     }
 
@@ -111,7 +152,13 @@ impl Error {
             Error::Conflict { .. } => 409,
             Error::State { .. } | Error::Unavailable { .. } => 503,
             Error::Api { status, .. } => *status,
-            Error::Io { .. } | Error::Internal(_) => 500,
+            Error::Io { .. }
+            | Error::Task { .. }
+            | Error::System { .. }
+            | Error::Encode { .. }
+            | Error::Client(_)
+            | Error::BadAnswer { .. }
+            | Error::Builder(_) => 500,
         }
     }
 }
@@ -133,6 +180,9 @@ impl From<rusqlite::Error> for Error {
 
 impl prisn_api::Hint for Error {
     fn hint(&self) -> Option<String> {
-        Error::hint(self).map(str::to_string)
+        match self {
+            Error::Builder(e) => e.hint(),
+            other => Error::hint(other).map(str::to_string),
+        }
     }
 }

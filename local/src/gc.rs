@@ -22,7 +22,10 @@ pub(crate) async fn collect_code(d: &Arc<Daemon>) -> Result<Vec<PathBuf>> {
     let d = d.clone();
     tokio::task::spawn_blocking(move || collect_code_blocking(&d))
         .await
-        .map_err(|e| Error::Internal(format!("code gc task failed: {e}")))?
+        .map_err(|source| Error::Task {
+            what: "code gc",
+            source,
+        })?
 }
 
 fn collect_code_blocking(d: &Daemon) -> Result<Vec<PathBuf>> {
@@ -92,10 +95,13 @@ fn named_by_runs(runs: &Path) -> Result<Vec<PathBuf>> {
                 match shim::read_json::<ShimSpec>(&spec) {
                     Some(s) => out.push(s.cwd),
                     None => {
-                        return Err(Error::Internal(format!(
-                            "cannot read {}: not collecting code while a run's code is unknown",
-                            spec.display()
-                        )));
+                        return Err(Error::State {
+                            message: format!(
+                                "cannot read {}: not collecting code while a run's code is unknown",
+                                spec.display()
+                            ),
+                            hint: None,
+                        });
                     }
                 }
             }

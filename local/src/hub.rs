@@ -72,7 +72,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Internal(format!("a blocking task failed: {e}")))
+        .map_err(|source| Error::Task {
+            what: "blocking",
+            source,
+        })
 }
 
 /// Messages to a workload's worker.

@@ -68,7 +68,10 @@ pub(crate) async fn deploy(
         }
     })
     .await
-    .map_err(|e| Error::Internal(format!("snapshot task failed: {e}")))??;
+    .map_err(|source| Error::Task {
+        what: "code snapshot",
+        source,
+    })??;
     let spec = Spec {
         kind: body.kind,
         source: body.source.clone(),

@@ -215,7 +215,10 @@ async fn logs(
         let p = path.clone();
         tokio::task::spawn_blocking(move || logs::read(&p, &opts, pos))
             .await
-            .map_err(|e| Error::Internal(format!("log reader failed: {e}")))?
+            .map_err(|source| Error::Task {
+                what: "log reader",
+                source,
+            })?
             .map_err(Error::io("read", &path))?
     };
     let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];

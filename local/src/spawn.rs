@@ -86,10 +86,7 @@ pub(crate) fn start_run(
     }
     let child = cmd.spawn().map_err(|e| {
         plan.remove();
-        fail(Error::Internal(format!(
-            "cannot start the shim {}: {e}",
-            d.config.shim_exe.display()
-        )))
+        fail(Error::io("start the shim", &d.config.shim_exe)(e))
     })?;
     let pid = child.id() as i32;
     drop(child);

@@ -188,9 +188,9 @@ impl Backend for LocalBackend {
         {
             anyhow::bail!(prisn_local::Error::conflict(
                 format!(
-                    "the name {:?} is taken by a {} (names are unique across apps, jobs and cron jobs)",
+                    "the name {:?} is taken by {} (names are unique across apps, jobs and cron jobs)",
                     req.name,
-                    v.kind.noun()
+                    v.kind.a_noun()
                 ),
                 Some(format!(
                     "choose another --name, or `prisn delete {}` first",
@@ -420,7 +420,7 @@ fn exit_info(e: &api::ExitView) -> ExitInfo {
 fn workload(v: WorkloadView) -> Workload {
     let mut extra = BTreeMap::new();
     if let Some(pid) = v.pid {
-        extra.insert("PID".to_string(), pid.to_string());
+        extra.insert("pid".to_string(), pid.into());
     }
     if let Some(iso) = &v.isolation {
         let short = iso
@@ -430,10 +430,10 @@ fn workload(v: WorkloadView) -> Workload {
             .split(" (")
             .next()
             .unwrap_or(iso);
-        extra.insert("ISOLATION".to_string(), short.to_string());
+        extra.insert("isolation".to_string(), short.into());
     }
     if let Some(m) = &v.message {
-        extra.insert("MESSAGE".to_string(), m.clone());
+        extra.insert("message".to_string(), m.clone().into());
     }
     Workload {
         name: v.name,

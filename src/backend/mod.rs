@@ -92,8 +92,9 @@ pub struct Workload {
     /// Why the phase is what it is.
     pub message: Option<String>,
     pub last_exit: Option<ExitInfo>,
-    /// Mode-specific columns for `-o wide` (local: PID, ISOLATION; kubernetes: IMAGE…).
-    pub extra: BTreeMap<String, String>,
+    /// Mode-specific fields, lower-case keys with typed values (local: pid, isolation,
+    /// message; kubernetes: namespace, image). `-o wide` shows them as upper-case columns.
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A running instance: a process locally, a pod in Kubernetes.

@@ -40,19 +40,18 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
                 }
                 settings.insecure |= insecure_registry;
             }
-            config.contexts.insert(
-                name.clone(),
-                Context {
-                    name: name.clone(),
-                    mode,
-                    kube_context: kube_context.unwrap_or_default(),
-                    namespace: global.namespace.clone().unwrap_or_default(),
-                    server: server.unwrap_or_default(),
-                    token: token.unwrap_or_default(),
-                    registry: registry.unwrap_or_default(),
-                    rollback_on_failure,
-                },
-            );
+            let context = Context {
+                name: name.clone(),
+                mode,
+                kube_context: kube_context.unwrap_or_default(),
+                namespace: global.namespace.clone().unwrap_or_default(),
+                server: server.unwrap_or_default(),
+                token: token.unwrap_or_default(),
+                registry: registry.unwrap_or_default(),
+                rollback_on_failure,
+            };
+            context.check()?;
+            config.contexts.insert(name.clone(), context);
             if make_current || config.current_context.is_empty() {
                 config.current_context = name.clone();
             }
@@ -130,7 +129,15 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
         }
         ContextCmd::Remove { name } => {
             if config.contexts.remove(&name).is_none() {
-                config.resolve(Some(&name), None)?;
+                let known: Vec<_> = config.contexts.keys().cloned().collect();
+                bail!(
+                    "no context named {name:?} to remove (known: {}); `prisn context list` shows them",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
             }
             if config.current_context == name {
                 config.current_context.clear();

@@ -46,8 +46,8 @@ pub fn run(global: &Global, args: GcArgs) -> anyhow::Result<ExitCode> {
     }
     if !global.quiet {
         printer::note(format!(
-            "{verb} {} entries, {} freed",
-            freed.len(),
+            "{verb} {}, {} freed",
+            printer::count(freed.len(), "entry", "entries"),
             printer::bytes(total)
         ));
     }

@@ -78,7 +78,7 @@ fn table(kind: Option<Kind>, items: &[Workload], wide: bool) {
         keys.sort();
         keys.dedup();
         // The message is long: last.
-        if let Some(i) = keys.iter().position(|k| k == "MESSAGE") {
+        if let Some(i) = keys.iter().position(|k| k == "message") {
             let m = keys.remove(i);
             keys.push(m);
         }
@@ -86,7 +86,8 @@ fn table(kind: Option<Kind>, items: &[Workload], wide: bool) {
     } else {
         Vec::new()
     };
-    header.extend(extra.iter().map(String::as_str));
+    let extra_header: Vec<String> = extra.iter().map(|k| k.to_uppercase()).collect();
+    header.extend(extra_header.iter().map(String::as_str));
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|w| {
@@ -141,12 +142,20 @@ fn table(kind: Option<Kind>, items: &[Workload], wide: bool) {
             row.extend(
                 extra
                     .iter()
-                    .map(|k| w.extra.get(k).cloned().unwrap_or_else(|| "-".into())),
+                    .map(|k| w.extra.get(k).map_or_else(|| "-".into(), cell)),
             );
             row
         })
         .collect();
     printer::table(&header, &rows);
+}
+
+/// A JSON value as a table cell: strings without their quotes.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Time since an RFC 3339 instant, kubectl style: `45s`, `12m`, `3h`, `5d`.
@@ -170,8 +179,7 @@ fn until(rfc3339: &str) -> String {
 pub fn short(d: Duration) -> String {
     let s = d.as_secs();
     match s {
-        0 => format!("{:.1}s", d.as_secs_f64()),
-        1..120 => format!("{s}s"),
+        0..120 => format!("{s}s"),
         120..7200 => format!("{}m", s / 60),
         7200..172_800 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),

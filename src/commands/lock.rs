@@ -105,8 +105,8 @@ pub fn run(global: &Global, args: LockCmd) -> anyhow::Result<ExitCode> {
         };
         if !global.quiet {
             printer::note(format!(
-                "{verb} {} packages of {}{target} in {}",
-                s.packages.len(),
+                "{verb} {} of {}{target} in {}",
+                printer::count(s.packages.len(), "package", "packages"),
                 script.entrypoint,
                 out.path.display()
             ));

@@ -94,8 +94,8 @@ pub fn run(global: &Global, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                 printer::value(format, &total)?;
             } else if !global.quiet {
                 printer::note(format!(
-                    "{} entries: {} files, {} linked to identical ones, {} saved",
-                    paths.len(),
+                    "{}: {} files, {} linked to identical ones, {} saved",
+                    printer::count(paths.len(), "entry", "entries"),
                     total.files,
                     total.linked,
                     printer::bytes(total.saved_bytes)

@@ -133,6 +133,41 @@ fn use_list_and_remove_switch_where_commands_act() {
     prisn(&l, &["context", "remove", "prod"])
         .failure()
         .stderr(predicate::str::contains(
-            "context not found: \"prod\" (known: none)",
-        ));
+            "no context named \"prod\" to remove (known: none)",
+        ))
+        .stderr(predicate::str::contains("context add").not());
+}
+
+/// Settings that do not belong to a context's mode are refused when it is added, and when a
+/// hand-edited config.toml is used; nothing is written for a refused `add`.
+#[test]
+fn a_context_with_settings_of_another_mode_is_refused() {
+    let l = Local::new();
+    let refused = [
+        (vec!["--mode", "remote"], "has no server"),
+        (vec!["--mode", "kubernetes", "--server", "x:1"], "--server is only for remote"),
+        (vec!["--mode", "local", "--token", "t"], "--token is only for remote"),
+        (vec!["--mode", "local", "--kube-context", "k"], "--kube-context is only for kubernetes"),
+        (
+            vec!["--mode", "remote", "--server", "x:1", "--kube-context", "k"],
+            "--kube-context is only for kubernetes",
+        ),
+    ];
+    for (flags, words) in refused {
+        let mut args = vec!["context", "add", "bad"];
+        args.extend(flags.iter().copied());
+        prisn(&l, &args)
+            .failure()
+            .stderr(predicate::str::contains(words));
+        assert!(rows(&l).is_empty(), "a refused add wrote a context: {flags:?}");
+    }
+    // A hand-edited file with the same mistake: every command that resolves it says so.
+    std::fs::write(
+        l.t.home.path().join("config.toml"),
+        "current_context = \"k\"\n[contexts.k]\nname = \"k\"\nmode = \"kubernetes\"\nserver = \"x:1\"\n",
+    )
+    .unwrap();
+    prisn(&l, &["get"])
+        .failure()
+        .stderr(predicate::str::contains("--server is only for remote"));
 }

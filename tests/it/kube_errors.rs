@@ -37,9 +37,10 @@ fn a_wrong_kube_context_names_the_kubeconfig_and_context_tried() {
     ]));
     let err = fails(&k.prisn(&["--context", "bad", "get", "apps"]));
     assert!(
-        err.contains("failed to create K8s client")
-            && err.contains("no-such-context")
-            && err.contains("kubeconfig"),
+        err.contains("kube_context \"no-such-context\"")
+            && err.contains("kubeconfig")
+            && err.contains("it has: ")
+            && err.contains("--kube-context NAME"),
         "{err}"
     );
 }

@@ -44,9 +44,10 @@ impl Local {
 
     /// The pid of the app's process (None while none runs).
     pub fn pid(&self, name: &str) -> Option<i32> {
-        self.status(name)["extra"]["PID"]
-            .as_str()
-            .and_then(|p| p.parse().ok())
+        // A number in the JSON, as in `daemon status -o json`; an app without a process has none.
+        self.status(name)["extra"]["pid"]
+            .as_i64()
+            .map(|p| p as i32)
     }
 
     pub fn daemon_pid(&self) -> i32 {
@@ -287,7 +288,7 @@ fn the_script_sees_only_its_own_processes_and_can_write_only_to_tmp() {
     assert_eq!(out.matches("Read-only file system").count(), 3, "{out}");
     // Its /tmp is its own.
     assert!(!host_tmp.exists());
-    assert_eq!(l.status("probe")["extra"]["ISOLATION"], "namespaces");
+    assert_eq!(l.status("probe")["extra"]["isolation"], "namespaces");
     let text = l.ok(&["status", "probe"]);
     assert!(
         text.contains("Isolation:   namespaces (pid, mount): read-only /, private /tmp"),
@@ -312,7 +313,7 @@ fn the_script_sees_only_its_own_processes_and_can_write_only_to_tmp() {
     let pids = out.lines().next().unwrap();
     assert!(pids.matches(',').count() > 5, "{pids}");
     assert!(host_tmp.exists());
-    assert_eq!(l.status("plain")["extra"]["ISOLATION"], "none");
+    assert_eq!(l.status("plain")["extra"]["isolation"], "none");
     for d in ["/tmp", "/var/tmp"] {
         let _ = std::fs::remove_file(std::path::Path::new(d).join(&name));
     }

@@ -44,9 +44,9 @@ fn memory_and_cpu_limits_are_applied_and_reported() {
         .lines()
         .find(|r| r.starts_with("hold "))
         .unwrap_or_else(|| panic!("no row for hold: {text}"));
-    let isolation = s["extra"]["ISOLATION"]
+    let isolation = s["extra"]["isolation"]
         .as_str()
-        .expect("ISOLATION in status");
+        .expect("isolation in status");
     assert!(
         header.contains("ISOLATION") && row.contains(isolation),
         "{text}"

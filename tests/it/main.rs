@@ -37,6 +37,7 @@ mod context;
 
 // kubernetes mode: deploy by digest, get/status/scale/logs/delete on the test bed (issue 6)
 mod kube;
+mod kube_client;
 mod kube_common;
 mod kube_errors;
 mod kube_release;

@@ -67,6 +67,18 @@ pub fn parse(text: &str, file: &Path) -> Result<Option<Pep723>> {
             let mut content = Vec::new();
             for (k, raw) in lines[i + 1..end].iter().enumerate() {
                 let raw = raw.trim_end_matches('\r');
+                if raw == "# /// script" {
+                    // No code line between two blocks: by PEP 723's rule the first runs to the
+                    // second's `# ///`, and its TOML error would say nothing useful.
+                    return Err(declaration(
+                        file,
+                        i + 2 + k,
+                        format!(
+                            "a second `# /// script` block (the first is on line {}); with no code line between them they read as one block — merge them into one",
+                            i + 1
+                        ),
+                    ));
+                }
                 let stripped = if raw == "#" {
                     ""
                 } else if let Some(rest) = raw.strip_prefix("# ") {

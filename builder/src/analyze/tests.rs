@@ -87,6 +87,20 @@ fn duplicate_block_is_refused() {
 }
 
 #[test]
+fn adjacent_duplicate_blocks_are_refused_as_duplicates_not_as_bad_toml() {
+    let d = tempfile::tempdir().unwrap();
+    let block = "# /// script\n# dependencies = []\n# ///\n";
+    write(d.path(), "x.py", &format!("{block}{block}print(1)\n"));
+    let msg = analyze_file(d.path(), "x.py").unwrap_err().to_string();
+    assert!(
+        msg.contains("x.py:4:")
+            && msg.contains("second `# /// script` block (the first is on line 1)"),
+        "{msg}"
+    );
+    assert!(!msg.contains("TOML"), "{msg}");
+}
+
+#[test]
 fn invalid_toml_in_block_names_the_script_line() {
     let d = tempfile::tempdir().unwrap();
     write(

@@ -251,9 +251,10 @@ pub fn parse_pinned(text: &str) -> Result<Vec<Package>> {
             let url = rest.split_whitespace().next().unwrap_or_default();
             (n.trim().to_string(), String::new(), Some(url.to_string()))
         } else {
-            return Err(Error::Store(format!(
-                "unexpected line from the resolver: {line}"
-            )));
+            return Err(Error::ResolverOutput {
+                tool: "pip",
+                detail: format!("unexpected line {line:?}"),
+            });
         };
         let name = name
             .split('[')
@@ -321,9 +322,13 @@ fn pip_report(
             output: describe_failure(&out),
         });
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&fs::read(&report).map_err(Error::io("read", &report))?)
-            .map_err(|e| Error::Store(format!("pip report: {e}")))?;
+    let json: serde_json::Value = serde_json::from_slice(
+        &fs::read(&report).map_err(Error::io("read", &report))?,
+    )
+    .map_err(|e| Error::ResolverOutput {
+        tool: "pip",
+        detail: format!("{}: {e}", report.display()),
+    })?;
     let mut pkgs = Vec::new();
     for item in json["install"].as_array().into_iter().flatten() {
         let name = item["metadata"]["name"].as_str().unwrap_or_default();

@@ -110,10 +110,9 @@ impl Store {
     pub fn lease(&self, hash: &str, path: &Path) -> Result<crate::fslock::FileLock> {
         let lease = crate::fslock::FileLock::shared(&self.lock_path(hash))?;
         if !path.join(persist::RECORD).is_file() {
-            return Err(Error::Store(format!(
-                "{} was deleted by a `prisn gc` running at the same time; run the command again",
-                path.display()
-            )));
+            return Err(Error::CollectedMeanwhile {
+                path: path.to_path_buf(),
+            });
         }
         Ok(lease)
     }

@@ -53,7 +53,9 @@ fn a_failed_build_leaves_nothing_and_a_good_one_appears_whole() {
     let err = store
         .ensure("abc", "demo", |tmp| {
             fs::write(tmp.join("half"), "x").unwrap();
-            Err(Error::Store("boom".into()))
+            Err(Error::LayerWrite {
+                message: "boom".into(),
+            })
         })
         .unwrap_err();
     assert!(err.to_string().contains("boom"));

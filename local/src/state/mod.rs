@@ -265,7 +265,10 @@ impl Db {
         meta: &ReleaseMeta,
     ) -> Result<PutOutcome> {
         let now = api::now_ms();
-        let json = serde_json::to_string(spec).map_err(|e| Error::Internal(e.to_string()))?;
+        let json = serde_json::to_string(spec).map_err(|source| Error::Encode {
+            what: "the workload's spec",
+            source,
+        })?;
         let tx = self.conn.transaction()?;
         let current: Option<(String, String, i64, u32)> = tx
             .query_row(
@@ -312,10 +315,10 @@ impl Db {
             Some((kind, old_json, generation, old_replicas)) => {
                 if kind != spec.kind.as_str() {
                     let taken_by =
-                        Kind::parse(&kind).map_or(kind.clone(), |k| k.noun().to_string());
+                        Kind::parse(&kind).map_or(kind.clone(), |k| k.a_noun().to_string());
                     return Err(Error::conflict(
                         format!(
-                            "the name {name:?} is taken by a {taken_by} (names are unique across apps, jobs and cron jobs)"
+                            "the name {name:?} is taken by {taken_by} (names are unique across apps, jobs and cron jobs)"
                         ),
                         Some(format!(
                             "choose another --name, or `prisn delete {name}` first"
@@ -549,22 +552,26 @@ fn set_private(path: &Path) -> Result<()> {
         .map_err(Error::io("chmod 0600", path))
 }
 
+/// A row of state.db that this version cannot read (written by a newer prisn, or edited).
+fn unreadable(name: &str, why: String) -> Error {
+    Error::State {
+        message: format!("workload {name} in state.db: {why}"),
+        hint: Some(format!(
+            "`prisn delete {name}` removes it; a newer prisn may have written it"
+        )),
+    }
+}
+
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record>> {
     let name: String = r.get(0)?;
     let kind: String = r.get(1)?;
     let spec: String = r.get(2)?;
     let parsed = Kind::parse(&kind)
-        .ok_or_else(|| {
-            Error::Internal(format!(
-                "workload {name}: unknown kind {kind:?} in state.db"
-            ))
-        })
+        .ok_or_else(|| unreadable(&name, format!("unknown kind {kind:?}")))
         .and_then(|kind| {
             serde_json::from_str::<Spec>(&spec)
                 .map(|spec| (kind, spec))
-                .map_err(|e| {
-                    Error::Internal(format!("workload {name}: unreadable spec in state.db: {e}"))
-                })
+                .map_err(|e| unreadable(&name, format!("unreadable spec: {e}")))
         });
     let (kind, spec) = match parsed {
         Ok(v) => v,

@@ -54,8 +54,10 @@ impl Db {
     /// # Errors
     /// The database refused the write.
     pub fn restore(&mut self, saved: &SavedRecord, runs: &[LiveRun]) -> Result<bool> {
-        let json =
-            serde_json::to_string(&saved.spec).map_err(|e| Error::Internal(e.to_string()))?;
+        let json = serde_json::to_string(&saved.spec).map_err(|source| Error::Encode {
+            what: "the workload's spec",
+            source,
+        })?;
         let tx = self.conn.transaction()?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO workloads (name, kind, spec, generation, replicas, created_ms, updated_ms)

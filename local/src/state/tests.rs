@@ -81,7 +81,7 @@ fn concurrent_deploys_and_kind_clashes_are_conflicts() {
     let err = db
         .put("api", &spec(Kind::Job, &[]), 1, Expect::Any)
         .unwrap_err();
-    assert!(err.to_string().contains("taken by a app"), "{err}");
+    assert!(err.to_string().contains("taken by an app"), "{err}");
     // Nothing of the refused deploys was written.
     assert_eq!(db.get("api").unwrap().unwrap().spec.args, vec!["y"]);
 }

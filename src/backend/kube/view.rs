@@ -129,7 +129,7 @@ fn row(name: String, kind: Kind, source: &Source, created: Option<String>, ns: &
         next_run: None,
         message: None,
         last_exit: None,
-        extra: BTreeMap::from([("NAMESPACE".to_string(), ns.to_string())]),
+        extra: BTreeMap::from([("namespace".to_string(), ns.into())]),
     }
 }
 
@@ -148,7 +148,7 @@ fn app_row(a: &PrisnApp, ns: &str) -> Workload {
         w.phase = s.phase.clone().unwrap_or_else(|| "Pending".into());
         w.message = s.message.clone();
         if let Some(i) = &s.image {
-            w.extra.insert("IMAGE".into(), i.clone());
+            w.extra.insert("image".into(), i.clone().into());
         }
     }
     w
