@@ -52,6 +52,10 @@ pub struct Context {
     /// Where `deploy` pushes images (`HOST[:PORT]/PREFIX`); empty = ConfigMap sources.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub registry: String,
+    /// Base image per runtime for images built in this context (`python3` → the team's
+    /// `prisn base` image); before `[base]` in config.toml, after `--base`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub base: BTreeMap<String, String>,
 }
 
 /// Per-registry transport settings.

@@ -129,6 +129,8 @@ pub async fn resolve(
             digest
         }
         (None, _) => {
+            // Offline, a tag is never resolved (a moving input), even on a registry that
+            // stays reachable; pinned digests may still be fetched from it.
             if regs.options().offline {
                 return Err(Error::offline(
                     format!("the base {wanted} is not pinned in prisn.lock"),
@@ -179,7 +181,7 @@ async fn regs_pull(
     if cache.has(digest) {
         return Ok(cache.path(digest));
     }
-    if regs.options().offline {
+    if regs.offline_for(&from.registry) {
         return Err(Error::offline(
             format!("blob {digest} of {what} is not in the local cache"),
             "build once without --offline so the base's blobs get cached".into(),

@@ -172,15 +172,24 @@ pub async fn build_image(
     opts: &ImageOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage> {
-    let mut reg_opts = opts.registry.clone();
-    reg_opts.offline |= opts.offline;
-    let regs = Registries::new(reg_opts);
     let cache = blob_cache(&opts.home);
+    // No base named: the one prisn.lock pins (so `--output` and `--offline` rebuild on it
+    // instead of reaching for the runtime's default on docker.io), else that default.
     let base_spec = opts
         .base
         .clone()
+        .or_else(|| section.base.as_ref().map(|pin| pin.image.clone()))
         .unwrap_or_else(|| default_base(script.runtime, section));
     let base_ref = Reference::parse(&base_spec)?;
+    let mut reg_opts = opts.registry.clone();
+    reg_opts.offline |= opts.offline;
+    if reg_opts.offline {
+        reg_opts.offline_allowed.push(base_ref.registry.clone());
+        reg_opts
+            .offline_allowed
+            .extend(opts.target.iter().map(|t| t.registry.clone()));
+    }
+    let regs = Registries::new(reg_opts);
     let base = base::resolve(
         &regs,
         &BaseRequest {
@@ -428,6 +437,13 @@ pub async fn build_image(
         built.layout = Some(dir.clone());
     }
     if let Some(target) = &opts.target {
+        // A name without tag or digest is pushed as `:latest` too (as ko and docker do), so
+        // registries and tools that list tags see it.
+        let mut target = target.clone();
+        if target.tag.is_none() && target.digest.is_none() {
+            target.tag = Some("latest".into());
+        }
+        let target = &target;
         let upstream = Upstream {
             reference: base.pinned(),
             blobs: base
