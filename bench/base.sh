@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks for `prisn base` (issue 14), side by side with tests/fixtures/base-images/build.sh
+# (the script the test suite used before `prisn base`; deleted since, taken from git history)
 # (apt-get download + dpkg -x + tar | gzip) building the same packages in the same run.
 # Results go to stdout as markdown; BENCHMARKS.md records them.
 #   bash bench/base.sh        (needs: hyperfine, apt-get with package lists, a release build)
@@ -20,6 +21,11 @@ PRISN=$CARGO_TARGET_DIR/release/prisn
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 RUNS=${RUNS:-3}
+# The peer, as it was when the figures were first taken.
+BUILD_SH=$WORK/fixture/tests/fixtures/base-images/build.sh
+mkdir -p "$(dirname "$BUILD_SH")"
+git -C "$ROOT" show f11bb82bdedead0ba22abcf53e7ebe792f2787dc:tests/fixtures/base-images/build.sh >"$BUILD_SH"
+chmod +x "$BUILD_SH"
 cd "$WORK"
 
 # build.sh's package set for python3: roots python3 dash base-files, its excludes (which
@@ -35,14 +41,14 @@ hyperfine --runs "$RUNS" --export-markdown "$WORK/t1.md" \
   -n "prisn base python3 (default packages), cold" \
   "PRISN_HOME=$WORK/h $PRISN base python3 --lock full.lock --output l1" \
   -n "build.sh python3, cold" \
-  "PRISN_BASE_IMAGES=$WORK/bi $ROOT/tests/fixtures/base-images/build.sh python3" >/dev/null
+  "PRISN_BASE_IMAGES=$WORK/bi $BUILD_SH python3" >/dev/null
 cat "$WORK/t1.md"
 echo
 
 # The locks the warm rows use.
 PRISN_HOME=$WORK/h "$PRISN" base python3 "${SAME[@]}" --lock same.lock --output l1 >/dev/null
 PRISN_HOME=$WORK/h "$PRISN" base python3 --lock full.lock --output l2 >/dev/null
-PRISN_BASE_IMAGES=$WORK/bi "$ROOT/tests/fixtures/base-images/build.sh" python3 >/dev/null
+PRISN_BASE_IMAGES=$WORK/bi "$BUILD_SH" python3 >/dev/null
 
 hyperfine --runs "$RUNS" --export-markdown "$WORK/t2.md" \
   --prepare "rm -rf $WORK/h2 $WORK/l3" \
@@ -58,7 +64,7 @@ hyperfine --runs "$((RUNS * 3))" --warmup 1 --export-markdown "$WORK/t3.md" \
   -n "prisn base python3, build.sh's packages, warm" \
   "PRISN_HOME=$WORK/h $PRISN base python3 ${SAME[*]} --lock same.lock --locked --output l4" \
   -n "build.sh python3, warm" \
-  "PRISN_BASE_IMAGES=$WORK/bi $ROOT/tests/fixtures/base-images/build.sh python3" >/dev/null
+  "PRISN_BASE_IMAGES=$WORK/bi $BUILD_SH python3" >/dev/null
 cat "$WORK/t3.md"
 echo
 

@@ -11,7 +11,8 @@
 #   bench/image.sh            # prints a markdown section on stdout, details on stderr
 #
 # Needs: hyperfine, docker-registry, skopeo, umoci, runc, buildah (Debian packages), uv, and
-# the test base images (tests/fixtures/base-images/build.sh python3-pip bash node python3).
+# the bases, made here with `prisn base` (python3, bash, node as tests/run.sh makes them, and
+# python3-pip: python3 plus pip, for buildah's `RUN pip install`), cached beside the test bases.
 # Uses the release binary ($CARGO_TARGET_DIR/release/prisn, built if missing) and the network
 # for PyPI/npm (cold runs download wheels, as any cold build does).
 set -euo pipefail
@@ -34,7 +35,17 @@ cargo build --release --quiet --bin prisn
 cargo build --release --quiet -p prisn-builder --example pack
 PRISN=$CARGO_TARGET_DIR/release/prisn
 PACK=$CARGO_TARGET_DIR/release/examples/pack
-tests/fixtures/base-images/build.sh python3 python3-pip bash node >&2
+BASES=${PRISN_BASE_IMAGES:-$CACHE/base-images}
+mkdir -p "$BASES"
+base() { # NAME DIR [prisn base flags…]: build once, reuse the layout while its lock holds
+  PRISN_HOME=$CACHE/base-home "$PRISN" --quiet base "$1" --lock "$BASES/base.lock" --output "$BASES/$2" "${@:3}" >/dev/null
+}
+for b in python3 bash node; do
+  [ -e "$BASES/$b/index.json" ] || { base "$b" "$b-prisn" && ln -sfn "$b-prisn" "$BASES/$b"; }
+done
+# A second lock: base.lock holds one section per base name, and this python3 has other roots.
+PRISN_HOME=$CACHE/base-home "$PRISN" --quiet base python3 --lock "$BASES/python3-pip.lock" --output "$BASES/python3-pip" \
+  --packages python3,python3-pip,base-files,ca-certificates,coreutils,dash,netbase,tzdata >/dev/null
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/prisn-bench-image.XXXXXX)
@@ -62,8 +73,7 @@ docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REG_PID=$!
 for _ in $(seq 100); do curl -sf "http://$REG/v2/" >/dev/null && break; sleep 0.05; done
 
-BASES=${PRISN_BASE_IMAGES:-$CACHE/base-images}
-skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3-pip:python3-pip" "docker://$REG/bench/python3-pip:latest"
+skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3-pip:python3" "docker://$REG/bench/python3-pip:latest"
 BASE=$REG/bench/python3-pip:latest
 
 # buildah: chroot isolation, host network, runc, lowered ulimits (infra.md §3).
@@ -261,8 +271,8 @@ cat <<EOF
 
 \`bench/image.sh\`, one run on $(nproc) cores ($(date -u +%Y-%m-%d)); prisn $("$PRISN" --version | cut -d' ' -f2) (release build),
 $(buildah --version | cut -d' ' -f1-3), $(uv --version), $(hyperfine --version). Registry: Debian's
-docker-registry on 127.0.0.1. Base: tests/fixtures/base-images \`python3-pip\` (Debian bookworm python3
-3.11 + pip, 20 MB compressed). App: one script with flask + requests ($NPKG pinned packages).
+docker-registry on 127.0.0.1. Base: \`prisn base python3 --packages python3,python3-pip,…\` (Debian bookworm
+python3 3.11 + pip). App: one script with flask + requests ($NPKG pinned packages).
 The buildah peer is the equivalent Containerfile (FROM the same base, \`pip install --require-hashes\`
 of the same pins, COPY the code), built with \`buildah bud --layers\` and pushed with \`buildah push\`.
 Means of $RUNS runs (cold: 3 runs) with hyperfine; load average at the start: $LOAD0$( [ "${BENCH_PRIORITY:-0}" = 1 ] && echo ", bench session at autogroup nice -15 (BENCH_PRIORITY=1)").

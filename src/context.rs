@@ -55,6 +55,10 @@ pub struct Context {
     /// `deploy` behaves as with `--rollback-on-failure` (unless `--no-rollback-on-failure`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rollback_on_failure: bool,
+    /// Base image per runtime for images built in this context (`python3` → the team's
+    /// `prisn base` image); before `[base]` in config.toml, after `--base`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub base: BTreeMap<String, String>,
 }
 
 impl Context {

@@ -29,6 +29,9 @@ pub struct BuildFlags {
     pub python_platform: Option<String>,
     /// `--bytecode [PY]`: `Some("")` finds a python3.X of the lock's minor version on PATH.
     pub bytecode: Option<String>,
+    /// `--user USER[:GROUP]`: the image's `User`; `None` = 65532:65532
+    /// ([`prisn_builder::image::build::DEFAULT_USER`]).
+    pub user: Option<String>,
     /// `--allow-sdist`: build packages without a wheel for the platform from source.
     pub allow_sdist: bool,
     /// `--registry`, `--insecure-registry`, `--registry-ca`.
@@ -44,6 +47,7 @@ impl Default for BuildFlags {
             platform: "linux/amd64".into(),
             python_platform: None,
             bytecode: None,
+            user: None,
             allow_sdist: false,
             registry: RegistryFlags::default(),
         }
@@ -80,7 +84,37 @@ pub fn plan(
     opts.allow_sdist = flags.allow_sdist;
     opts.registry = settings.registry_options(&flags.registry, flags.offline);
     opts.bytecode = bytecode(flags.bytecode.as_deref(), &resolved.lock.section)?;
+    if let Some(user) = &flags.user {
+        check_user(user)?;
+        opts.user = Some(user.clone());
+    }
     Ok(opts)
+}
+
+/// `--user`: `USER[:GROUP]`, each a number or a passwd-style name (what the OCI config's
+/// `User` allows), so nothing odd reaches the image config.
+///
+/// # Errors
+/// An empty part, or a character outside letters, digits, `.`, `_` and `-`.
+pub fn check_user(user: &str) -> anyhow::Result<()> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 64
+            && !part.starts_with('-')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let (name, group) = match user.split_once(':') {
+        Some((n, g)) => (n, Some(g)),
+        None => (user, None),
+    };
+    if !ok(name) || group.is_some_and(|g| !ok(g)) {
+        bail!(
+            "--user {user:?} is not USER[:GROUP] (each a number or a name of letters, digits, '.', '_' and '-'); e.g. --user 65532:65532 or --user 0 for root"
+        );
+    }
+    Ok(())
 }
 
 /// Build (and push / write) the image `opts` describe; with `verify`, rebuild it from source
@@ -218,4 +252,22 @@ pub fn compare(first: &BuiltImage, again: &BuiltImage) -> anyhow::Result<()> {
         first.digest,
         diffs.join("\n  ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_user;
+
+    #[test]
+    fn user_is_user_colon_group_of_plain_names() {
+        for good in ["65532:65532", "0", "nonroot", "app:staff", "a.b_c-d"] {
+            check_user(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in [
+            "", ":", "1:", ":1", "a b", "-1", "1:2:3", "root\n", "../x", "a;b",
+        ] {
+            let e = check_user(bad).expect_err(bad).to_string();
+            assert!(e.contains("--user") && e.contains("USER[:GROUP]"), "{e}");
+        }
+    }
 }

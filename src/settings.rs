@@ -58,10 +58,11 @@ impl Settings {
         registry_options(&self.home, &self.config, flags, offline)
     }
 
-    /// The base image for `runtime`: the flag, else `[base]` in config.toml, else the
-    /// builder's default (None).
+    /// The base image for `runtime`: the flag, else the context's, else `[base]` in
+    /// config.toml, else the builder's default (None).
     pub fn base(&self, runtime: prisn_api::Runtime, flag: Option<&str>) -> Option<String> {
         flag.map(str::to_string)
+            .or_else(|| self.context.base.get(runtime.as_str()).cloned())
             .or_else(|| self.config.base.get(runtime.as_str()).cloned())
     }
 }

@@ -43,8 +43,11 @@ pub fn push(
 /// One image written into a bundle.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exported {
+    /// The name as given (`HOST/REPO:TAG` or `HOST/REPO@sha256:…`), as the bundle records it.
     pub name: String,
     pub digest: String,
+    /// `HOST/REPO[:TAG]@sha256:…`: the name pinned to its digest, the digest once.
+    pub reference: String,
     pub blobs: usize,
     pub bytes: u64,
 }
@@ -73,11 +76,16 @@ pub fn export(
     ))?;
     Ok(images
         .iter()
-        .map(|i| Exported {
-            name: i.manifest.ref_name().unwrap_or_default().to_string(),
-            digest: i.manifest.digest.clone(),
-            blobs: i.blobs.len(),
-            bytes: i.blobs.iter().map(|b| b.size).sum(),
+        .map(|i| {
+            let name = i.manifest.ref_name().unwrap_or_default().to_string();
+            let unpinned = name.split_once('@').map_or(name.as_str(), |(n, _)| n);
+            Exported {
+                reference: format!("{unpinned}@{}", i.manifest.digest),
+                name: name.clone(),
+                digest: i.manifest.digest.clone(),
+                blobs: i.blobs.len(),
+                bytes: i.blobs.iter().map(|b| b.size).sum(),
+            }
         })
         .collect())
 }

@@ -84,6 +84,11 @@ pub fn rebuild(
     opts.registry = reg_opts;
     opts.record_base = false;
     opts.no_layer_cache = true;
+    // The user it was built with (images from before `--user` have none: keep the base's).
+    opts.user = config["config"]["User"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .map(str::to_string);
     if let Some(bytecode) = label(LABEL_BYTECODE) {
         // "unchecked-hash cpython 3.11.2": compile again with a python of that minor version.
         let version = bytecode.rsplit(' ').next().unwrap_or_default();

@@ -89,6 +89,10 @@ pub struct BuildFlagsArgs {
     /// with a python3.X of the base's minor version found on PATH (or PY).
     #[arg(long, value_name = "PY", num_args = 0..=1, default_missing_value = "")]
     pub bytecode: Option<String>,
+    /// The user the image runs as (its config's `User`); default 65532:65532, the
+    /// `nonroot` user of `prisn base` bases. `--user 0` runs as root.
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
     /// Build packages that publish no wheel for the base's platform from source on this
     /// machine (only sound for pure-Python packages).
     #[arg(long)]
@@ -106,6 +110,7 @@ impl From<&BuildFlagsArgs> for prisn::image::BuildFlags {
             platform: a.platform.clone(),
             python_platform: a.python_platform.clone(),
             bytecode: a.bytecode.clone(),
+            user: a.user.clone(),
             allow_sdist: a.allow_sdist,
             registry: (&a.registry).into(),
         }

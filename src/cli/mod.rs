@@ -324,6 +324,10 @@ pub enum ContextCmd {
         /// (localhost and 127.0.0.0/8 need no flag.)
         #[arg(long, requires = "registry")]
         insecure_registry: bool,
+        /// The base image of RUNTIME (python3, node, bash) for images built in this
+        /// context, e.g. the team's `prisn base` image (repeatable; `--base` overrides it).
+        #[arg(long = "base", value_name = "RUNTIME=REF")]
+        bases: Vec<String>,
         /// Remote mode: the prisn server URL.
         #[arg(long, value_name = "URL")]
         server: Option<String>,

@@ -21,12 +21,14 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
             registry,
             registry_ca,
             insecure_registry,
+            bases,
             server,
             token,
             make_current,
             rollback_on_failure,
         } => {
             check_name(&name)?;
+            let base = parse_bases(&bases)?;
             let mode = prisn::context::Mode::from(mode);
             if let Some(reg) = &registry
                 && (registry_ca.is_some() || insecure_registry)
@@ -49,6 +51,7 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
                 token: token.unwrap_or_default(),
                 registry: registry.unwrap_or_default(),
                 rollback_on_failure,
+                base,
             };
             context.check()?;
             config.contexts.insert(name.clone(), context);
@@ -152,6 +155,25 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// Context names go into file keys and messages: keep them simple.
+/// `--base RUNTIME=REF` (repeatable) → runtime → reference, each checked.
+fn parse_bases(flags: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for flag in flags {
+        let Some((runtime, reference)) = flag.split_once('=') else {
+            anyhow::bail!(
+                "--base {flag:?} is not RUNTIME=REF; e.g. --base python3=registry.internal/base/python3:12"
+            );
+        };
+        let runtime: prisn_api::Runtime = runtime.parse().map_err(|_| {
+            anyhow::anyhow!("--base {flag:?}: {runtime:?} is not a runtime (python3, node, bash)")
+        })?;
+        prisn_builder::image::Reference::parse(reference)
+            .map_err(|e| anyhow::anyhow!("--base {flag:?}: {e}"))?;
+        out.insert(runtime.as_str().to_string(), reference.to_string());
+    }
+    Ok(out)
+}
+
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty()
         || !name

@@ -24,7 +24,7 @@ pub fn run(global: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         Format::Text => {
             for e in &list {
-                printer::line(format!("{}@{}", e.name, e.digest));
+                printer::line(&e.reference);
             }
         }
         f => printer::value(f, &list)?,

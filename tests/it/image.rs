@@ -80,7 +80,16 @@ fn flask_api_image_has_its_dependencies_for_the_base_python() {
                  print(sum(1 for d in ('/opt', '/app') for _ in pathlib.Path(d).rglob('*.pyc')))";
     let (code, out, err) = run_image(&reg, &reference, Some(&["python3", "-B", "-c", check]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "#!/usr/bin/env python3\n0\n");
+    assert_eq!(out, "#!/usr/bin/python3\n0\n", "the base's own python3");
+    // Console scripts start, by name, through the image's PATH.
+    let (code, out, err) = run_image(&reg, &reference, Some(&["flask", "--version"]));
+    assert_eq!(code, 0, "flask --version in the image: {out}{err}");
+    assert!(out.contains("Flask 3."), "{out}");
+    // No stray files: uv's 0-byte lock file of --target stays out of the layer.
+    let check = "import os; print(sorted(f for f in os.listdir('/opt/prisn/site-packages') if f.startswith('.')))";
+    let (code, out, err) = run_image(&reg, &reference, Some(&["python3", "-B", "-c", check]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "[]\n");
 }
 
 #[test]
@@ -306,4 +315,67 @@ fn bytecode_ships_unchecked_hash_pycs_compiled_for_the_base_python() {
     assert_eq!((code, out.trim()), (0, "none"), "{err}");
     let (code, out, err) = run_image(&reg, &compiled, None);
     assert_eq!((code, out.as_str()), (0, "1.16.0\n"), "{err}");
+}
+
+/// Images run as the `nonroot` user 65532 of `prisn base` bases unless `--user` says
+/// otherwise, and what an app writes to (its HOME, /tmp) is writable for that user.
+#[test]
+fn images_run_as_nonroot_65532_with_a_writable_home_and_tmp() {
+    let t = TestContext::new();
+    let (reg, base) = registry_with_base("python3");
+    t.example("hello.py");
+    let probe = "import os; h = os.environ['HOME']; \
+        open(os.path.join(h, 'x'), 'w').write('1'); open('/tmp/y', 'w').write('1'); \
+        print(os.getuid(), os.getgid(), h)";
+    let nonroot = image_line(
+        &build_image(
+            &t,
+            "hello.py",
+            &format!("{}/u/default", reg.host()),
+            &base,
+            &[],
+        ),
+        &reg.host(),
+    );
+    let (code, out, err) = run_image(&reg, &nonroot, Some(&["python3", "-c", probe]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "65532 65532 /home/nonroot\n");
+
+    let root = image_line(
+        &build_image(
+            &t,
+            "hello.py",
+            &format!("{}/u/root", reg.host()),
+            &base,
+            &["--user", "0:0"],
+        ),
+        &reg.host(),
+    );
+    assert_ne!(
+        digest_of(&root),
+        digest_of(&nonroot),
+        "the user is part of the config"
+    );
+    let (code, out, err) = run_image(
+        &reg,
+        &root,
+        Some(&["python3", "-c", "import os; print(os.getuid())"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0\n");
+
+    for bad in ["a b", "1:", "../etc"] {
+        let out = build_image(
+            &t,
+            "hello.py",
+            &format!("{}/u/bad", reg.host()),
+            &base,
+            &["--user", bad],
+        );
+        let e = fails(&out);
+        assert!(
+            e.contains("--user") && e.contains("USER[:GROUP]"),
+            "{bad}: {e}"
+        );
+    }
 }

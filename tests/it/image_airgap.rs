@@ -200,3 +200,67 @@ fn build_verify_and_verify_command_rebuild_to_the_same_digest() {
     let err = fails(&t.run(&["verify", &image, "project"]));
     assert!(err.contains("not reproducible"), "{err}");
 }
+
+/// Without `--base`, `--output` builds on the base prisn.lock pins (not the runtime's default
+/// on docker.io, which this machine cannot reach), and `--offline` still pushes to the
+/// registry it was told to push to.
+#[test]
+fn output_and_offline_push_use_the_pinned_base_and_the_target_registry() {
+    let t = TestContext::new();
+    let (reg, base) = registry_with_base("python3");
+    t.example("hello.py");
+    let pushed = image_line(
+        &build_image(
+            &t,
+            "hello.py",
+            &format!("{}/team/hello:v1", reg.host()),
+            &base,
+            &[],
+        ),
+        &reg.host(),
+    );
+    let out = ok(&t.run(&["build", "hello.py", "--output", "layout"]));
+    assert_eq!(out.trim(), digest_of(&pushed), "same base, same image");
+
+    let again = image_line(
+        &t.run(&[
+            "build",
+            "hello.py",
+            "--offline",
+            "--image",
+            &format!("{}/team/hello:v2", reg.host()),
+        ]),
+        &reg.host(),
+    );
+    assert_eq!(digest_of(&again), digest_of(&pushed));
+    let (_, tagged) = raw_manifest(&reg, &format!("{}/team/hello:v2", reg.host()));
+    assert_eq!(tagged, digest_of(&pushed));
+    // Any other registry stays out of reach.
+    let err = fails(&t.run(&[
+        "build",
+        "hello.py",
+        "--offline",
+        "--base",
+        "127.0.0.1:9/other/python3:1",
+        "--output",
+        "x",
+    ]));
+    assert!(err.contains("offline build"), "{err}");
+}
+
+/// `export` prints each image's reference with its digest once, also when given pinned.
+#[test]
+fn export_prints_each_reference_once() {
+    let t = TestContext::new();
+    let (reg, base) = registry_with_base("bash");
+    t.example("job.sh");
+    let app = format!("{}/team/job:v1", reg.host());
+    let pinned = image_line(&build_image(&t, "job.sh", &app, &base, &[]), &reg.host());
+    let out = ok(&t.run(&["export", &pinned, &app, "-o", "bundle.tar"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [pinned.clone(), format!("{app}@{}", digest_of(&pinned))],
+        "{out}"
+    );
+}

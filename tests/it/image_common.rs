@@ -148,8 +148,8 @@ pub fn push_record(out: &std::process::Output) -> Value {
     v["push"].clone()
 }
 
-/// What the test base `python3` (tests/fixtures/base-images/build.sh, made from this machine's
-/// Debian release) really ships, asked of the base itself: its `python3` run with runc.
+/// What the test base `python3` (`prisn base python3` in tests/run.sh, from Debian's
+/// bookworm archive) really ships, asked of the base itself: its `python3` run with runc.
 #[derive(Debug, Clone)]
 pub struct BaseFacts {
     pub python: PythonVersion,
@@ -175,7 +175,7 @@ pub fn python_base_facts() -> BaseFacts {
     FACTS
         .get_or_init(|| {
             let layout =
-                base_layout("python3").expect("base images are built (tests/fixtures/base-images/build.sh)");
+                base_layout("python3").expect("base images are built (tests/run.sh: prisn base)");
             let (code, out, err) = run_layout(
                 &layout,
                 "python3",

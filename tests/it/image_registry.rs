@@ -145,3 +145,58 @@ fn insecure_registry_skips_certificate_checks_for_that_registry_only() {
     let verified = s.build(&docker, &["--registry-ca", &s.ca]).success();
     assert_eq!(stdout_of(&verified).trim(), reference);
 }
+
+/// `--image REPO` without a tag is pushed as `REPO:latest` too, so tag lists show it.
+#[test]
+fn an_image_name_without_a_tag_is_also_tagged_latest() {
+    let t = TestContext::new();
+    let (reg, base) = registry_with_base("bash");
+    t.example("job.sh");
+    let repo = format!("{}/team/untagged", reg.host());
+    let pushed = image_line(&build_image(&t, "job.sh", &repo, &base, &[]), &reg.host());
+    let (_, latest) = raw_manifest(&reg, &format!("{repo}:latest"));
+    assert_eq!(latest, digest_of(&pushed));
+}
+
+/// A context can name the base per runtime: builds in it need no `--base`.
+#[test]
+fn a_context_names_the_default_base() {
+    let t = TestContext::new();
+    let (reg, base) = registry_with_base("bash");
+    t.example("job.sh");
+    let err = fails(&t.run(&[
+        "context",
+        "add",
+        "airgap",
+        "--mode",
+        "local",
+        "--base",
+        "perl=x/y:1",
+    ]));
+    assert!(err.contains("--base") && err.contains("perl"), "{err}");
+    ok(&t.run(&[
+        "context",
+        "add",
+        "airgap",
+        "--mode",
+        "local",
+        "--base",
+        &format!("bash={base}"),
+        "--use",
+    ]));
+    let pushed = image_line(
+        &t.run(&[
+            "build",
+            "job.sh",
+            "--image",
+            &format!("{}/team/job:v1", reg.host()),
+        ]),
+        &reg.host(),
+    );
+    let info = reg.skopeo_inspect(&pushed, false).unwrap();
+    assert_eq!(
+        info["Labels"]["org.opencontainers.image.base.name"],
+        base.as_str(),
+        "{info}"
+    );
+}

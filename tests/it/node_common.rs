@@ -278,8 +278,8 @@ fn set_up(node: &Node) -> Result<Shared> {
             Runtime::Node => "node",
             Runtime::Bash => "bash",
         };
-        let layout = base_layout(name)
-            .context("base images are built (tests/fixtures/base-images/build.sh)")?;
+        let layout =
+            base_layout(name).context("base images are built (tests/run.sh: prisn base)")?;
         node.push_layout(
             &layout,
             name,

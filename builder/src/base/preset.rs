@@ -2,7 +2,7 @@
 //!
 //! Every base gets what slim images have and users rely on: `/usr/bin/env` (coreutils), a
 //! shell (`dash` as `/bin/sh`), CA certificates, tzdata and netbase (`/etc/services`).
-//! Left out on purpose, as `tests/fixtures/base-images/build.sh` did: perl (pulled in only
+//! Left out on purpose, as the test suite's old fixture script did: perl (pulled in only
 //! by maintainer tooling), dpkg and debconf (prisn runs no maintainer scripts, so nothing
 //! calls them), and, for node, Python (node-gyp wants it, node does not).
 

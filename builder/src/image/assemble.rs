@@ -24,6 +24,8 @@ pub struct Parts {
     /// Directories to put in front of PATH.
     pub path_prepend: Vec<String>,
     pub workdir: String,
+    /// `User` of the config (`uid:gid`, a name…); `None` keeps the base's.
+    pub user: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// RFC 3339 (`SOURCE_DATE_EPOCH` or the epoch), for `created` and history.
     pub created: String,
@@ -84,6 +86,9 @@ pub fn assemble(base: &Base, parts: &Parts) -> Image {
     // would become an argument of the script), so it goes.
     run.remove("Cmd");
     run.insert("WorkingDir".into(), json!(parts.workdir));
+    if let Some(user) = &parts.user {
+        run.insert("User".into(), json!(user));
+    }
     let mut labels: BTreeMap<String, Value> = match run.remove("Labels") {
         Some(Value::Object(m)) => m.into_iter().collect(),
         _ => BTreeMap::new(),
@@ -254,6 +259,7 @@ mod tests {
             env: vec![("PYTHONPATH".into(), "/opt/prisn/site-packages".into())],
             path_prepend: vec!["/opt/prisn/site-packages/bin".into()],
             workdir: "/app".into(),
+            user: Some("65532:65532".into()),
             labels: [(
                 "io.prisn.lock-digest".to_string(),
                 "sha256:lock".to_string(),
@@ -283,9 +289,25 @@ mod tests {
             json!(["sha256:base", "sha256:code"])
         );
         assert_eq!(cfg["history"].as_array().unwrap().len(), 2);
+        assert_eq!(cfg["config"]["User"], "65532:65532");
         assert_eq!(
             cfg["config"]["Labels"]["io.prisn.lock-digest"],
             "sha256:lock"
+        );
+    }
+
+    #[test]
+    fn no_user_keeps_the_base_user() {
+        let mut b = base();
+        b.config["config"]["User"] = json!("1000");
+        let mut p = parts();
+        p.user = None;
+        let cfg: Value = serde_json::from_slice(&assemble(&b, &p).config).unwrap();
+        assert_eq!(cfg["config"]["User"], "1000");
+        let cfg: Value = serde_json::from_slice(&assemble(&b, &parts()).config).unwrap();
+        assert_eq!(
+            cfg["config"]["User"], "65532:65532",
+            "ours replaces the base's"
         );
     }
 

@@ -54,6 +54,10 @@ pub struct BaseInfo {
     pub libc_version: Option<String>,
     /// OCI architecture (`amd64`, `arm64`).
     pub arch: String,
+    /// The absolute path of the base's `python3` (`/usr/bin/python3`), which console scripts
+    /// in the dependency layer name in their shebang.
+    #[serde(default)]
+    pub interpreter: Option<String>,
 }
 
 impl BaseInfo {
@@ -125,6 +129,8 @@ pub async fn resolve(
             digest
         }
         (None, _) => {
+            // Offline, a tag is never resolved (a moving input), even on a registry that
+            // stays reachable; pinned digests may still be fetched from it.
             if regs.options().offline {
                 return Err(Error::offline(
                     format!("the base {wanted} is not pinned in prisn.lock"),
@@ -175,7 +181,7 @@ async fn regs_pull(
     if cache.has(digest) {
         return Ok(cache.path(digest));
     }
-    if regs.options().offline {
+    if regs.offline_for(&from.registry) {
         return Err(Error::offline(
             format!("blob {digest} of {what} is not in the local cache"),
             "build once without --offline so the base's blobs get cached".into(),
@@ -390,11 +396,17 @@ impl View {
         } else {
             (None, None)
         };
+        // The first python3 on the usual PATH order that the layers leave in place.
+        let interpreter = PY_BINS
+            .iter()
+            .find(|b| self.python_bins.contains_key(**b))
+            .map(|b| format!("/{b}"));
         BaseInfo {
             python,
             libc,
             libc_version,
             arch: arch.to_string(),
+            interpreter,
         }
     }
 }
@@ -472,6 +484,7 @@ mod tests {
         .unwrap();
         let info = v.conclude("amd64");
         assert_eq!(info.python.as_deref(), Some("3.11"));
+        assert_eq!(info.interpreter.as_deref(), Some("/usr/bin/python3"));
         assert_eq!(info.libc_version.as_deref(), Some("2.36"));
         assert_eq!(info.uv_platform().as_deref(), Some("x86_64-manylinux_2_36"));
     }
@@ -494,6 +507,7 @@ mod tests {
             .unwrap();
         let info = v.conclude("arm64");
         assert_eq!(info.python.as_deref(), Some("3.12"));
+        assert_eq!(info.interpreter.as_deref(), Some("/usr/local/bin/python3"));
         assert_eq!(
             info.uv_platform().as_deref(),
             Some("aarch64-manylinux_2_31")
@@ -520,6 +534,7 @@ mod tests {
             libc: Some("glibc".into()),
             libc_version: Some("2.41".into()),
             arch: "amd64".into(),
+            interpreter: None,
         };
         assert_eq!(info.uv_platform().as_deref(), Some("x86_64-manylinux_2_40"));
     }

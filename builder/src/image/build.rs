@@ -34,6 +34,11 @@ pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
 /// Present when the dependency layer holds pycs: which interpreter compiled them.
 pub const LABEL_BYTECODE: &str = "io.prisn.bytecode";
 
+/// The user images run as unless `--user` says otherwise: uid and gid of the `nonroot` user
+/// that `prisn base` bases have (distroless's number, the operator's `runAsUser`). Numeric, so
+/// runtimes can enforce `runAsNonRoot` without reading the image's /etc/passwd.
+pub const DEFAULT_USER: &str = "65532:65532";
+
 /// How to build and where to put the image.
 #[derive(Debug, Clone)]
 pub struct ImageOptions {
@@ -51,6 +56,8 @@ pub struct ImageOptions {
     pub refresh_base: bool,
     pub offline: bool,
     pub bytecode: Bytecode,
+    /// The config's `User` ([`DEFAULT_USER`]); `None` keeps the base's (root for most).
+    pub user: Option<String>,
     pub allow_sdist: bool,
     pub registry: RegistryOptions,
     /// Record the base pin in prisn.lock when it changed.
@@ -74,6 +81,7 @@ impl ImageOptions {
             refresh_base: false,
             offline: false,
             bytecode: Bytecode::None,
+            user: Some(DEFAULT_USER.into()),
             allow_sdist: false,
             registry: RegistryOptions::default(),
             record_base: true,
@@ -164,15 +172,24 @@ pub async fn build_image(
     opts: &ImageOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage> {
-    let mut reg_opts = opts.registry.clone();
-    reg_opts.offline |= opts.offline;
-    let regs = Registries::new(reg_opts);
     let cache = blob_cache(&opts.home);
+    // No base named: the one prisn.lock pins (so `--output` and `--offline` rebuild on it
+    // instead of reaching for the runtime's default on docker.io), else that default.
     let base_spec = opts
         .base
         .clone()
+        .or_else(|| section.base.as_ref().map(|pin| pin.image.clone()))
         .unwrap_or_else(|| default_base(script.runtime, section));
     let base_ref = Reference::parse(&base_spec)?;
+    let mut reg_opts = opts.registry.clone();
+    reg_opts.offline |= opts.offline;
+    if reg_opts.offline {
+        reg_opts.offline_allowed.push(base_ref.registry.clone());
+        reg_opts
+            .offline_allowed
+            .extend(opts.target.iter().map(|t| t.registry.clone()));
+    }
+    let regs = Registries::new(reg_opts);
     let base = base::resolve(
         &regs,
         &BaseRequest {
@@ -198,13 +215,13 @@ pub async fn build_image(
     }
 
     // Python: the base's own interpreter decides the wheels.
-    let (python, platform) = if script.runtime == Runtime::Python3 {
+    let (python, platform, interpreter) = if script.runtime == Runtime::Python3 {
         base::fetch_layers(&regs, &base, &cache, reporter).await?;
         let info = {
             let (base, cache, dir) = (
                 base.clone(),
                 cache.clone(),
-                opts.home.cache().join("base-v1"),
+                opts.home.cache().join("base-v2"),
             );
             run_blocking("inspecting the base", move || {
                 base::inspect(&base, &cache, &dir)
@@ -235,9 +252,9 @@ pub async fn build_image(
             });
         }
         let platform = opts.python_platform.clone().or_else(|| info.uv_platform());
-        (Some(py), platform)
+        (Some(py), platform, info.interpreter)
     } else {
-        (None, None)
+        (None, None, None)
     };
 
     let threads = if opts.threads == 0 {
@@ -270,8 +287,12 @@ pub async fn build_image(
         // uv, tar and gzip: on the blocking pool, with owned copies of the inputs.
         let (script, section, index) =
             (script.clone(), section.clone(), requirements.index.clone());
-        let (base_digest, python, platform) =
-            (base.digest.clone(), python.clone(), platform.clone());
+        let (base_digest, python, platform, interpreter) = (
+            base.digest.clone(),
+            python.clone(),
+            platform.clone(),
+            interpreter.clone(),
+        );
         let (bytecode, allow_sdist, offline) =
             (opts.bytecode.clone(), opts.allow_sdist, opts.offline);
         let (dir, blobs) = (layer_cache_dir.clone(), layer_blobs.clone());
@@ -283,6 +304,7 @@ pub async fn build_image(
                     index: &index,
                     base_digest: &base_digest,
                     python: python.as_deref(),
+                    interpreter: interpreter.as_deref(),
                     platform: platform.as_deref(),
                     bytecode: &bytecode,
                     allow_sdist,
@@ -342,6 +364,7 @@ pub async fn build_image(
     }
 
     let mut parts = parts(script, section, &base, deps.as_ref(), &code, mtime);
+    parts.user = opts.user.clone();
     if let (Bytecode::Compile(py), Some(_)) = (&opts.bytecode, &deps) {
         parts.labels.insert(
             LABEL_BYTECODE.into(),
@@ -414,6 +437,13 @@ pub async fn build_image(
         built.layout = Some(dir.clone());
     }
     if let Some(target) = &opts.target {
+        // A name without tag or digest is pushed as `:latest` too (as ko and docker do), so
+        // registries and tools that list tags see it.
+        let mut target = target.clone();
+        if target.tag.is_none() && target.digest.is_none() {
+            target.tag = Some("latest".into());
+        }
+        let target = &target;
         let upstream = Upstream {
             reference: base.pinned(),
             blobs: base
@@ -480,6 +510,7 @@ fn parts(
         env,
         path_prepend,
         workdir: APP.into(),
+        user: None,
         labels,
         created: assemble::created(mtime),
     }

@@ -3,9 +3,10 @@
 //!
 //! Python: `uv pip install --target … --python-version X.Y --python-platform P
 //! --only-binary :all: --require-hashes --no-deps` into a temp dir that becomes
-//! `/opt/prisn/site-packages`. Console scripts in `bin/` get `#!/usr/bin/env python3` instead
-//! of the build machine's interpreter path (and their RECORD lines are fixed to match), and
-//! stray `__pycache__` dirs go. With [`Bytecode::Compile`] the packages are byte-compiled with
+//! `/opt/prisn/site-packages`. Console scripts in `bin/` get the base's own interpreter
+//! (`#!/usr/bin/python3`; `#!/usr/bin/env python3` when the base's is unknown) instead of the
+//! build machine's interpreter path, so they start on bases without `/usr/bin/env` too (and
+//! their RECORD lines are fixed to match); stray `__pycache__` dirs and uv's `.lock` go. With [`Bytecode::Compile`] the packages are byte-compiled with
 //! PEP 552 unchecked-hash pycs (`PYTHONHASHSEED=0`, paths as seen in the image), which makes
 //! imports faster without making the bytes depend on mtimes or on where we built.
 //!
@@ -34,7 +35,10 @@ use crate::script::{Runtime, Script};
 pub const SITE_PACKAGES: &str = "/opt/prisn/site-packages";
 
 /// Format version of the cache entries; bump when the layer contents change meaning.
-const CACHE_FORMAT: &str = "prisn deps-layer v1";
+const CACHE_FORMAT: &str = "prisn deps-layer v2";
+
+/// The shebang of console scripts when the base's interpreter is unknown.
+const ENV_PYTHON3: &str = "/usr/bin/env python3";
 
 /// Whether to ship compiled bytecode with the packages.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -55,6 +59,8 @@ pub struct DepsInput<'a> {
     pub base_digest: &'a str,
     /// `major.minor` of the base's Python.
     pub python: Option<&'a str>,
+    /// Absolute path of the base's `python3`, for console scripts' shebangs.
+    pub interpreter: Option<&'a str>,
     /// uv's platform for the base.
     pub platform: Option<&'a str>,
     pub bytecode: &'a Bytecode,
@@ -135,10 +141,11 @@ fn cache_key(input: &DepsInput) -> Result<String> {
         }
     };
     let text = format!(
-        "{CACHE_FORMAT}\nlock {}\nbase {}\npython {}\nplatform {}\nbytecode {bytecode}\nsdist {}\nmtime {}\n",
+        "{CACHE_FORMAT}\nlock {}\nbase {}\npython {}\ninterpreter {}\nplatform {}\nbytecode {bytecode}\nsdist {}\nmtime {}\n",
         input.section.digest(),
         input.base_digest,
         input.python.unwrap_or("-"),
+        input.interpreter.unwrap_or("-"),
         input.platform.unwrap_or("-"),
         input.allow_sdist,
         input.mtime,
@@ -212,7 +219,7 @@ fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
             platform,
         ));
     }
-    scrub(&target)?;
+    scrub(&target, input.interpreter.unwrap_or(ENV_PYTHON3))?;
     if let Bytecode::Compile(py) = input.bytecode {
         compile(py, &target)?;
     }
@@ -277,8 +284,13 @@ fn explain_uv_failure(stderr: &str, input: &DepsInput, python: &str, platform: &
     }
 }
 
-/// Remove what would leak the build machine: host-interpreter shebangs, bytecode caches.
-fn scrub(target: &Path) -> Result<()> {
+/// Remove what would leak the build machine: host-interpreter shebangs (→ `#!{shebang}`),
+/// bytecode caches, and the empty `.lock` file uv leaves in a `--target` directory.
+fn scrub(target: &Path, shebang: &str) -> Result<()> {
+    let lock = target.join(".lock");
+    if lock.is_file() {
+        std::fs::remove_file(&lock).map_err(Error::io("remove", &lock))?;
+    }
     let mut rewritten: Vec<(String, Vec<u8>)> = Vec::new();
     let bin = target.join("bin");
     if bin.is_dir() {
@@ -291,7 +303,7 @@ fn scrub(target: &Path) -> Result<()> {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
-            if let Some(new) = fix_shebang(&bytes) {
+            if let Some(new) = fix_shebang(&bytes, shebang) {
                 std::fs::write(&path, &new).map_err(Error::io("write", &path))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 rewritten.push((format!("bin/{name}"), new));
@@ -313,17 +325,17 @@ fn scrub(target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `#!/home/me/.pyenv/…/python` → `#!/usr/bin/env python3` (arguments dropped).
-fn fix_shebang(bytes: &[u8]) -> Option<Vec<u8>> {
+/// `#!/home/me/.pyenv/…/python` → `#!/usr/bin/python3` (`shebang`; arguments dropped).
+fn fix_shebang(bytes: &[u8], shebang: &str) -> Option<Vec<u8>> {
     let rest = bytes.strip_prefix(b"#!")?;
     let end = rest.iter().position(|b| *b == b'\n')?;
     let line = std::str::from_utf8(&rest[..end]).ok()?;
     let program = line.split_whitespace().next()?;
     let name = program.rsplit('/').next()?;
-    if !name.starts_with("python") || line.trim() == "/usr/bin/env python3" {
+    if !name.starts_with("python") || line.trim() == shebang {
         return None;
     }
-    let mut out = b"#!/usr/bin/env python3".to_vec();
+    let mut out = format!("#!{shebang}").into_bytes();
     out.extend_from_slice(&rest[end..]);
     Some(out)
 }
@@ -463,12 +475,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_shebangs_become_env_python3() {
+    fn host_shebangs_become_the_base_python3() {
         let s = b"#!/root/.pyenv/versions/3.11.7/bin/python\n# -*- coding: utf-8 -*-\nimport x\n";
-        let fixed = fix_shebang(s).unwrap();
-        assert!(fixed.starts_with(b"#!/usr/bin/env python3\n# -*- coding"));
-        assert!(fix_shebang(&fixed).is_none());
-        assert!(fix_shebang(b"#!/bin/sh\necho\n").is_none());
+        let fixed = fix_shebang(s, "/usr/bin/python3").unwrap();
+        assert!(fixed.starts_with(b"#!/usr/bin/python3\n# -*- coding"));
+        assert!(fix_shebang(&fixed, "/usr/bin/python3").is_none());
+        assert!(fix_shebang(b"#!/bin/sh\necho\n", ENV_PYTHON3).is_none());
+        let env = fix_shebang(s, ENV_PYTHON3).unwrap();
+        assert!(env.starts_with(b"#!/usr/bin/env python3\n"));
     }
 
     #[test]
@@ -488,7 +502,9 @@ mod tests {
             "#!/tmp/host/python\nimport flask\n",
         )
         .unwrap();
-        scrub(target).unwrap();
+        std::fs::write(target.join(".lock"), "").unwrap();
+        scrub(target, "/usr/bin/python3").unwrap();
+        assert!(!target.join(".lock").exists(), "uv's lock file goes");
         let text = std::fs::read_to_string(&record).unwrap();
         let new = std::fs::read(target.join("bin/flask")).unwrap();
         let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(&new));

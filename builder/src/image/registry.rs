@@ -43,8 +43,11 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// Delay before the first retry; doubles each time.
     pub backoff: Duration,
-    /// Refuse all network access (`--offline`).
+    /// Refuse all network access (`--offline`) except to `offline_allowed`.
     pub offline: bool,
+    /// Hosts (`host[:port]`) still reached with `offline`: a build's own target registry and
+    /// its base's (`--offline` means no package index and no *other* registry).
+    pub offline_allowed: Vec<String>,
 }
 
 impl Default for RegistryOptions {
@@ -56,6 +59,7 @@ impl Default for RegistryOptions {
             retries: 3,
             backoff: Duration::from_millis(250),
             offline: false,
+            offline_allowed: Vec::new(),
         }
     }
 }
@@ -102,8 +106,13 @@ impl Registries {
         &self.opts
     }
 
+    /// Whether `--offline` keeps this run away from `registry` (`host[:port]`).
+    pub fn offline_for(&self, registry: &str) -> bool {
+        self.opts.offline && !self.opts.offline_allowed.iter().any(|h| h == registry)
+    }
+
     async fn host(&self, registry: &str) -> Result<Arc<Host>> {
-        if self.opts.offline {
+        if self.offline_for(registry) {
             return Err(Error::offline(
                 format!("{registry} would have to be contacted"),
                 "run once without --offline so the caches fill, or drop --offline".into(),

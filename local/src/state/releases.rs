@@ -109,9 +109,14 @@ impl Db {
         for row in rows {
             let (name, revision, json, lock_digest, who, created_ms, rollback_of) = row?;
             let spec = serde_json::from_str(&json).map_err(|e| {
-                Error::Internal(format!(
-                    "workload {name}: unreadable spec of revision {revision} in state.db: {e}"
-                ))
+                Error::State {
+                    message: format!(
+                        "workload {name}: unreadable spec of revision {revision} in state.db: {e}"
+                    ),
+                    hint: Some(format!(
+                        "`prisn delete {name}` removes it and its releases; a newer prisn may have written it"
+                    )),
+                }
             })?;
             out.push(Release {
                 revision,
