@@ -240,6 +240,10 @@ pub struct WorkloadView {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<String>,
     pub code_dir: PathBuf,
+    /// The directory the snapshot was taken from (absent in records older than origins):
+    /// `prisn logs` shows the user's paths in tracebacks, not the snapshot's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dir: Option<PathBuf>,
     pub env_dir: PathBuf,
     pub log_file: PathBuf,
     /// Recent runs, newest first (status only).

@@ -163,7 +163,8 @@ fn runtime_of(file: &Path) -> Result<Runtime> {
 
 /// Every file under `root`, honouring .gitignore and .prisnignore (also outside git
 /// repositories) but never the user's global git excludes: those differ between machines,
-/// and the code layer must not.
+/// and the code layer must not. Symlinks are followed, to files and to directories (a loop is
+/// an error): the code that ships is the code `prisn run` sees, by content.
 fn walk(root: &Path) -> Result<Vec<String>> {
     let failed = |message: String| Error::Walk {
         root: root.to_path_buf(),
@@ -187,7 +188,7 @@ fn walk(root: &Path) -> Result<Vec<String>> {
         .ignore(false)
         .add_custom_ignore_filename(".prisnignore")
         .overrides(overrides)
-        .follow_links(false)
+        .follow_links(true)
         .build();
     let mut files = Vec::new();
     for entry in walker {
@@ -233,6 +234,22 @@ mod tests {
         assert_eq!(Runtime::from_shebang("#!/bin/sh -e"), Some(Runtime::Bash));
         assert_eq!(Runtime::from_shebang("#!/usr/bin/ruby"), None);
         assert_eq!(Runtime::from_shebang("print('x')"), None);
+    }
+
+    #[test]
+    fn a_symlinked_sub_directory_ships_its_files_and_a_loop_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, shared) = (dir.path().join("app"), dir.path().join("shared"));
+        fs::create_dir_all(&app).unwrap();
+        fs::create_dir_all(&shared).unwrap();
+        fs::write(app.join("main.py"), "from lib.mod import X\n").unwrap();
+        fs::write(shared.join("mod.py"), "X = 1\n").unwrap();
+        std::os::unix::fs::symlink("../shared", app.join("lib")).unwrap();
+        let s = read(&app, None).unwrap();
+        assert_eq!(s.files, vec!["lib/mod.py", "main.py"]);
+        std::os::unix::fs::symlink("..", shared.join("up")).unwrap();
+        let err = read(&app, None).unwrap_err().to_string();
+        assert!(err.contains("cannot list the files of"), "{err}");
     }
 
     #[test]

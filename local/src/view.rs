@@ -152,6 +152,7 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
         isolation: started.as_ref().map(|s| s.isolation.clone()),
         limits: started.map(|s| s.limits).unwrap_or_default(),
         code_dir: rec.spec.code_dir.clone(),
+        source_dir: source_dir(&rec.spec),
         env_dir: rec.spec.env_dir.clone(),
         log_file: d.paths.log_file(&rec.name),
         runs: if detail {
@@ -165,6 +166,12 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
             Vec::new()
         },
     }
+}
+
+/// The origin (root joined with the entrypoint) less the entrypoint's components.
+fn source_dir(spec: &crate::api::Spec) -> Option<std::path::PathBuf> {
+    let depth = std::path::Path::new(&spec.entrypoint).components().count();
+    spec.origin.as_ref()?.ancestors().nth(depth).map(Into::into)
 }
 
 /// Does something accept connections on 127.0.0.1:port?

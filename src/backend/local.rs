@@ -101,7 +101,7 @@ impl LocalBackend {
                     msg.push_str("\nlast output:\n");
                     for line in &view.output {
                         msg.push_str("  ");
-                        msg.push_str(line);
+                        msg.push_str(&users_paths(&view, line));
                         msg.push('\n');
                     }
                     msg.truncate(msg.trim_end().len());
@@ -271,6 +271,15 @@ impl Backend for LocalBackend {
                 exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
                 if let Some(m) = view.message.as_ref().filter(|_| view.phase == "Failed") {
                     notes.push(format!("job {}: {m}", req.name));
+                    // As in Kubernetes mode: the failure's own words, without a second command.
+                    if !view.output.is_empty() {
+                        notes.push("last output:".into());
+                        notes.extend(
+                            view.output
+                                .iter()
+                                .map(|l| format!("  {}", users_paths(&view, l))),
+                        );
+                    }
                 }
             }
             phase = Some(view.phase);
@@ -312,6 +321,16 @@ impl Backend for LocalBackend {
             tail: opts.tail,
             since_seconds: opts.since.map(|d| d.as_secs().max(1)),
             timestamps: opts.timestamps,
+        };
+        // Tracebacks name the snapshot's files; show the user's own paths instead.
+        let view = client.get(name).ok().flatten();
+        let mut rewrite;
+        let out: &mut dyn Write = match view.and_then(|v| Some((v.code_dir, v.source_dir?))) {
+            Some((from, to)) => {
+                rewrite = PathRewrite::new(out, &from, &to);
+                &mut rewrite
+            }
+            None => out,
         };
         client.logs(name, &q, out).map_err(|e| match e {
             prisn_local::Error::Api { status: 404, .. } => {
@@ -489,12 +508,99 @@ fn status(v: WorkloadView) -> Status {
     details.push(("environment".to_string(), v.env_dir.display().to_string()));
     details.push(("log".to_string(), v.log_file.display().to_string()));
     details.push(("generation".to_string(), v.generation.to_string()));
-    let output = v.output.clone();
+    let output = v.output.iter().map(|l| users_paths(&v, l)).collect();
     Status {
         workload: workload(v),
         instances,
         runs,
         output,
         details,
+    }
+}
+
+/// `line` with the snapshot's directory replaced by the one the code came from.
+fn users_paths(v: &WorkloadView, line: &str) -> String {
+    match &v.source_dir {
+        Some(to) => line.replace(
+            &format!("{}/", v.code_dir.display()),
+            &format!("{}/", to.display()),
+        ),
+        None => line.to_string(),
+    }
+}
+
+/// A writer that replaces one directory prefix with another, line by line (a path is never
+/// cut in two by a chunk boundary), flushing each complete line at once so `logs -f` streams.
+struct PathRewrite<'a> {
+    out: &'a mut dyn Write,
+    from: String,
+    to: String,
+    line: Vec<u8>,
+}
+
+impl<'a> PathRewrite<'a> {
+    fn new(out: &'a mut dyn Write, from: &std::path::Path, to: &std::path::Path) -> Self {
+        PathRewrite {
+            out,
+            from: format!("{}/", from.display()),
+            to: format!("{}/", to.display()),
+            line: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, upto: usize) -> std::io::Result<()> {
+        let rest = self.line.split_off(upto);
+        let line = std::mem::replace(&mut self.line, rest);
+        match std::str::from_utf8(&line) {
+            Ok(text) if text.contains(&self.from) => self
+                .out
+                .write_all(text.replace(&self.from, &self.to).as_bytes()),
+            _ => self.out.write_all(&line),
+        }
+    }
+}
+
+impl Write for PathRewrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        while let Some(nl) = self.line.iter().position(|b| *b == b'\n') {
+            self.emit(nl + 1)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            self.emit(self.line.len())?;
+        }
+        self.out.flush()
+    }
+}
+
+impl Drop for PathRewrite<'_> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PathRewrite;
+    use std::io::Write;
+    use std::path::Path;
+
+    #[test]
+    fn snapshot_paths_become_the_users_even_when_split_across_writes() {
+        let mut out = Vec::new();
+        {
+            let mut w = PathRewrite::new(&mut out, Path::new("/h/code/abc"), Path::new("/me/app"));
+            w.write_all(b"  File \"/h/code/a").unwrap();
+            w.write_all(b"bc/main.py\", line 3\nplain /h/code/abcd/x\nlast")
+                .unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "  File \"/me/app/main.py\", line 3\nplain /h/code/abcd/x\nlast"
+        );
     }
 }

@@ -4,11 +4,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
 use prisn_api::crd::conditions::{ConditionStatus, ConditionType};
 use prisn_api::crd::{PrisnApp, PrisnCronJob, PrisnJob};
+use prisn_api::labels::APP_KEY;
 use prisn_api::phase::JobPhase;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -222,9 +224,10 @@ pub async fn wait(
                 "PrisnJob" => {
                     if JobPhase::parse(&phase) == Some(JobPhase::Failed) {
                         bail!(
-                            "PrisnJob {} failed: {}",
+                            "PrisnJob {} failed: {}{}",
                             applied.name,
-                            message.unwrap_or_default()
+                            message.unwrap_or_default(),
+                            last_output(client, applied).await
                         );
                     }
                     JobPhase::parse(&phase) == Some(JobPhase::Succeeded)
@@ -248,6 +251,37 @@ pub async fn wait(
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How many lines of a failed job's output its error shows (local mode shows as many).
+const OUTPUT_LINES: i64 = 20;
+
+/// "\nlast output:\n  …" from the newest pod of the workload, or nothing when it has none (a
+/// pod that never started) or its log cannot be read: the error is still the failure.
+async fn last_output(client: &kube::Client, applied: &Applied) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &applied.namespace);
+    let selector = ListParams::default().labels(&format!("{APP_KEY}={}", applied.name));
+    let Ok(list) = pods.list(&selector).await else {
+        return String::new();
+    };
+    let Some(newest) = list
+        .items
+        .iter()
+        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
+    else {
+        return String::new();
+    };
+    let params = LogParams {
+        tail_lines: Some(OUTPUT_LINES),
+        ..Default::default()
+    };
+    match pods.logs(&newest.name_any(), &params).await {
+        Ok(text) if !text.trim().is_empty() => {
+            let lines: String = text.lines().map(|l| format!("  {l}\n")).collect();
+            format!("\nlast output:\n{}", lines.trim_end())
+        }
+        _ => String::new(),
     }
 }
 

@@ -90,7 +90,9 @@ fn read_kubeconfig() -> anyhow::Result<(Vec<std::path::PathBuf>, Option<Kubeconf
 
 /// A context's `kube_context` that the kubeconfig does not define.
 #[derive(Debug, thiserror::Error)]
-#[error("prisn context {context:?} names kube_context {wanted:?}, which kubeconfig {paths} does not have (it has: {have})")]
+#[error(
+    "prisn context {context:?} names kube_context {wanted:?}, which kubeconfig {paths} does not have (it has: {have})"
+)]
 pub struct NoKubeContext {
     context: String,
     wanted: String,
@@ -116,7 +118,11 @@ fn check_context(
     if kubeconfig.contexts.iter().any(|c| c.name == wanted) {
         return Ok(());
     }
-    let have: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    let have: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     Err(NoKubeContext {
         context: context.to_string(),
         wanted: wanted.to_string(),

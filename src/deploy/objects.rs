@@ -138,12 +138,15 @@ pub fn build(spec: &Spec) -> anyhow::Result<Objects> {
         memory: spec.memory.clone(),
         requests: None,
     });
+    // A run is tried once, as local mode does: a failure is reported, not retried six times
+    // with back-off (Kubernetes' default) while `deploy --wait` sits in Pending.
     let job_spec = || PrisnJobSpec {
         source: source.clone(),
         runtime,
         args: spec.args.clone(),
         env: env.clone(),
         resources: resources.clone(),
+        backoff_limit: Some(0),
         ..Default::default()
     };
     let resource = match spec.kind {

@@ -145,9 +145,18 @@ fn a_context_with_settings_of_another_mode_is_refused() {
     let l = Local::new();
     let refused = [
         (vec!["--mode", "remote"], "has no server"),
-        (vec!["--mode", "kubernetes", "--server", "x:1"], "--server is only for remote"),
-        (vec!["--mode", "local", "--token", "t"], "--token is only for remote"),
-        (vec!["--mode", "local", "--kube-context", "k"], "--kube-context is only for kubernetes"),
+        (
+            vec!["--mode", "kubernetes", "--server", "x:1"],
+            "--server is only for remote",
+        ),
+        (
+            vec!["--mode", "local", "--token", "t"],
+            "--token is only for remote",
+        ),
+        (
+            vec!["--mode", "local", "--kube-context", "k"],
+            "--kube-context is only for kubernetes",
+        ),
         (
             vec!["--mode", "remote", "--server", "x:1", "--kube-context", "k"],
             "--kube-context is only for kubernetes",
@@ -159,7 +168,10 @@ fn a_context_with_settings_of_another_mode_is_refused() {
         prisn(&l, &args)
             .failure()
             .stderr(predicate::str::contains(words));
-        assert!(rows(&l).is_empty(), "a refused add wrote a context: {flags:?}");
+        assert!(
+            rows(&l).is_empty(),
+            "a refused add wrote a context: {flags:?}"
+        );
     }
     // A hand-edited file with the same mistake: every command that resolves it says so.
     std::fs::write(

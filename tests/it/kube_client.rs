@@ -58,7 +58,13 @@ fn missing_files_in_kubeconfig_are_skipped_as_kubectl_does() {
     kube_context(&t, &[]);
     let kc = kubeconfig(t.work.path(), "only");
     let list = format!("/nonexistent/prisn-kubeconfig:{}", kc.display());
-    let err = fails(&t.prisn().arg("get").env("KUBECONFIG", list).output().unwrap());
+    let err = fails(
+        &t.prisn()
+            .arg("get")
+            .env("KUBECONFIG", list)
+            .output()
+            .unwrap(),
+    );
     // Getting as far as the server proves the real file was read.
     assert!(err.contains("https://127.0.0.1:1"), "{err}");
     assert!(!err.contains("nonexistent"), "{err}");
@@ -69,7 +75,13 @@ fn a_kube_context_the_kubeconfig_lacks_names_the_ones_it_has() {
     let t = TestContext::new();
     kube_context(&t, &["--kube-context", "staging"]);
     let kc = kubeconfig(t.work.path(), "prod-cluster");
-    let err = fails(&t.prisn().arg("get").env("KUBECONFIG", &kc).output().unwrap());
+    let err = fails(
+        &t.prisn()
+            .arg("get")
+            .env("KUBECONFIG", &kc)
+            .output()
+            .unwrap(),
+    );
     assert!(
         err.contains("kube_context \"staging\"")
             && err.contains("it has: prod-cluster")

@@ -45,9 +45,7 @@ impl Local {
     /// The pid of the app's process (None while none runs).
     pub fn pid(&self, name: &str) -> Option<i32> {
         // A number in the JSON, as in `daemon status -o json`; an app without a process has none.
-        self.status(name)["extra"]["pid"]
-            .as_i64()
-            .map(|p| p as i32)
+        self.status(name)["extra"]["pid"].as_i64().map(|p| p as i32)
     }
 
     pub fn daemon_pid(&self) -> i32 {
@@ -449,4 +447,40 @@ fn scale_stops_and_starts_an_app_and_more_than_one_needs_kubernetes() {
     eventually("it to run again", 30, || {
         l.pid("sleeper").is_some_and(|p| p != pid)
     });
+}
+
+/// A directory with a symlinked sub-directory deploys as it runs (issue 13, item 18), and a
+/// traceback in `logs` and `status` names the user's files, not the daemon's snapshot.
+#[test]
+fn a_symlinked_package_deploys_and_its_traceback_names_the_users_file() {
+    let l = Local::new();
+    l.t.write(
+        "shared/mod.py",
+        "def boom():\n    raise ValueError('boom from the shared package')\n",
+    );
+    l.t.write("shared/__init__.py", "");
+    l.t.write("app/main.py", "from lib.mod import boom\nboom()\n");
+    std::os::unix::fs::symlink("../shared", l.t.path("app/lib")).unwrap();
+    let err = l.fails(&[
+        "deploy",
+        "app",
+        "--entrypoint",
+        "main.py",
+        "--once",
+        "--wait",
+        "--name",
+        "tb",
+    ]);
+    assert!(err.contains("boom from the shared package"), "{err}");
+    let app = std::fs::canonicalize(l.t.path("app")).unwrap();
+    let want = format!("{}/lib/mod.py", app.display());
+    let logs = l.ok(&["logs", "tb"]);
+    assert!(logs.contains(&want), "logs name {want}? {logs}");
+    assert!(!logs.contains("/code/"), "a snapshot path in logs: {logs}");
+    let status = l.status("tb");
+    let output = status["output"].to_string();
+    assert!(
+        output.contains(&want) && !output.contains("/code/"),
+        "{output}"
+    );
 }

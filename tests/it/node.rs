@@ -209,6 +209,31 @@ fn node_once_job_completes_and_its_output_is_in_prisn_logs() {
     assert!(out.starts_with(&format!("job/{good} created")), "{out}");
     let logs = ok(&e.prisn(&["logs", &good]));
     assert!(logs.contains("line 0") && logs.contains("line 2"), "{logs}");
+
+    // A failing job: one attempt (as in local mode), and `deploy --wait` fails with its output.
+    let bad = unique_name("once-fails");
+    let path = e.script(
+        "fails.py",
+        "print('about to fail: the input is missing')\nraise SystemExit(3)\n",
+    );
+    let err = fails(&e.prisn(&[
+        "deploy",
+        &path,
+        "--name",
+        &bad,
+        "--source",
+        "configmap",
+        "--once",
+        "--wait",
+        "--timeout",
+        "180s",
+    ]));
+    assert!(
+        err.contains(&format!("PrisnJob {bad} failed"))
+            && err.contains("last output:")
+            && err.contains("about to fail: the input is missing"),
+        "{err}"
+    );
 }
 
 #[test]
