@@ -22,6 +22,7 @@ mod operator;
 mod push;
 mod run;
 mod scale;
+mod server;
 mod status;
 mod store;
 mod verify;
@@ -50,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(args) => delete::run(global, args),
         Command::Scale(args) => scale::run(global, args),
         Command::Daemon(cmd) => daemon::run(global, cmd),
+        Command::Server(args) => server::run(global, args),
     }
 }
 
