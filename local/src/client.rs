@@ -76,7 +76,7 @@ impl Client {
             http,
             base: base.trim_end_matches('/').to_string(),
             target: format!("the prisn server {base}"),
-            hint: "is the server running and the context's server address right? (`prisn context list`)".into(),
+            hint: "is the server running at this address (`prisn context list`)? A changed server key is refused until the context pins the new one".into(),
         })
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use prisn_api::daemon::{now_ms, rfc3339};
 use prisn_api::remote::AuditEntry;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
-use crate::token::{Role, TokenRecord};
 use crate::{Error, Result};
 
 const SCHEMA: &str = "
@@ -39,6 +39,51 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
+
+/// What a token may do, each role including the ones before it (what `token` checks;
+/// defined here, where it is stored, so the modules form no cycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// List, status, logs, info.
+    Read,
+    /// Also deploy, scale, delete, upload.
+    Deploy,
+    /// Also read the namespace's audit log over the API.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "read" => Some(Role::Read),
+            "deploy" => Some(Role::Deploy),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Deploy => "deploy",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A token as stored, without its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub namespace: String,
+    pub role: Role,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+    pub last_used_ms: Option<i64>,
+    pub description: String,
+}
 
 /// The server's database.
 pub struct Db {

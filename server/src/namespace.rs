@@ -52,6 +52,23 @@ pub struct Namespaces {
     clients: Mutex<HashMap<String, reqwest::Client>>,
 }
 
+/// Create `DATA/ns/<ns>/` (and `DATA/ns/`) with mode 0711: a sandboxed run must pass
+/// through them to reach its code and environment (bound back into its view of the
+/// namespace's home), but may not list them; what they hold stays 0700/0600.
+///
+/// # Errors
+/// IO.
+pub fn prepare(data: &Path, ns: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = dir(data, ns);
+    for d in [data.join("ns"), dir.clone()] {
+        prisn_local::paths::create_private_dir(&d).map_err(Error::io("create", &d))?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711))
+            .map_err(Error::io("chmod", &d))?;
+    }
+    Ok(dir)
+}
+
 impl Namespaces {
     pub fn new(data: &Path, exe: PathBuf) -> Namespaces {
         Namespaces {

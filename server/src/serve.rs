@@ -55,6 +55,7 @@ pub const LIMITS: Limits = Limits {
 
 /// The server's shared state.
 pub struct Server {
+    data: PathBuf,
     db: Mutex<Db>,
     ns: Namespaces,
     limits: Limits,
@@ -115,6 +116,40 @@ fn needs(method: &Method, path: &str) -> Role {
     }
 }
 
+/// Whether token `t` may do `action` in namespace `ns`: 403 naming why not.
+fn authorize(
+    t: &token::TokenRecord,
+    ns: &str,
+    method: &Method,
+    path: &str,
+    action: &str,
+) -> Result<()> {
+    if t.namespace != ns {
+        return Err(Error::Api {
+            status: 403,
+            message: format!(
+                "forbidden: token {} is for namespace {:?}, not {ns:?}",
+                t.id, t.namespace
+            ),
+            hint: Some("use a token of this namespace, or the context's namespace".into()),
+        });
+    }
+    let need = needs(method, path);
+    if t.role < need {
+        return Err(Error::Api {
+            status: 403,
+            message: format!(
+                "forbidden: token {} has role {}, {action} needs {}",
+                t.id,
+                t.role.as_str(),
+                need.as_str()
+            ),
+            hint: None,
+        });
+    }
+    Ok(())
+}
+
 /// Authenticate, authorise, audit.
 async fn guard(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Response {
     let action = format!("{} {}", req.method(), req.uri().path());
@@ -127,41 +162,23 @@ async fn guard(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Re
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("").to_string());
-    let checked = namespace::validate(&ns)
-        .and_then(|()| s.db(|db| token::authenticate(db, auth.as_deref())))
-        .and_then(|t| {
-            if t.namespace != ns {
-                return Err(Error::Api {
-                    status: 403,
-                    message: format!(
-                        "forbidden: token {} is for namespace {:?}, not {ns:?}",
-                        t.id, t.namespace
-                    ),
-                    hint: Some("use a token of this namespace, or the context's namespace".into()),
-                });
-            }
-            let need = needs(req.method(), req.uri().path());
-            if t.role < need {
-                return Err(Error::Api {
-                    status: 403,
-                    message: format!(
-                        "forbidden: token {} has role {}, {action} needs {}",
-                        t.id,
-                        t.role.as_str(),
-                        need.as_str()
-                    ),
-                    hint: None,
-                });
-            }
-            Ok(t)
-        });
-    let (id, resp) = match checked {
-        Ok(t) => {
-            let id = t.id.clone();
-            req.extensions_mut().insert(Caller { ns: ns.clone() });
-            (id, next.run(req).await)
-        }
+    let who =
+        namespace::validate(&ns).and_then(|()| s.db(|db| token::authenticate(db, auth.as_deref())));
+    let (id, resp) = match who {
         Err(e) => ("-".to_string(), ApiError(e).into_response()),
+        Ok(t) => {
+            let resp = match authorize(&t, &ns, req.method(), req.uri().path(), &action) {
+                Err(e) => ApiError(e).into_response(),
+                Ok(()) => match namespace::prepare(&s.data, &ns) {
+                    Err(e) => ApiError(e).into_response(),
+                    Ok(_) => {
+                        req.extensions_mut().insert(Caller { ns: ns.clone() });
+                        next.run(req).await
+                    }
+                },
+            };
+            (t.id, resp)
+        }
     };
     let status = resp.status().as_u16();
     if let Err(e) = s.db(|db| db.audit(&id, &ns, &action, status)) {
@@ -401,6 +418,13 @@ pub fn run(opts: Options) -> Result<()> {
         ));
     }
     prisn_local::paths::create_private_dir(&opts.data).map_err(Error::io("create", &opts.data))?;
+    // 0711: runs pass through to their code (see `namespace::prepare`); nothing is listable,
+    // and the keys, the database and every namespace's files are 0700/0600 below it.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&opts.data, std::fs::Permissions::from_mode(0o711))
+            .map_err(Error::io("chmod", &opts.data))?;
+    }
     let tls = if opts.insecure_http {
         None
     } else {
@@ -429,6 +453,7 @@ async fn serve(opts: Options, tls: Option<Arc<rustls::ServerConfig>>, db: Db) ->
     };
     let index = info.index.clone();
     let server = Arc::new(Server {
+        data: opts.data.clone(),
         db: Mutex::new(db),
         ns: Namespaces::new(&opts.data, opts.exe.clone()),
         limits: opts.limits,

@@ -4,55 +4,11 @@
 //! force) and compares hashes in constant time. Every request looks the token up again, so
 //! a revocation or an expiry counts from the next request.
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::Db;
+pub use crate::db::{Role, TokenRecord};
 use crate::{Error, Result};
-
-/// What a token may do, each role including the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// List, status, logs, info.
-    Read,
-    /// Also deploy, scale, delete, upload.
-    Deploy,
-    /// Also read the namespace's audit log over the API.
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "read" => Some(Role::Read),
-            "deploy" => Some(Role::Deploy),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Read => "read",
-            Role::Deploy => "deploy",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-/// A token as stored, without its secret.
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenRecord {
-    pub id: String,
-    pub namespace: String,
-    pub role: Role,
-    pub created_ms: i64,
-    pub expires_ms: Option<i64>,
-    pub revoked_ms: Option<i64>,
-    pub last_used_ms: Option<i64>,
-    pub description: String,
-}
 
 fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];

@@ -73,11 +73,9 @@ pub enum ServerCmd {
         #[arg(long, value_name = "FILE", requires = "cert")]
         key: Option<PathBuf>,
         /// Make a new key and certificate even if there are some (clients must re-pin).
+        /// The first token's namespace is `--namespace` (default: default).
         #[arg(long)]
         force: bool,
-        /// The namespace of the first token.
-        #[arg(long = "for-namespace", default_value = "default", value_name = "NS")]
-        token_namespace: String,
     },
     /// Create, list and revoke tokens.
     #[command(subcommand)]
@@ -115,16 +113,13 @@ pub enum RoleArg {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
-    /// Create a token and print it (once: the server keeps only a hash).
+    /// Create a token for `--namespace NS` and print it (once: the server keeps only a hash).
     #[command(
         after_help = "Examples:\n  prisn server token create --namespace production --role deploy --expires 30d"
     )]
     Create {
         #[command(flatten)]
         data: DataArg,
-        /// The namespace the token acts in.
-        #[arg(long = "namespace", value_name = "NS")]
-        token_namespace: String,
         #[arg(long, value_enum)]
         role: RoleArg,
         /// How long it is valid (e.g. 30d, 12h); default: until revoked.

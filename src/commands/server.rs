@@ -35,16 +35,18 @@ pub fn run(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCode> {
             cert,
             key,
             force,
-            token_namespace,
-        }) => init(
-            global,
-            &data_dir(&data)?,
-            hosts,
-            port,
-            cert.zip(key),
-            force,
-            &token_namespace,
-        ),
+        }) => {
+            let ns = global.namespace.as_deref().unwrap_or("default");
+            init(
+                global,
+                &data_dir(&data)?,
+                hosts,
+                port,
+                cert.zip(key),
+                force,
+                ns,
+            )
+        }
         Some(ServerCmd::Token(cmd)) => token(global, cmd),
         Some(ServerCmd::Audit {
             data,
@@ -151,14 +153,16 @@ fn token(global: &Global, cmd: TokenCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         TokenCmd::Create {
             data,
-            token_namespace,
             role: r,
             expires,
             description,
         } => {
+            let Some(token_namespace) = global.namespace.as_deref() else {
+                anyhow::bail!("which namespace is the token for? add --namespace NS");
+            };
             let db = prisn_server::db::Db::open(&data_dir(&data)?)?;
             let (rec, token) =
-                prisn_server::token::create(&db, &token_namespace, role(r), expires, &description)?;
+                prisn_server::token::create(&db, token_namespace, role(r), expires, &description)?;
             if !global.quiet {
                 printer::note(format!(
                     "token {} ({} in namespace {}{}); it is shown once:",

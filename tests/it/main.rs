@@ -31,6 +31,10 @@ mod local_recovery;
 mod local_sandbox;
 mod local_state_loss;
 
+// remote mode: prisn server over TLS, tokens, namespaces, uploads by content (issue 11)
+mod remote;
+mod remote_attacks;
+
 // contexts: where commands act (use, list, remove)
 mod context;
 
