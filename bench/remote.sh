@@ -49,7 +49,7 @@ cd "$WORK"
 now_ms() { date +%s%3N; }
 
 log "== cold deploy of api.py (locks flask here, builds the environment on the server)"
-t0=$(now_ms); "$PRISN" deploy api.py --port "$PORT" -q; t1=$(now_ms)
+t0=$(now_ms); "$PRISN" deploy api.py --port "$PORT" -q >&2; t1=$(now_ms)
 cold_ms=$((t1 - t0))
 
 log "== 1. code-only change → new code answering ($RUNS runs)"
