@@ -86,20 +86,37 @@ fn garbage_paths_forgeries_and_oversized_uploads_get_clear_4xx() {
     assert_eq!(code, 201);
 
     // Paths that leave the code root, absolute entrypoints: 400 naming the value.
-    for (files, entry, what) in [
+    for (files, entry, what, why) in [
         (
             vec![("../escape.sh", d.as_str())],
             "../escape.sh",
             "../escape.sh",
+            "would leave the code root",
         ),
         (
             vec![("a/../../b.sh", d.as_str())],
             "a/../../b.sh",
             "a/../../b.sh",
+            "would leave the code root",
         ),
-        (vec![("main.sh", d.as_str())], "/etc/passwd", "/etc/passwd"),
-        (vec![("/abs.sh", d.as_str())], "/abs.sh", "/abs.sh"),
-        (vec![("main.sh", d.as_str())], "other.sh", "other.sh"),
+        (
+            vec![("main.sh", d.as_str())],
+            "/etc/passwd",
+            "/etc/passwd",
+            "absolute path",
+        ),
+        (
+            vec![("/abs.sh", d.as_str())],
+            "/abs.sh",
+            "/abs.sh",
+            "absolute path",
+        ),
+        (
+            vec![("main.sh", d.as_str())],
+            "other.sh",
+            "other.sh",
+            "not among the manifest",
+        ),
     ] {
         let (code, body) = r.curl(
             "PUT",
@@ -108,7 +125,7 @@ fn garbage_paths_forgeries_and_oversized_uploads_get_clear_4xx() {
             Some(&deploy_body(&files, entry)),
         );
         assert_eq!(code, 400, "{what}: {body}");
-        assert!(body.contains(what), "{what}: {body}");
+        assert!(body.contains(what) && body.contains(why), "{what}: {body}");
     }
     // A manifest naming content the server does not have.
     let (code, body) = r.curl(
