@@ -108,14 +108,6 @@ impl Client {
         .map(drop)
     }
 
-    /// `GET` a JSON answer from `path`.
-    ///
-    /// # Errors
-    /// As every call.
-    pub fn get_json<T: for<'de> serde::Deserialize<'de>>(&self, path: &str) -> Result<T> {
-        self.json(self.http.get(self.url(path)))
-    }
-
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
