@@ -49,6 +49,10 @@ pub struct Context {
     /// Remote mode: the bearer token.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub token: String,
+    /// Remote mode: `sha256:<hex>` of the server certificate's public key (SPKI), as
+    /// `prisn server init` prints it; the client trusts that key and no other.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
     /// Where `deploy` pushes images (`HOST[:PORT]/PREFIX`); empty = ConfigMap sources.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub registry: String,

@@ -25,9 +25,6 @@ fn as_hint<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Hint>
     if let Some(e) = e.downcast_ref::<crate::deploy::client::KubeError>() {
         return Some(e);
     }
-    if let Some(e) = e.downcast_ref::<crate::deploy::client::NoKubeContext>() {
-        return Some(e);
-    }
-    e.downcast_ref::<crate::backend::NotYet>()
+    e.downcast_ref::<crate::deploy::client::NoKubeContext>()
         .map(|e| e as &dyn Hint)
 }

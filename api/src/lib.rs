@@ -27,6 +27,7 @@ pub mod labels;
 pub mod name;
 pub mod phase;
 pub mod quantity;
+pub mod remote;
 pub mod runtime;
 pub mod schedule;
 pub mod source;

@@ -28,7 +28,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Client {
     http: reqwest::blocking::Client,
     base: String,
-    socket: std::path::PathBuf,
+    /// What the client talks to, for messages: the daemon's socket or the server's URL.
+    target: String,
+    hint: String,
 }
 
 impl Client {
@@ -47,8 +49,63 @@ impl Client {
         Ok(Client {
             http,
             base: "http://prisn".into(),
-            socket: socket.to_path_buf(),
+            target: format!("the prisn daemon on {}", socket.display()),
+            hint: "`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log"
+                .into(),
         })
+    }
+
+    /// A client of a `prisn server` at `base` (`https://host:port`), sending `headers` (the
+    /// token, the namespace) with every request, over `tls` (remote mode pins the server's
+    /// key there). No request is made yet.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn remote(
+        base: &str,
+        headers: reqwest::header::HeaderMap,
+        tls: rustls::ClientConfig,
+    ) -> Result<Client> {
+        let http = reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .default_headers(headers)
+            .timeout(None::<Duration>)
+            .build()
+            .map_err(Error::Client)?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            target: format!("the prisn server {base}"),
+            hint: "is the server running at this address (`prisn context list`)? A changed server key is refused until the context pins the new one".into(),
+        })
+    }
+
+    /// `PUT`/`POST` a JSON body to `path` and read the JSON answer (remote mode's own routes).
+    ///
+    /// # Errors
+    /// As every call: the API's error answer, or an unreachable server.
+    pub fn send_json<B: serde::Serialize, T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.json(self.http.request(method, self.url(path)).json(body))
+    }
+
+    /// `PUT` raw bytes to `path` (an upload); the answer's body is dropped.
+    ///
+    /// # Errors
+    /// As every call.
+    pub fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        self.send(
+            self.http
+                .put(self.url(path))
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(bytes)
+                .timeout(CALL_TIMEOUT),
+        )
+        .map(drop)
     }
 
     fn url(&self, path: &str) -> String {
@@ -57,14 +114,8 @@ impl Client {
 
     fn send(&self, req: RequestBuilder) -> Result<Response> {
         let resp = req.send().map_err(|e| Error::Unavailable {
-            message: format!(
-                "cannot reach the prisn daemon on {}: {}",
-                self.socket.display(),
-                chain(&e)
-            ),
-            hint: Some(
-                "`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log".into(),
-            ),
+            message: format!("cannot reach {}: {}", self.target, chain(&e)),
+            hint: Some(self.hint.clone()),
         })?;
         if resp.status().is_success() {
             return Ok(resp);
@@ -79,7 +130,7 @@ impl Client {
             },
             Err(_) => Error::Api {
                 status,
-                message: format!("the daemon answered {status}: {}", text.trim()),
+                message: format!("{} answered {status}: {}", self.target, text.trim()),
                 hint: None,
             },
         })

@@ -41,81 +41,82 @@ impl LocalBackend {
     fn exe() -> anyhow::Result<std::path::PathBuf> {
         std::env::current_exe().context("cannot find the prisn executable to start the daemon")
     }
+}
 
-    /// Poll until the app is ready (or the job started), failing on a crash loop.
-    fn wait(
-        &self,
-        client: &Client,
-        name: &str,
-        kind: Kind,
-        timeout: Duration,
-        until_done: bool,
-    ) -> anyhow::Result<WorkloadView> {
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_millis(2);
-        // An app without a port is ready when it runs; one that exits at once must not pass
-        // for running, so it has to stay up (same process) for a moment.
-        let mut up_since: Option<(Option<i32>, Instant)> = None;
-        loop {
-            let view = client.get(name)?.with_context(|| {
-                format!("{name} disappeared while waiting for it (deleted by another prisn?)")
-            })?;
-            let running = view.phase == "Running" && view.ready >= view.desired;
-            let done = match kind {
-                Kind::App if view.port.is_some() => running,
-                Kind::App => match (running, up_since) {
-                    (false, _) => {
-                        up_since = None;
-                        false
-                    }
-                    (true, Some((pid, since))) if pid == view.pid => since.elapsed() >= STABLE,
-                    (true, _) => {
-                        up_since = Some((view.pid, Instant::now()));
-                        false
-                    }
-                },
-                Kind::Job if until_done => matches!(view.phase.as_str(), "Succeeded" | "Failed"),
-                Kind::Job => matches!(view.phase.as_str(), "Running" | "Succeeded"),
-                Kind::CronJob => true,
-            };
-            if done || (kind == Kind::App && view.desired == 0) {
-                return Ok(view);
-            }
-            let failed = matches!(view.phase.as_str(), "CrashLoopBackOff" | "Failed")
-                || (view.phase == "Pending" && view.message.is_some());
-            if failed || Instant::now() >= deadline {
-                let what = if failed {
-                    format!("{name} is {}", view.phase)
-                } else {
-                    format!(
-                        "{name} is not ready after {} (it is {})",
-                        humantime::format_duration(timeout),
-                        view.phase
-                    )
-                };
-                let mut msg = match &view.message {
-                    Some(m) => format!("{what}: {m}"),
-                    None => what,
-                };
-                if !view.output.is_empty() {
-                    msg.push_str("\nlast output:\n");
-                    for line in &view.output {
-                        msg.push_str("  ");
-                        msg.push_str(&users_paths(&view, line));
-                        msg.push('\n');
-                    }
-                    msg.truncate(msg.trim_end().len());
+/// Poll until the app is ready (or the job started), failing on a crash loop.
+pub(super) fn wait(
+    client: &Client,
+    name: &str,
+    kind: Kind,
+    timeout: Duration,
+    until_done: bool,
+) -> anyhow::Result<WorkloadView> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    // An app without a port is ready when it runs; one that exits at once must not pass
+    // for running, so it has to stay up (same process) for a moment.
+    let mut up_since: Option<(Option<i32>, Instant)> = None;
+    loop {
+        let view = client.get(name)?.with_context(|| {
+            format!("{name} disappeared while waiting for it (deleted by another prisn?)")
+        })?;
+        let running = view.phase == "Running" && view.ready >= view.desired;
+        let done = match kind {
+            Kind::App if view.port.is_some() => running,
+            Kind::App => match (running, up_since) {
+                (false, _) => {
+                    up_since = None;
+                    false
                 }
-                return Err(prisn_local::Error::Api {
-                    status: 0,
-                    message: msg,
-                    hint: Some(format!("`prisn logs {name}` shows all of its output, `prisn status {name}` its runs")),
+                (true, Some((pid, since))) if pid == view.pid => since.elapsed() >= STABLE,
+                (true, _) => {
+                    up_since = Some((view.pid, Instant::now()));
+                    false
                 }
-                .into());
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(25));
+            },
+            Kind::Job if until_done => matches!(view.phase.as_str(), "Succeeded" | "Failed"),
+            Kind::Job => matches!(view.phase.as_str(), "Running" | "Succeeded"),
+            Kind::CronJob => true,
+        };
+        if done || (kind == Kind::App && view.desired == 0) {
+            return Ok(view);
         }
+        let failed = matches!(view.phase.as_str(), "CrashLoopBackOff" | "Failed")
+            || (view.phase == "Pending" && view.message.is_some());
+        if failed || Instant::now() >= deadline {
+            let what = if failed {
+                format!("{name} is {}", view.phase)
+            } else {
+                format!(
+                    "{name} is not ready after {} (it is {})",
+                    humantime::format_duration(timeout),
+                    view.phase
+                )
+            };
+            let mut msg = match &view.message {
+                Some(m) => format!("{what}: {m}"),
+                None => what,
+            };
+            if !view.output.is_empty() {
+                msg.push_str("\nlast output:\n");
+                for line in &view.output {
+                    msg.push_str("  ");
+                    msg.push_str(&users_paths(&view, line));
+                    msg.push('\n');
+                }
+                msg.truncate(msg.trim_end().len());
+            }
+            return Err(prisn_local::Error::Api {
+                status: 0,
+                message: msg,
+                hint: Some(format!(
+                    "`prisn logs {name}` shows all of its output, `prisn status {name}` its runs"
+                )),
+            }
+            .into());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
 
@@ -149,7 +150,7 @@ impl LocalBackend {
             }
         };
         let kind = reply.kind;
-        let state = match self.wait(client, name, kind, timeout, false) {
+        let state = match wait(client, name, kind, timeout, false) {
             Ok(v) => format!("it is {}", v.phase.to_lowercase()),
             Err(e) => format!("but it is not ready either: {e}"),
         };
@@ -210,42 +211,15 @@ impl Backend for LocalBackend {
         )?;
         crate::optimise::new_env(&env);
         let script = &resolved.script;
-        let body = DeployBody {
-            kind: req.kind,
-            source: req.script.path.display().to_string(),
-            code: LocalSource {
-                root: script.root.clone(),
-                entrypoint: script.entrypoint.clone(),
-                files: script.files.clone(),
-                runtime: script.runtime,
-                is_dir: script.is_dir,
-            },
-            env_dir: env.path.clone(),
-            args: req.args.clone(),
-            env: req.env.iter().cloned().collect::<BTreeMap<_, _>>(),
-            port: req.port,
-            replicas: req.replicas,
-            schedule: req.schedule.clone(),
-            concurrency: req.concurrency,
-            isolation: req.isolation.unwrap_or_default(),
-            network: req.network,
-            memory: req.memory.clone(),
-            cpu: req.cpu.clone(),
-            storage: req
-                .storage
-                .iter()
-                .map(|s| api::Storage {
-                    name: s.name.clone(),
-                    path: s.path.clone().into(),
-                    size: s.size.clone(),
-                })
-                .collect(),
-            expect,
-            dry_run: req.dry_run,
-            replace: req.replace,
-            lock_digest: Some(resolved.lock.section.digest()),
-            who: super::who(),
+        let code = LocalSource {
+            root: script.root.clone(),
+            entrypoint: script.entrypoint.clone(),
+            files: script.files.clone(),
+            runtime: script.runtime,
+            is_dir: script.is_dir,
         };
+        let mut body = deploy_body(req, code, env.path.clone(), expect);
+        body.lock_digest = Some(resolved.lock.section.digest());
         let reply = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
             c.deploy(&req.name, &body)
         })?;
@@ -255,7 +229,7 @@ impl Backend for LocalBackend {
         if let (Some(timeout), false) = (req.wait, req.dry_run)
             && req.kind != Kind::CronJob
         {
-            let waited = self.wait(&client, &req.name, req.kind, timeout, req.until_done);
+            let waited = wait(&client, &req.name, req.kind, timeout, req.until_done);
             let view = match (waited, &current) {
                 (Err(e), Some(before))
                     if req.rollback_on_failure && reply.generation != before.generation =>
@@ -388,7 +362,7 @@ impl Backend for LocalBackend {
         let reply = client.rollback(name, &body).map_err(not_found(name))?;
         let phase = match wait {
             Some(t) if reply.kind != Kind::CronJob => {
-                Some(self.wait(&client, name, reply.kind, t, false)?.phase)
+                Some(self::wait(&client, name, reply.kind, t, false)?.phase)
             }
             _ => None,
         };
@@ -403,7 +377,7 @@ impl Backend for LocalBackend {
     }
 }
 
-fn release(r: api::ReleaseView) -> Release {
+pub(super) fn release(r: api::ReleaseView) -> Release {
     Release {
         revision: r.revision,
         created: r.created,
@@ -418,10 +392,50 @@ fn release(r: api::ReleaseView) -> Release {
     }
 }
 
-fn not_found(name: &str) -> impl Fn(prisn_local::Error) -> prisn_local::Error + '_ {
+pub(super) fn not_found(name: &str) -> impl Fn(prisn_local::Error) -> prisn_local::Error + '_ {
     move |e| match e {
         prisn_local::Error::Api { status: 404, .. } => prisn_local::Error::NotFound(name.into()),
         e => e,
+    }
+}
+
+/// The daemon's deploy body of `req` (remote mode sends the same one, with its paths left
+/// for the server to fill in).
+pub(super) fn deploy_body(
+    req: &DeployRequest,
+    code: LocalSource,
+    env_dir: std::path::PathBuf,
+    expect: Expect,
+) -> DeployBody {
+    DeployBody {
+        kind: req.kind,
+        source: req.script.path.display().to_string(),
+        code,
+        env_dir,
+        args: req.args.clone(),
+        env: req.env.iter().cloned().collect::<BTreeMap<_, _>>(),
+        port: req.port,
+        replicas: req.replicas,
+        schedule: req.schedule.clone(),
+        concurrency: req.concurrency,
+        isolation: req.isolation.unwrap_or_default(),
+        network: req.network,
+        memory: req.memory.clone(),
+        cpu: req.cpu.clone(),
+        storage: req
+            .storage
+            .iter()
+            .map(|s| api::Storage {
+                name: s.name.clone(),
+                path: s.path.clone().into(),
+                size: s.size.clone(),
+            })
+            .collect(),
+        expect,
+        dry_run: req.dry_run,
+        replace: req.replace,
+        lock_digest: None,
+        who: super::who(),
     }
 }
 
@@ -436,7 +450,7 @@ fn exit_info(e: &api::ExitView) -> ExitInfo {
     }
 }
 
-fn workload(v: WorkloadView) -> Workload {
+pub(super) fn workload(v: WorkloadView) -> Workload {
     let mut extra = BTreeMap::new();
     if let Some(pid) = v.pid {
         extra.insert("pid".to_string(), pid.into());
@@ -473,7 +487,7 @@ fn workload(v: WorkloadView) -> Workload {
     }
 }
 
-fn status(v: WorkloadView) -> Status {
+pub(super) fn status(v: WorkloadView) -> Status {
     let instances = v
         .pid
         .map(|pid| Instance {

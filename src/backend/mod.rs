@@ -2,7 +2,7 @@
 //! `scale` turn their flags into typed requests ([`crate::request`]), pick the backend of the
 //! context with [`for_context`], call it and print. Each mode implements [`Backend`]: `local`
 //! (a client of the `prisn daemon` on this machine), `kube` (PrisnApp/PrisnJob/PrisnCronJob
-//! objects) and, next, `remote` (the daemon's API over HTTPS, issue 11).
+//! objects) and `remote` (a `prisn server`: the daemon's API over HTTPS, per namespace).
 //!
 //! The trait is synchronous and takes typed requests, never clap types, and prints nothing:
 //! progress goes to the [`prisn_builder::Reporter`] it is given. A backend with async internals
@@ -14,6 +14,7 @@
 
 pub mod kube;
 pub mod local;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -263,42 +264,14 @@ pub fn who() -> Option<String> {
 /// The backend of the context in `settings`.
 ///
 /// # Errors
-/// Modes not implemented yet say so and how to proceed.
+/// A context the mode cannot use (remote: no server, token or fingerprint; kubernetes: no
+/// kubeconfig).
 pub fn for_context(settings: &Settings) -> anyhow::Result<Box<dyn Backend>> {
     let ctx = &settings.context;
     match ctx.mode {
         Mode::Local => Ok(Box::new(local::LocalBackend::new(&settings.home))),
         Mode::Kubernetes => Ok(Box::new(kube::KubeBackend::new(settings)?)),
-        Mode::Remote => Err(NotYet {
-            mode: ctx.mode,
-            context: ctx.name.clone(),
-        }
-        .into()),
-    }
-}
-
-/// A mode whose backend is not there yet.
-#[derive(Debug)]
-pub struct NotYet {
-    mode: Mode,
-    context: String,
-}
-
-impl std::fmt::Display for NotYet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "context {:?} is in {} mode, which `deploy`, `get`, `status`, `logs`, `delete` and `scale` do not support yet",
-            self.context, self.mode
-        )
-    }
-}
-
-impl std::error::Error for NotYet {}
-
-impl prisn_api::Hint for NotYet {
-    fn hint(&self) -> Option<String> {
-        Some("use the local context for now: --context local (or `prisn context use local`)".into())
+        Mode::Remote => Ok(Box::new(remote::RemoteBackend::new(settings)?)),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod args;
 mod image;
+mod server;
 mod workload;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use args::{Format, LockMode, ModeArg, RegistryArgs, ScriptArgs};
 pub use image::{BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
+pub use server::{DataArg, RoleArg, ServeArgs, ServerArgs, ServerCmd, TokenCmd};
 pub use workload::{
     DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, HistoryArgs, LogsArgs, RollbackArgs,
     ScaleArgs, SourceKind, StatusArgs,
@@ -203,6 +205,11 @@ pub enum Command {
 
     /// Print the version, the git revision and the operator image this prisn was built with.
     Version,
+    /// Remote mode's server: the daemon's API over HTTPS, with tokens and namespaces.
+    #[command(
+        after_help = "Examples:\n  prisn server init --host prod.example.com   # prints the `prisn context add` line\n  prisn server --listen 0.0.0.0:7331\n  prisn server token create --namespace production --role deploy --expires 30d"
+    )]
+    Server(ServerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +341,9 @@ pub enum ContextCmd {
         /// Remote mode: the bearer token.
         #[arg(long, value_name = "TOKEN")]
         token: Option<String>,
+        /// Remote mode: the server key's `sha256:…` (printed by `prisn server init`).
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: Option<String>,
         /// Make it the current context.
         #[arg(long = "use")]
         make_current: bool,

@@ -24,6 +24,7 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
             bases,
             server,
             token,
+            fingerprint,
             make_current,
             rollback_on_failure,
         } => {
@@ -49,6 +50,7 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
                 namespace: global.namespace.clone().unwrap_or_default(),
                 server: server.unwrap_or_default(),
                 token: token.unwrap_or_default(),
+                fingerprint: fingerprint.unwrap_or_default(),
                 registry: registry.unwrap_or_default(),
                 rollback_on_failure,
                 base,
@@ -83,7 +85,12 @@ pub fn run(global: &Global, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
         }
         ContextCmd::List { format } => {
             if format != Format::Text {
-                printer::value(format, &config)?;
+                // Tokens stay in config.toml: never printed.
+                let mut shown = config.clone();
+                for c in shown.contexts.values_mut().filter(|c| !c.token.is_empty()) {
+                    c.token = "<redacted>".into();
+                }
+                printer::value(format, &shown)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let current = config

@@ -24,6 +24,7 @@ mod push;
 mod rollback;
 mod run;
 mod scale;
+mod server;
 mod status;
 mod store;
 mod verify;
@@ -58,6 +59,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::printer::line(format!("prisn {}", prisn::version::LONG));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Server(args) => server::run(global, args),
     }
 }
 

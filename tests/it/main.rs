@@ -32,6 +32,10 @@ mod local_release;
 mod local_sandbox;
 mod local_state_loss;
 
+// remote mode: prisn server over TLS, tokens, namespaces, uploads by content (issue 11)
+mod remote;
+mod remote_attacks;
+
 // contexts: where commands act (use, list, remove)
 mod context;
 

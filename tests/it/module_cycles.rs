@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use crate::common::repo_root;
 
 /// Every crate of the workspace, by its `src/` directory.
-const CRATES: [&str; 6] = [
+const CRATES: [&str; 7] = [
     "src",
     "api/src",
     "builder/src",
     "operator/src",
     "local/src",
+    "server/src",
     "tests/support/src",
 ];
 
@@ -350,7 +351,7 @@ fn the_cli_links_no_operator_and_the_builder_and_local_no_kube() {
         !cli.contains("prisn-operator"),
         "prisn links prisn-operator"
     );
-    for package in ["prisn-builder", "prisn-local"] {
+    for package in ["prisn-builder", "prisn-local", "prisn-server"] {
         let deps = names(&tree(package));
         assert!(deps.contains("prisn-api"), "{package}: {deps:?}");
         for banned in ["kube", "kube-client", "k8s-openapi"] {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Remote-mode figures for BENCHMARKS.md ("Remote mode"), over TLS on loopback:
+#
+#   1. code-only change: `prisn deploy` (which waits until the port answers) → new code
+#      answering, and the bytes uploaded                                       goal ≤ 300 ms
+#   2. 50 concurrent clients doing get (list) and status over HTTPS with a token,
+#      new TLS connection per request: p50/p99 and errors                      goal p99 ≤ 50 ms
+#   3. idle memory (VmRSS) of the server, and of the namespace's daemon        goal ≤ 30 MiB
+#
+#   bench/remote.sh           # prints a markdown table on stdout, details on stderr
+#
+# Needs: curl, python3, uv and the network once (to lock flask). PRISN picks the binary
+# (default: the release one, built if missing). Everything lives in a temporary directory;
+# the server and its daemons are stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/prisn
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target}
+RUNS=${RUNS:-10}
+PORT=${PORT:-18941}
+API=${API:-17391}
+
+log() { printf '%s\n' "$*" >&2; }
+if [ -z "${PRISN:-}" ]; then
+  cargo build --release --quiet --bin prisn
+  PRISN=$CARGO_TARGET_DIR/release/prisn
+fi
+WORK=$(mktemp -d /tmp/prisn-bench-remote.XXXXXX)
+export PRISN_HOME=$WORK/client
+DATA=$WORK/data
+cleanup() {
+  [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true
+  PRISN_HOME=$DATA/ns/bench/home "$PRISN" daemon stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+line=$("$PRISN" server init --data "$DATA" --namespace bench 2>/dev/null)
+token=$(sed 's/.*--token \([^ ]*\).*/\1/' <<<"$line")
+"$PRISN" server --data "$DATA" --listen "127.0.0.1:$API" 2>"$WORK/server.log" &
+SERVER=$!
+until curl -sk -o /dev/null "https://127.0.0.1:$API/v1/info"; do sleep 0.05; done
+"$PRISN" context add bench --mode remote --server "127.0.0.1:$API" -n bench \
+  --fingerprint "$(sed 's/.*--fingerprint \([^ ]*\).*/\1/' <<<"$line")" --token "$token" --use 2>/dev/null
+
+cp "$ROOT/examples/api.py" "$WORK/api.py"
+cd "$WORK"
+now_ms() { date +%s%3N; }
+
+log "== cold deploy of api.py (locks flask here, builds the environment on the server)"
+t0=$(now_ms); "$PRISN" deploy api.py --port "$PORT" -q >&2; t1=$(now_ms)
+cold_ms=$((t1 - t0))
+
+log "== 1. code-only change → new code answering ($RUNS runs)"
+times=(); bytes=()
+for i in $(seq 1 "$RUNS"); do
+  printf '\n# change %s\n' "$i" >>api.py
+  t0=$(now_ms)
+  out=$("$PRISN" deploy api.py --port "$PORT" 2>&1 >/dev/null)
+  t1=$(now_ms)
+  times+=($((t1 - t0)))
+  bytes+=("$(sed -n 's/.*uploaded 1 of 2 files (\([0-9]*\) bytes).*/\1/p' <<<"$out")")
+  curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" || { log "not answering after deploy $i"; exit 1; }
+done
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%d", m}'; }
+code_ms=$(printf '%s\n' "${times[@]}" | median)
+code_range=$(printf '%s\n' "${times[@]}" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%d–%d", lo, hi}')
+sent=${bytes[-1]}
+file_size=$(stat -c %s api.py)
+
+log "== 2. 50 concurrent clients, get + status"
+conc=$(python3 - "$API" "$token" <<'PY'
+import http.client, ssl, sys, threading, time
+port, token = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+lat, errors, lock = [], [], threading.Lock()
+def client(n):
+    for i in range(20):
+        path = "/v1/workloads" if i % 2 else "/v1/workloads/api"
+        t = time.perf_counter()
+        try:
+            c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+            c.request("GET", path, headers={"Authorization": "Bearer " + token, "prisn-namespace": "bench"})
+            r = c.getresponse(); r.read(); c.close()
+            ok = r.status == 200
+        except Exception as e:
+            ok = False
+        d = (time.perf_counter() - t) * 1000
+        with lock:
+            lat.append(d)
+            if not ok: errors.append(path)
+ts = [threading.Thread(target=client, args=(n,)) for n in range(50)]
+[t.start() for t in ts]; [t.join() for t in ts]
+lat.sort()
+p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+print("%d requests, p50 %.1f ms, p99 %.1f ms, %d errors" % (len(lat), p(0.5), p(0.99), len(errors)))
+PY
+)
+
+log "== 3. idle memory"
+sleep 2
+rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+daemon_pid=$(PRISN_HOME=$DATA/ns/bench/home "$PRISN" daemon status -o json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+server_rss=$(rss "$SERVER")
+daemon_rss=$(rss "$daemon_pid")
+
+cat <<TABLE
+| figure | goal | measured |
+|---|---|---|
+| cold deploy of api.py (lock here, environment built on the server) | – | ${cold_ms} ms |
+| code-only change → new code answering, over TLS | ≤ 300 ms | ${code_ms} ms median ($code_range, $RUNS runs) |
+| bytes sent for that change | ≈ the changed file | $sent bytes (api.py is $file_size bytes) |
+| 50 concurrent clients, get + status (new TLS connection each) | p99 ≤ 50 ms, no errors | $conc |
+| idle memory: server / namespace daemon | ≤ 30 MiB | $server_rss MiB / $daemon_rss MiB |
+TABLE
