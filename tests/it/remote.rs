@@ -139,9 +139,9 @@ impl Remote {
     }
 
     pub fn pid(&self, name: &str) -> Option<i32> {
-        self.status(name)["extra"]["PID"]
-            .as_str()
-            .and_then(|p| p.parse().ok())
+        self.status(name)["extra"]["pid"]
+            .as_i64()
+            .map(|p| p as i32)
     }
 
     /// `curl` against the server: (HTTP status, body). `-k`: these requests test the
