@@ -139,9 +139,7 @@ impl Remote {
     }
 
     pub fn pid(&self, name: &str) -> Option<i32> {
-        self.status(name)["extra"]["pid"]
-            .as_i64()
-            .map(|p| p as i32)
+        self.status(name)["extra"]["pid"].as_i64().map(|p| p as i32)
     }
 
     /// `curl` against the server: (HTTP status, body). `-k`: these requests test the
