@@ -250,11 +250,33 @@ fn analyze_node(script: &Script, req: &mut Requirements) -> Result<()> {
     Ok(())
 }
 
+/// Parse one PEP 508 requirement, never panicking: pep508_rs 0.9.2 panics (an `expect`) on a
+/// name that ends in `-`, `_` or `.` before a space, such as `pa- x` (found by fuzzing the
+/// requirements parser), so such names are refused here first, and any other panic of the
+/// parser becomes an error too.
+pub(crate) fn parse_pep508(
+    text: &str,
+) -> std::result::Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
+    let name: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    if name.ends_with(['-', '_', '.']) {
+        return Err(format!(
+            "{name:?} is not a package name: a name starts and ends with a letter or digit"
+        ));
+    }
+    std::panic::catch_unwind(|| pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(text))
+        .map_err(|_| "the requirement parser failed on it".to_string())?
+        .map_err(|e| e.to_string())
+}
+
 /// Parse each string as PEP 508 and print it back in normal form, sorted and unique.
 fn normalise(items: &[String], file: &Path, line: usize) -> Result<Vec<String>> {
     let mut out = BTreeSet::new();
     for item in items {
-        let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(item).map_err(|e| Error::Declaration {
+        let parsed = parse_pep508(item).map_err(|e| Error::Declaration {
             file: file.to_path_buf(),
             line,
             message: format!("invalid requirement {item:?}: {e}"),

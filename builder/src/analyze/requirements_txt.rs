@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use super::IndexOptions;
 use crate::{Error, Result};
@@ -92,7 +91,7 @@ fn parse_into(
             Some(i) => line[..i].trim(),
             None => line.trim(),
         };
-        let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(spec).map_err(|e| {
+        let parsed = super::parse_pep508(spec).map_err(|e| {
             err(
                 format!("invalid requirement {spec:?}: {e}"),
                 Some("write it as in PEP 508, e.g. `requests>=2.31,<3` or `uvicorn[standard]==0.30.1; python_version >= \"3.9\"`"),

@@ -237,3 +237,21 @@ fn node_reads_package_json_and_lock_and_bash_declares_nothing() {
     let r = analyze_file(d.path(), "job.sh").unwrap();
     assert!(r.is_empty());
 }
+
+/// Found by fuzzing: pep508_rs panicked on a name ending in `-` before a space.
+#[test]
+fn a_name_ending_in_a_dash_is_an_error_not_a_panic() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "x.py", "print(1)\n");
+    write(d.path(), "requirements.txt", "pa- bes.txt\n");
+    let msg = analyze_file(d.path(), "x.py").unwrap_err().to_string();
+    assert!(msg.contains("\"pa-\" is not a package name"), "{msg}");
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "x.py",
+        "# /// script\n# dependencies = [\"flask_ >=3\"]\n# ///\nprint(1)\n",
+    );
+    let msg = analyze_file(d.path(), "x.py").unwrap_err().to_string();
+    assert!(msg.contains("\"flask_\" is not a package name"), "{msg}");
+}
