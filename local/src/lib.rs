@@ -49,4 +49,4 @@ mod view;
 
 pub use error::{Error, Result};
 pub use paths::Paths;
-pub use server::router;
+pub use server::{ApiError, router};

@@ -44,8 +44,9 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .with_state(d)
 }
 
-/// An [`Error`] as an HTTP answer.
-struct ApiError(Error);
+/// An [`Error`] as an HTTP answer (`{"error", "hint"}` with the error's status); the remote
+/// server answers with the same type.
+pub struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {

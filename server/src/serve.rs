@@ -21,10 +21,10 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use prisn_api::daemon::ErrorBody;
 use prisn_api::remote::{
     BlobList, DEFAULT_NAMESPACE, Info, Limits, NAMESPACE_HEADER, RemoteDeployBody,
 };
+use prisn_local::ApiError;
 
 use crate::db::Db;
 use crate::namespace::{self, Namespaces};
@@ -78,29 +78,6 @@ impl Server {
 #[derive(Debug, Clone)]
 struct Caller {
     ns: String,
-}
-
-struct ApiError(Error);
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> ApiError {
-        ApiError(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!("{}", self.0);
-        }
-        let body = ErrorBody {
-            error: self.0.to_string(),
-            hint: self.0.hint().map(str::to_string),
-        };
-        (status, axum::Json(body)).into_response()
-    }
 }
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
