@@ -184,25 +184,7 @@ impl Backend for LocalBackend {
         // Reach (or start) the daemon first: a broken state.db should fail before a long build.
         let client = self.client()?;
         let current = client.get(&req.name)?;
-        if let Some(v) = &current
-            && v.kind != req.kind
-        {
-            anyhow::bail!(prisn_local::Error::conflict(
-                format!(
-                    "the name {:?} is taken by {} (names are unique across apps, jobs and cron jobs)",
-                    req.name,
-                    v.kind.a_noun()
-                ),
-                Some(format!(
-                    "choose another --name, or `prisn delete {}` first",
-                    req.name
-                )),
-            ));
-        }
-        // Optimistic concurrency: if someone deploys this name while we build, one of us loses.
-        let expect = current
-            .as_ref()
-            .map_or(Expect::Absent, |v| Expect::Generation(v.generation));
+        let expect = expect_for(req, current.as_ref())?;
         let (resolved, env) = prisn_builder::prepare::prepare(
             &req.script.path,
             &req.script.prepare,
@@ -397,6 +379,31 @@ pub(super) fn not_found(name: &str) -> impl Fn(prisn_local::Error) -> prisn_loca
         prisn_local::Error::Api { status: 404, .. } => prisn_local::Error::NotFound(name.into()),
         e => e,
     }
+}
+
+/// What the deploy of `req` expects to replace, given the workload `current` under its name:
+/// refused when that is of another kind. Optimistic concurrency: if someone deploys this
+/// name while we build, one of us loses.
+pub(super) fn expect_for(
+    req: &DeployRequest,
+    current: Option<&WorkloadView>,
+) -> anyhow::Result<Expect> {
+    if let Some(v) = current
+        && v.kind != req.kind
+    {
+        anyhow::bail!(prisn_local::Error::conflict(
+            format!(
+                "the name {:?} is taken by {} (names are unique across apps, jobs and cron jobs)",
+                req.name,
+                v.kind.a_noun()
+            ),
+            Some(format!(
+                "choose another --name, or `prisn delete {}` first",
+                req.name
+            )),
+        ));
+    }
+    Ok(current.map_or(Expect::Absent, |v| Expect::Generation(v.generation)))
 }
 
 /// The daemon's deploy body of `req` (remote mode sends the same one, with its paths left

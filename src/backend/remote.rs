@@ -19,12 +19,12 @@ use anyhow::{Context as _, bail};
 use prisn_api::remote::{
     BlobList, DEFAULT_NAMESPACE, Manifest, ManifestFile, NAMESPACE_HEADER, RemoteDeployBody,
 };
-use prisn_local::api::{DeployReply, Expect, LocalSource, LogQuery};
+use prisn_local::api::{DeployReply, LocalSource, LogQuery};
 use prisn_local::client::Client;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use super::local::{deploy_body, not_found, release, status, wait, workload};
+use super::local::{deploy_body, expect_for, not_found, release, status, wait, workload};
 use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
 use crate::context::{Context, Mode};
 use crate::settings::Settings;
@@ -183,25 +183,7 @@ impl Backend for RemoteBackend {
         req: &DeployRequest,
         reporter: &dyn prisn_builder::Reporter,
     ) -> anyhow::Result<Deployed> {
-        let current = self.client.get(&req.name)?;
-        if let Some(v) = &current
-            && v.kind != req.kind
-        {
-            bail!(prisn_local::Error::conflict(
-                format!(
-                    "the name {:?} is taken by {} (names are unique across apps, jobs and cron jobs)",
-                    req.name,
-                    v.kind.a_noun()
-                ),
-                Some(format!(
-                    "choose another --name, or `prisn delete {}` first",
-                    req.name
-                )),
-            ));
-        }
-        let expect = current
-            .as_ref()
-            .map_or(Expect::Absent, |v| Expect::Generation(v.generation));
+        let expect = expect_for(req, self.client.get(&req.name)?.as_ref())?;
         let resolved = prisn_builder::prepare::resolve(
             &req.script.path,
             &req.script.prepare,
