@@ -324,9 +324,7 @@ impl Backend for LocalBackend {
     }
 
     fn history(&self, name: &str) -> anyhow::Result<Vec<Release>> {
-        let client = self.client()?;
-        let list = client.releases(name).map_err(not_found(name))?;
-        Ok(list.into_iter().map(release).collect())
+        history(&self.client()?, name)
     }
 
     fn rollback(
@@ -335,31 +333,11 @@ impl Backend for LocalBackend {
         to: Option<i64>,
         wait: Option<Duration>,
     ) -> anyhow::Result<RolledBack> {
-        let client = self.client()?;
-        let body = api::RollbackBody {
-            to,
-            who: super::who(),
-        };
-        // Not retried: without `to`, a second call would roll back one release further.
-        let reply = client.rollback(name, &body).map_err(not_found(name))?;
-        let phase = match wait {
-            Some(t) if reply.kind != Kind::CronJob => {
-                Some(self::wait(&client, name, reply.kind, t, false)?.phase)
-            }
-            _ => None,
-        };
-        Ok(RolledBack {
-            name: reply.name,
-            kind: reply.kind,
-            revision: reply.revision,
-            restored: reply.restored,
-            changed: reply.changed,
-            phase,
-        })
+        rollback(&self.client()?, name, to, wait)
     }
 }
 
-pub(super) fn release(r: api::ReleaseView) -> Release {
+fn release(r: api::ReleaseView) -> Release {
     Release {
         revision: r.revision,
         created: r.created,
@@ -374,11 +352,47 @@ pub(super) fn release(r: api::ReleaseView) -> Release {
     }
 }
 
-pub(super) fn not_found(name: &str) -> impl Fn(prisn_local::Error) -> prisn_local::Error + '_ {
+fn not_found(name: &str) -> impl Fn(prisn_local::Error) -> prisn_local::Error + '_ {
     move |e| match e {
         prisn_local::Error::Api { status: 404, .. } => prisn_local::Error::NotFound(name.into()),
         e => e,
     }
+}
+
+/// The releases of `name` kept by the daemon behind `client` (local, or a server's namespace).
+pub(super) fn history(client: &Client, name: &str) -> anyhow::Result<Vec<Release>> {
+    let list = client.releases(name).map_err(not_found(name))?;
+    Ok(list.into_iter().map(release).collect())
+}
+
+/// Make release `to` (default: the one before the current) of `name` current again, then
+/// wait for it as a deploy would.
+pub(super) fn rollback(
+    client: &Client,
+    name: &str,
+    to: Option<i64>,
+    wait: Option<Duration>,
+) -> anyhow::Result<RolledBack> {
+    let body = api::RollbackBody {
+        to,
+        who: super::who(),
+    };
+    // Not retried: without `to`, a second call would roll back one release further.
+    let reply = client.rollback(name, &body).map_err(not_found(name))?;
+    let phase = match wait {
+        Some(t) if reply.kind != Kind::CronJob => {
+            Some(self::wait(client, name, reply.kind, t, false)?.phase)
+        }
+        _ => None,
+    };
+    Ok(RolledBack {
+        name: reply.name,
+        kind: reply.kind,
+        revision: reply.revision,
+        restored: reply.restored,
+        changed: reply.changed,
+        phase,
+    })
 }
 
 /// What the deploy of `req` expects to replace, given the workload `current` under its name:

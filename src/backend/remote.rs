@@ -24,7 +24,7 @@ use prisn_local::client::Client;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use super::local::{deploy_body, expect_for, not_found, release, status, wait, workload};
+use super::local::{deploy_body, expect_for, status, wait, workload};
 use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
 use crate::context::{Context, Mode};
 use crate::settings::Settings;
@@ -287,8 +287,7 @@ impl Backend for RemoteBackend {
 
     /// The server's daemon for the namespace keeps the releases, as local mode's does.
     fn history(&self, name: &str) -> anyhow::Result<Vec<super::Release>> {
-        let list = self.client.releases(name).map_err(not_found(name))?;
-        Ok(list.into_iter().map(release).collect())
+        super::local::history(&self.client, name)
     }
 
     fn rollback(
@@ -297,25 +296,7 @@ impl Backend for RemoteBackend {
         to: Option<i64>,
         wait: Option<std::time::Duration>,
     ) -> anyhow::Result<super::RolledBack> {
-        let body = prisn_local::api::RollbackBody {
-            to,
-            who: super::who(),
-        };
-        let reply = self.client.rollback(name, &body).map_err(not_found(name))?;
-        let phase = match wait {
-            Some(t) if reply.kind != Kind::CronJob => {
-                Some(super::local::wait(&self.client, name, reply.kind, t, false)?.phase)
-            }
-            _ => None,
-        };
-        Ok(super::RolledBack {
-            name: reply.name,
-            kind: reply.kind,
-            revision: reply.revision,
-            restored: reply.restored,
-            changed: reply.changed,
-            phase,
-        })
+        super::local::rollback(&self.client, name, to, wait)
     }
 }
 
