@@ -2,21 +2,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-#[track_caller]
-fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out after {secs}s waiting for: {what}");
-}
+use crate::local::eventually;
 
 /// Processes whose command line contains every one of `words`.
 fn processes_with(words: &[&str]) -> Vec<i32> {
