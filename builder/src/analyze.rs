@@ -251,21 +251,33 @@ fn analyze_node(script: &Script, req: &mut Requirements) -> Result<()> {
 }
 
 /// Parse one PEP 508 requirement, never panicking: pep508_rs 0.9.2 panics (an `expect`) on a
-/// name that ends in `-`, `_` or `.` before a space, such as `pa- x` (found by fuzzing the
-/// requirements parser), so such names are refused here first, and any other panic of the
-/// parser becomes an error too.
+/// name or an extra that ends in `-`, `_` or `.` before a space or a `]`, such as `pa- x` or
+/// `pa[ex- ]` (both found by fuzzing the requirements parser), so such names are refused here
+/// first, and any other panic of the parser becomes an error too (outside the fuzzer, whose
+/// panic hook aborts first).
 pub(crate) fn parse_pep508(
     text: &str,
 ) -> std::result::Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
-    let name: String = text
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let text_after_space = text.trim_start();
+    let name_len = text_after_space
+        .find(|c: char| !is_name_char(c))
+        .unwrap_or(text_after_space.len());
+    let name = &text_after_space[..name_len];
+    let extras = text_after_space[name_len..]
         .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    if name.ends_with(['-', '_', '.']) {
-        return Err(format!(
-            "{name:?} is not a package name: a name starts and ends with a letter or digit"
-        ));
+        .strip_prefix('[')
+        .map(|rest| rest.split(']').next().unwrap_or(rest))
+        .unwrap_or("");
+    for (what, word) in std::iter::once(("a package", name))
+        .chain(extras.split(',').map(|extra| ("an extra", extra.trim())))
+    {
+        let word: String = word.chars().take_while(|c| is_name_char(*c)).collect();
+        if word.ends_with(['-', '_', '.']) {
+            return Err(format!(
+                "{word:?} is not {what} name: a name starts and ends with a letter or digit"
+            ));
+        }
     }
     std::panic::catch_unwind(|| pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(text))
         .map_err(|_| "the requirement parser failed on it".to_string())?

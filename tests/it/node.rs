@@ -679,3 +679,60 @@ fn node_deploy_warns_when_the_operator_is_older_than_this_prisn() {
     ok(&out);
     assert!(!stderr(&out).contains("older than"), "{}", stderr(&out));
 }
+
+/// Issue 15 on real pods: v1, v2, v3 each with another `six` → `rollback --to 1` serves v1's
+/// code with v1's dependency through the Service; back to v3; a v4 that crashes, deployed with
+/// `--rollback-on-failure`, is undone and v3 keeps answering.
+#[test]
+fn node_rollback_serves_the_old_release_and_a_crashing_release_is_undone() {
+    let Some(e) = NodeEnv::start() else { return };
+    let name = unique_name("rel");
+    // The local-mode app binds 127.0.0.1; in a pod the Service reaches it on every address.
+    let script =
+        |version, six| crate::local_release::app(version, six).replace("\"127.0.0.1\"", "\"\"");
+    let deploy = |text: String, extra: &[&str]| {
+        let path = e.script("rel.py", &text);
+        let mut args = vec![
+            "deploy",
+            &path,
+            "--name",
+            &name,
+            "--port",
+            "8080",
+            "--base",
+            &e.shared.python_base,
+            "--wait",
+        ];
+        args.extend_from_slice(extra);
+        e.prisn(&args)
+    };
+    for (v, six) in [(1, "1.15.0"), (2, "1.16.0"), (3, "1.17.0")] {
+        ok(&deploy(script(v, six), &["--timeout", "180s"]));
+        e.wait_answer(&name, "/", &format!("v{v} six {six}"));
+    }
+
+    let out = ok(&e.prisn(&["rollback", &name, "--to", "1", "--timeout", "180s"]));
+    assert!(
+        out.contains("rolled back to revision 1 (now revision 4)"),
+        "{out}"
+    );
+    e.wait_answer(&name, "/", "v1 six 1.15.0");
+    let out = ok(&e.prisn(&["rollback", &name, "--to", "3", "--timeout", "180s"]));
+    assert!(
+        out.contains("rolled back to revision 3 (now revision 5)"),
+        "{out}"
+    );
+    e.wait_answer(&name, "/", "v3 six 1.17.0");
+
+    let crash = "import sys\nprint('v4 cannot start', flush=True)\nsys.exit(3)\n".to_string();
+    let err = fails(&deploy(
+        crash,
+        &["--timeout", "45s", "--rollback-on-failure"],
+    ));
+    assert!(err.contains("rolled back to revision 5"), "{err}");
+    // Every pod that answers now is v3's: the crashing v4 is gone from the Service.
+    e.wait_ready_pods(&format!("prisn.io/app={name}"), 1);
+    let (status, body) = e.service_get(&name, "/").expect("the Service answers");
+    assert_eq!((status, body.as_str()), (200, "v3 six 1.17.0"));
+    ok(&e.prisn(&["delete", &name, "--yes"]));
+}

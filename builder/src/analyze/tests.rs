@@ -255,3 +255,15 @@ fn a_name_ending_in_a_dash_is_an_error_not_a_panic() {
     let msg = analyze_file(d.path(), "x.py").unwrap_err().to_string();
     assert!(msg.contains("\"flask_\" is not a package name"), "{msg}");
 }
+
+/// Found by fuzzing: pep508_rs panicked on an extra ending in `-` before `]` or a space too.
+#[test]
+fn an_extra_ending_in_a_dash_is_an_error_not_a_panic() {
+    for line in ["abc[def-]", "abc [def, ind- ]", "abc[x.]==1"] {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "x.py", "print(1)\n");
+        write(d.path(), "requirements.txt", &format!("{line}\n"));
+        let msg = analyze_file(d.path(), "x.py").unwrap_err().to_string();
+        assert!(msg.contains("is not an extra name"), "{line}: {msg}");
+    }
+}
