@@ -736,3 +736,80 @@ fn node_rollback_serves_the_old_release_and_a_crashing_release_is_undone() {
     assert_eq!((status, body.as_str()), (200, "v3 six 1.17.0"));
     ok(&e.prisn(&["delete", &name, "--yes"]));
 }
+
+/// The exit code of a pod's first container, once it has ended.
+fn exit_code(pod: &Pod) -> Option<i32> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    Some(
+        statuses
+            .first()?
+            .state
+            .as_ref()?
+            .terminated
+            .as_ref()?
+            .exit_code,
+    )
+}
+
+/// A deleted pod's script ends on SIGTERM (exit 143), not on the SIGKILL at the end of the
+/// grace period (137): the script is not PID 1 of its pod, where the kernel would drop a
+/// SIGTERM that Python has no handler for.
+#[test]
+fn node_a_deleted_pod_ends_on_sigterm_not_after_the_grace_period() {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let Some(e) = NodeEnv::start() else { return };
+    let name = unique_name("term");
+    let path = e.script("term.py", PY_SERVER);
+    ok(&e.prisn(&[
+        "deploy",
+        &path,
+        "--name",
+        &name,
+        "--port",
+        "8080",
+        "--base",
+        &e.shared.python_base,
+        "--wait",
+        "--timeout",
+        "180s",
+    ]));
+    let pod = e
+        .wait_ready_pods(&format!("prisn.io/app={name}"), 1)
+        .remove(0);
+    let pod_name = pod.metadata.name.clone().unwrap();
+    let api = e.api::<Pod>();
+    let watch = async {
+        let config = watcher::Config::default().fields(&format!("metadata.name={pod_name}"));
+        let mut events = std::pin::pin!(watcher(api.clone(), config));
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            match event.expect("the pod watch") {
+                watcher::Event::InitDone => {
+                    api.delete(&pod_name, &DeleteParams::default())
+                        .await
+                        .unwrap();
+                }
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    last = exit_code(&p).or(last);
+                }
+                watcher::Event::Delete(p) => return exit_code(&p).or(last),
+                watcher::Event::Init => {}
+            }
+        }
+        last
+    };
+    // A guard against a hung watch, far above the 30 s grace period; not a timing assertion.
+    let exit =
+        e.rt.block_on(tokio::time::timeout(
+            std::time::Duration::from_secs(180),
+            watch,
+        ))
+        .expect("the pod was deleted");
+    assert_eq!(
+        exit,
+        Some(143),
+        "the script should end on SIGTERM (143), not SIGKILL (137)"
+    );
+    ok(&e.prisn(&["delete", &name, "--yes"]));
+}

@@ -226,6 +226,10 @@ pub fn template(input: &PodInput<'_>) -> Result<PodTemplateSpec, Problem> {
             // Service links put every Service of the namespace into the environment: slow
             // pod starts with hundreds of apps, and never what a script expects.
             enable_service_links: Some(false),
+            // The pause process becomes PID 1, not the script: the kernel drops a signal with
+            // no handler sent to PID 1, and Python installs none for SIGTERM, so without this
+            // every pod deletion (rollout, scale down) waits out the grace period and SIGKILL.
+            share_process_namespace: Some(true),
             ..Default::default()
         }),
     })

@@ -201,6 +201,11 @@ fn pods_are_locked_down_by_default() {
         .find(|m| m.mount_path == "/tmp")
         .expect("/tmp");
     assert_eq!(tmp.read_only, None, "/tmp is writable");
+    assert_eq!(
+        pod(&c).share_process_namespace,
+        Some(true),
+        "the script is not PID 1"
+    );
 }
 
 #[test]
