@@ -281,7 +281,24 @@ pub(crate) fn parse_pep508(
     }
     std::panic::catch_unwind(|| pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(text))
         .map_err(|_| "the requirement parser failed on it".to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| underline(&e))
+}
+
+/// A PEP 508 error as pep508_rs prints it: the message, the input, a caret line under the
+/// span. Its own `Display` slices the input at the span and panics when the span ends inside
+/// a multi-byte character (found by fuzzing requirements_txt), so the columns are counted here.
+fn underline(e: &pep508_rs::Pep508Error<pep508_rs::VerbatimUrl>) -> String {
+    let input = &e.input;
+    let column = input.get(..e.start).unwrap_or(input).chars().count();
+    let width = input
+        .get(e.start..e.start.saturating_add(e.len))
+        .map_or(1, |span| span.chars().count().max(1));
+    format!(
+        "{}\n{input}\n{}{}",
+        e.message,
+        " ".repeat(column),
+        "^".repeat(width)
+    )
 }
 
 /// Parse each string as PEP 508 and print it back in normal form, sorted and unique.

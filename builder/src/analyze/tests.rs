@@ -267,3 +267,19 @@ fn an_extra_ending_in_a_dash_is_an_error_not_a_panic() {
         assert!(msg.contains("is not an extra name"), "{line}: {msg}");
     }
 }
+
+/// Found by fuzzing: pep508_rs's error printing panicked on a span ending inside a multi-byte
+/// character; the error is printed with the input and a caret line under the bad part.
+#[test]
+fn an_error_next_to_a_multi_byte_character_is_printed_not_a_panic() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "x.py", "print(1)\n");
+    write(
+        d.path(),
+        "requirements.txt",
+        "abc[def] ; python_version ½ '3'\n",
+    );
+    let msg = analyze_file(d.path(), "x.py").unwrap_err().to_string();
+    assert!(msg.contains("python_version ½ '3'\n"), "{msg}");
+    assert!(msg.contains('^'), "{msg}");
+}
