@@ -800,12 +800,10 @@ fn node_a_deleted_pod_ends_on_sigterm_not_after_the_grace_period() {
         last
     };
     // A guard against a hung watch, far above the 30 s grace period; not a timing assertion.
+    let guard = std::time::Duration::from_secs(180);
     let exit =
-        e.rt.block_on(tokio::time::timeout(
-            std::time::Duration::from_secs(180),
-            watch,
-        ))
-        .expect("the pod was deleted");
+        e.rt.block_on(async { tokio::time::timeout(guard, watch).await })
+            .expect("the pod was deleted");
     assert_eq!(
         exit,
         Some(143),
