@@ -219,6 +219,9 @@ pub fn template(input: &PodInput<'_>) -> Result<PodTemplateSpec, Problem> {
             volumes: Some(volumes),
             restart_policy: Some(input.restart_policy.into()),
             service_account_name: input.service_account_name.map(str::to_string),
+            // A script gets no API token unless its spec names a service account: least
+            // privilege, and one projected volume less to set up before the pod starts.
+            automount_service_account_token: input.service_account_name.is_none().then_some(false),
             image_pull_secrets: non_empty(input.image_pull_secrets.to_vec()),
             node_selector: (!input.node_selector.is_empty()).then(|| input.node_selector.clone()),
             tolerations: non_empty(input.tolerations.to_vec()),

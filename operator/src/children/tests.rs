@@ -602,3 +602,25 @@ fn cronjob_translates_schedule_and_policy() {
         "InvalidSchedule"
     );
 }
+
+#[test]
+fn a_named_service_account_keeps_its_token_and_no_other_pod_gets_one() {
+    let with = build(
+        &app(PrisnAppSpec {
+            source: Source::image(DIGEST),
+            service_account_name: Some("reader".into()),
+            ..Default::default()
+        }),
+        None,
+    );
+    assert_eq!(pod(&with).service_account_name.as_deref(), Some("reader"));
+    assert_eq!(pod(&with).automount_service_account_token, None);
+    let without = build(
+        &app(PrisnAppSpec {
+            source: Source::image(DIGEST),
+            ..Default::default()
+        }),
+        None,
+    );
+    assert_eq!(pod(&without).automount_service_account_token, Some(false));
+}
