@@ -92,11 +92,22 @@ print(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "NAME"
 "$BIN/prisn" scale api 0 >/dev/null
 k -n "$NS" wait --for=delete pod -l prisn.io/app=api --timeout=120s >/dev/null 2>&1 || true
 
-forget_image() {
-  # What kubelet's image GC does: drop every name of the image (tag, repo digest and the
+forget_image() {  # forget_image all|app
+  # What kubelet's image GC does: drop every name of an image (tag, repo digest and the
   # image-ID name CRI adds, all pointing at one manifest digest), so its layers go too (--sync).
+  # `app` drops api's image only, so the base's layers stay when another image on the node
+  # shares them (the usual case on a node running more than one app); `all` drops every
+  # image of the test registry but the operator's, so the base is pulled too.
   local refs
-  refs=$(ctr --address "$SOCK" -n k8s.io images ls | awk -v d="${IMAGE#*@}" '$3 == d {print $1}')
+  if [ "$1" = app ]; then
+    refs=$(ctr --address "$SOCK" -n k8s.io images ls | awk -v d="${IMAGE#*@}" '$3 == d {print $1}')
+  else
+    # Kept: the operator's image and every image with a name outside the registry (pause).
+    refs=$(ctr --address "$SOCK" -n k8s.io images ls | awk -v r="$REG/" -v op="$OPERATOR_DIGEST" '
+      NR > 1 { name[NR] = $1; digest[NR] = $3
+               if ($3 == op || (index($1, r) != 1 && $1 !~ /^sha256:/)) keep[$3] = 1 }
+      END { for (i in name) if (!(digest[i] in keep)) print name[i] }')
+  fi
   # shellcheck disable=SC2086
   [ -z "$refs" ] || ctr --address "$SOCK" -n k8s.io images rm --sync $refs >/dev/null
 }
@@ -161,9 +172,15 @@ cold_start() {  # cold_start LABEL N: create pod, wait Ready, print its timeline
   k -n "$NS" delete pod "$name" --grace-period=1 --wait=true >/dev/null
 }
 
-: >"$WORK/cached" ; : >"$WORK/pulled"
+: >"$WORK/cached" ; : >"$WORK/pulled" ; : >"$WORK/cold"
+# The operator's image (digest) stays: its pod runs on this node.
+OPERATOR_DIGEST=$(k -n prisn-system get pods -o jsonpath='{.items[*].status.containerStatuses[*].imageID}' 2>/dev/null | tr ' ' '\n' | sed -n 's/.*@//p' | head -1)
 for i in $(seq "$RUNS"); do
-  forget_image
+  forget_image all
+  cold_start cold "$i" | tee -a "$WORK/cold" >&2
+  # Another image on the base, as on a node running more than one app: the base itself.
+  ctr --address "$SOCK" -n k8s.io images pull --plain-http "$BASE" >/dev/null
+  forget_image app
   cold_start pulled "$i" | tee -a "$WORK/pulled" >&2
   cold_start cached "$i" | tee -a "$WORK/cached" >&2
 done
@@ -230,7 +247,8 @@ Pod create → Ready of examples/api.py (flask; image $(echo "$IMAGE" | sed 's/@
 | image | create → Ready | until sandbox | sandbox | pull | create + start | app start | until Ready |
 |---|---|---|---|---|---|---|---|
 $(row "on the node" "$WORK/cached")
-$(row "pulled from the node's registry" "$WORK/pulled")
+$(row "pulled, the base's layers on the node (another app uses them)" "$WORK/pulled")
+$(row "pulled, nothing of it on the node" "$WORK/cold")
 
 | edit → new code | median | goal |
 |---|---|---|
