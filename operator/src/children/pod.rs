@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, HTTPGetAction, KeyToPath, LocalObjectReference,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, TCPSocketAction,
-    Toleration, Volume, VolumeMount,
+    EnvFromSource, EnvVar, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
+    LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource,
+    SecurityContext, SleepAction, TCPSocketAction, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -200,6 +200,7 @@ pub fn template(input: &PodInput<'_>) -> Result<PodTemplateSpec, Problem> {
         startup_probe: startup,
         readiness_probe: readiness,
         liveness_probe: liveness,
+        lifecycle: input.port.map(|_| drain()),
         security_context: Some(container_security()),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
@@ -236,6 +237,25 @@ pub fn template(input: &PodInput<'_>) -> Result<PodTemplateSpec, Problem> {
             ..Default::default()
         }),
     })
+}
+
+/// Seconds a serving pod keeps answering after it is told to stop.
+pub const DRAIN_SECONDS: i64 = 3;
+
+/// A pod that serves a port waits [`DRAIN_SECONDS`] before its SIGTERM: the Service's rules
+/// (EndpointSlice, then kube-proxy on every node) drop a terminating pod a moment after the
+/// deletion, and a script that ended at once would refuse the requests still routed to it.
+/// kubelet's own sleep action, so no `sleep` binary is needed in the image.
+fn drain() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: DRAIN_SECONDS,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// git init / fetch / checkout, each an argument array: no shell ever sees the URL or ref.

@@ -624,3 +624,21 @@ fn a_named_service_account_keeps_its_token_and_no_other_pod_gets_one() {
     );
     assert_eq!(pod(&without).automount_service_account_token, Some(false));
 }
+
+#[test]
+fn a_serving_pod_drains_before_its_sigterm_and_a_job_pod_does_not() {
+    let sleep_of = |port| {
+        let c = build(
+            &app(PrisnAppSpec {
+                source: Source::image(DIGEST),
+                port,
+                ..Default::default()
+            }),
+            None,
+        );
+        let lifecycle = main_container(&c).lifecycle.clone();
+        lifecycle.and_then(|l| l.pre_stop?.sleep).map(|s| s.seconds)
+    };
+    assert_eq!(sleep_of(Some(8080)), Some(pod::DRAIN_SECONDS));
+    assert_eq!(sleep_of(None), None);
+}
