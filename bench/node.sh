@@ -15,7 +15,7 @@
 #   PROFILE=release bench/node.sh   # prisn and the operator from the release profile
 #
 # Needs: the test bed up with its real node (tests/testbed/testbed.sh up, as root), skopeo,
-# the test base images (tests/fixtures/base-images/build.sh). Runs the operator on the host
+# the test base images (made by tests/run.sh with `prisn base`). Runs the operator on the host
 # for one namespace (the e2e tests cover the operator as a pod; here it only adds its
 # reconcile to figure 2), in a namespace placed on the real node; removes both at the end.
 set -euo pipefail
