@@ -77,6 +77,16 @@ pub fn parse(text: &str, seconds: Seconds) -> Result<Cron, ScheduleError> {
                 )));
             }
         }
+        // An empty list item (`,` or `1,,2`) leaves croner a field no time matches, and its
+        // search for a next run then takes a minute to give up (found by fuzzing).
+        if let Some(field) = trimmed
+            .split_whitespace()
+            .find(|f| f.split(',').any(str::is_empty))
+        {
+            return Err(bad(format!(
+                "the field {field:?} has an empty item; separate values by single commas, e.g. \"0,15,30\""
+            )));
+        }
         trimmed
     };
     let parser = CronParser::builder()
@@ -162,6 +172,17 @@ mod tests {
         assert!(e.why.starts_with("the month field \"13\""), "{e}");
         let e = parse("61 0 * * * *", Seconds::Allowed).unwrap_err();
         assert!(e.why.starts_with("the second field \"61\""), "{e}");
+    }
+
+    /// Found by fuzzing: `*/3 , * * * *` parsed, then the search for its next run took a
+    /// minute to find that none exists.
+    #[test]
+    fn an_empty_list_item_is_refused_before_any_search() {
+        for bad in ["*/3 , * * * *", ", * * * *", "1,,2 * * * *", "0 0 1, * *"] {
+            let e = parse(bad, Seconds::Allowed).expect_err(bad);
+            assert!(e.why.contains("has an empty item"), "{bad}: {e}");
+        }
+        assert!(parse("0,15,30 * * * *", Seconds::Refused).is_ok());
     }
 
     #[test]
