@@ -250,7 +250,8 @@ fn analyze_node(script: &Script, req: &mut Requirements) -> Result<()> {
     Ok(())
 }
 
-/// Parse one PEP 508 requirement, never panicking: pep508_rs 0.9.2 panics (an `expect`) on a
+/// Parse one PEP 508 requirement, never panicking: pep508_rs 0.9.2 panics on non-ASCII text
+/// (below), and (an `expect`) on a
 /// name or an extra that ends in `-`, `_` or `.` before a space or a `]`, such as `pa- x` or
 /// `pa[ex- ]` (both found by fuzzing the requirements parser), so such names are refused here
 /// first, and any other panic of the parser becomes an error too (outside the fuzzer, whose
@@ -258,6 +259,14 @@ fn analyze_node(script: &Script, req: &mut Requirements) -> Result<()> {
 pub(crate) fn parse_pep508(
     text: &str,
 ) -> std::result::Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
+    // pep508_rs counts characters where it means bytes in places (a marker's `and`/`or` and its
+    // error printing), and slicing inside a multi-byte character panics; nothing in PEP 508 but
+    // a URL may hold one, and a URL can be percent-encoded (found by fuzzing).
+    if let Some(c) = text.chars().find(|c| !c.is_ascii()) {
+        return Err(format!(
+            "{c:?} is not ASCII: names, versions and markers are ASCII; percent-encode it in a URL"
+        ));
+    }
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let text_after_space = text.trim_start();
     let name_len = text_after_space
