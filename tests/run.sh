@@ -9,6 +9,9 @@ ROOT=$PWD
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/prisn
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target}
 export UV_PYTHON_DOWNLOADS=never
+# A clean clone compiles the workspace's own crates once: incremental state would only cost
+# time and ~10 GB of cache that no later run of a fresh clone can use.
+export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
