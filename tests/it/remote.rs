@@ -352,8 +352,7 @@ fn the_seed_context_deploys_gets_logs_scales_and_deletes_like_local_mode() {
     // Releases name the token that made them (the server sets `who`; the client's
     // $USER claim counts for nothing), also a rollback's.
     r.ok(&["rollback", "api"]);
-    let history: Value =
-        serde_json::from_str(&r.ok(&["history", "api", "-o", "json"])).unwrap();
+    let history: Value = serde_json::from_str(&r.ok(&["history", "api", "-o", "json"])).unwrap();
     let admin = format!("token {}", r.token.split('_').nth(1).unwrap());
     let releases = history.as_array().unwrap();
     assert!(
@@ -651,4 +650,56 @@ fn workloads_survive_a_killed_server_and_a_killed_daemon() {
     r.start();
     assert_eq!(r.pid("api"), Some(pid), "re-adopted, not restarted");
     assert_eq!(r.status("api")["restarts"], 0);
+}
+
+/// An app without dependencies that answers every GET with `body`, on `$PORT`.
+pub fn named_app(body: &str) -> String {
+    format!(
+        r#"import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        b = b"{body}"
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#
+    )
+}
+
+#[test]
+fn twenty_concurrent_deploys_of_different_apps_all_succeed() {
+    let r = Remote::new();
+    let apps: Vec<(String, u16)> = (0..20).map(|i| (format!("app{i}"), free_port())).collect();
+    let deploys: Vec<_> = apps
+        .iter()
+        .map(|(name, port)| {
+            r.t.write(&format!("{name}.py"), &named_app(name));
+            let mut cmd = r.t.prisn();
+            cmd.args(["--context", "prod", "deploy", &format!("{name}.py")])
+                .args(["--port", &port.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for ((name, _), child) in apps.iter().zip(deploys) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("app/{name} created\n"));
+    }
+    for (name, port) in &apps {
+        eventually("each app answers with its own code", 30, || {
+            http_get(*port, "/").is_some_and(|b| b.ends_with(name.as_str()))
+        });
+    }
+    let list: Value = serde_json::from_str(&r.ok(&["get", "-o", "json"])).unwrap();
+    let running = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["phase"] == "Running")
+        .count();
+    assert_eq!(running, 20, "{list}");
 }
