@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 mod wheels;
 
-use super::local::{deploy_body, expect_for, status, wait, workload};
+use super::local::{deploy_body, expect_for, finish, status, wait, workload};
 use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
 use crate::context::{Context, Mode};
 use crate::settings::Settings;
@@ -286,10 +286,7 @@ impl Backend for RemoteBackend {
             && req.kind != Kind::CronJob
         {
             let view = wait(&self.client, &req.name, req.kind, timeout, req.until_done)?;
-            if req.until_done {
-                exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
-            }
-            phase = Some(view.phase);
+            (phase, exit_code) = finish(view, req, &mut notes);
         }
         Ok(Deployed {
             name: reply.name,

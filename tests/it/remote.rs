@@ -386,6 +386,21 @@ fn jobs_and_cron_jobs_run_on_the_server_and_logs_follow_to_the_end() {
         r.status("count")["phase"] == "Succeeded"
     });
 
+    // A failed `--once --wait` job: its exit code, and the same notes as local mode (one
+    // finishing step): its message and last output, with the user's paths.
+    r.t.write(
+        "fail.sh",
+        "#!/bin/bash\necho about to fail\necho \"in $0\" >&2\nexit 3\n",
+    );
+    let out = r.run(&["deploy", "fail.sh", "--once", "--wait", "--name", "fail"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("job fail:") && err.contains("last output:") && err.contains("about to fail"),
+        "{err}"
+    );
+    assert!(err.contains("isolation:"), "{err}");
+
     r.t.write("tick.sh", "#!/bin/bash\necho tick\n");
     let out = r.ok(&[
         "deploy",
