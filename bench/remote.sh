@@ -163,9 +163,9 @@ gapped_ctx warm
 shipped=(); pypi=(); links=()
 LINKS=$WORK/links; mkdir -p "$LINKS"
 find "$PRISN_HOME/cache/wheels" -name '*.whl' -exec ln -sf {} "$LINKS/" \;
-python3 - api.py <prisn.lock >reqs.txt <<'PY'
+python3 - prisn.lock api.py >reqs.txt <<'PY'
 import sys, tomllib
-sec = tomllib.load(sys.stdin.buffer)["scripts"][sys.argv[1]]
+sec = tomllib.load(open(sys.argv[1], "rb"))["scripts"][sys.argv[2]]
 for p in sec["package"]:
     print(f"{p['name']}=={p['version']} " + " ".join(f"--hash={h}" for h in p["hashes"]))
 PY
