@@ -6,6 +6,11 @@
 #   2. 50 concurrent clients doing get (list) and status over HTTPS with a token,
 #      new TLS connection per request: p50/p99 and errors                      goal p99 ≤ 50 ms
 #   3. idle memory (VmRSS) of the server, and of the namespace's daemon        goal ≤ 30 MiB
+#   4. 20 concurrent deploys of different apps (no dependencies) to one server: all succeed
+#   5. cold environment on an air-gapped server (`--offline`, empty uv cache, a new namespace
+#      per run) from the wheels the client ships (the client's wheel cache warmed once), vs a
+#      local `uv venv` + `uv pip install` of the same lock with an empty uv cache, from PyPI
+#      and from the same wheels (--no-index --find-links)                    goal ≤ 1.3×
 #
 #   bench/remote.sh           # prints a markdown table on stdout, details on stderr
 #
@@ -18,6 +23,7 @@ ROOT=$PWD
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/prisn
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/cargo-target}
 RUNS=${RUNS:-10}
+COLD_RUNS=${COLD_RUNS:-3}
 PORT=${PORT:-18941}
 API=${API:-17391}
 
@@ -31,7 +37,10 @@ export PRISN_HOME=$WORK/client
 DATA=$WORK/data
 cleanup() {
   [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true
-  PRISN_HOME=$DATA/ns/bench/home "$PRISN" daemon stop >/dev/null 2>&1 || true
+  [ -n "${GAPPED:-}" ] && kill "$GAPPED" 2>/dev/null || true
+  for h in "$DATA"/ns/*/home "${DATA2:-/nonexistent}"/ns/*/home; do
+    [ -d "$h" ] && PRISN_HOME=$h "$PRISN" daemon stop >/dev/null 2>&1 || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -105,6 +114,84 @@ daemon_pid=$(PRISN_HOME=$DATA/ns/bench/home "$PRISN" daemon status -o json | sed
 server_rss=$(rss "$SERVER")
 daemon_rss=$(rss "$daemon_pid")
 
+log "== 4. 20 concurrent deploys of different apps"
+for i in $(seq 0 19); do
+  cat >"app$i.py" <<PY
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        b = b"app$i"
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+PY
+done
+t0=$(now_ms)
+pids=()
+for i in $(seq 0 19); do
+  "$PRISN" deploy "app$i.py" --port $((PORT + 100 + i)) -q >"app$i.out" 2>&1 & pids+=($!)
+done
+fails=0
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+t1=$(now_ms)
+answering=0
+for i in $(seq 0 19); do
+  [ "$(curl -fs "http://127.0.0.1:$((PORT + 100 + i))/")" = "app$i" ] && answering=$((answering + 1))
+done
+many="20 deploys in $((t1 - t0)) ms, $fails failed, $answering/20 answering with their own code"
+for i in $(seq 0 19); do "$PRISN" delete "app$i" --yes -q >/dev/null 2>&1 || true; done
+
+log "== 5. cold environment from client-shipped wheels (air-gapped server) vs local uv"
+DATA2=$WORK/data2
+line2=$("$PRISN" server init --data "$DATA2" --namespace warm 2>/dev/null)
+fp2=$(sed 's/.*--fingerprint \([^ ]*\).*/\1/' <<<"$line2")
+UV_CACHE_DIR=$WORK/uv-server "$PRISN" server --data "$DATA2" --listen "127.0.0.1:$((API + 1))" --offline 2>"$WORK/server2.log" &
+GAPPED=$!
+until curl -sk -o /dev/null "https://127.0.0.1:$((API + 1))/v1/info"; do sleep 0.05; done
+gapped_ctx() { # NAMESPACE: a context for it, with a fresh deploy token
+  local tok
+  tok=$("$PRISN" server token create --data "$DATA2" --namespace "$1" --role deploy 2>/dev/null)
+  "$PRISN" context add "$1" --mode remote --server "127.0.0.1:$((API + 1))" -n "$1" \
+    --fingerprint "$fp2" --token "$tok" >/dev/null 2>&1
+}
+gapped_ctx warm
+# Warms the client's wheel cache (downloads the lock's wheels once).
+"$PRISN" --context warm deploy api.py --port $((PORT + 1)) -q >&2
+"$PRISN" --context warm delete api --yes -q >/dev/null 2>&1
+shipped=(); pypi=(); links=()
+LINKS=$WORK/links; mkdir -p "$LINKS"
+find "$PRISN_HOME/cache/wheels" -name '*.whl' -exec ln -sf {} "$LINKS/" \;
+python3 - prisn.lock api.py >reqs.txt <<'PY'
+import sys, tomllib
+sec = tomllib.load(open(sys.argv[1], "rb"))["scripts"][sys.argv[2]]
+for p in sec["package"]:
+    print(f"{p['name']}=={p['version']} " + " ".join(f"--hash={h}" for h in p["hashes"]))
+PY
+for i in $(seq 1 "$COLD_RUNS"); do
+  gapped_ctx "cold$i"
+  rm -rf "$WORK/uv-server"
+  t0=$(now_ms); "$PRISN" --context "cold$i" deploy api.py --port $((PORT + 1 + i)) -q >&2; t1=$(now_ms)
+  shipped+=($((t1 - t0)))
+  "$PRISN" --context "cold$i" delete api --yes -q >/dev/null 2>&1
+  for mode in pypi links; do
+    rm -rf "$WORK/uv-local" "$WORK/venv"
+    t0=$(now_ms)
+    UV_CACHE_DIR=$WORK/uv-local uv venv -q "$WORK/venv" --python python3
+    if [ $mode = pypi ]; then extra=(); else extra=(--no-index --find-links "$LINKS"); fi
+    UV_CACHE_DIR=$WORK/uv-local uv pip install -q --python "$WORK/venv/bin/python" \
+      --require-hashes --no-deps "${extra[@]}" -r reqs.txt
+    t1=$(now_ms)
+    if [ $mode = pypi ]; then pypi+=($((t1 - t0))); else links+=($((t1 - t0))); fi
+  done
+done
+shipped_ms=$(printf '%s\n' "${shipped[@]}" | median)
+pypi_ms=$(printf '%s\n' "${pypi[@]}" | median)
+links_ms=$(printf '%s\n' "${links[@]}" | median)
+wheels=$(find "$LINKS" -name '*.whl' | wc -l)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
 cat <<TABLE
 | figure | goal | measured |
 |---|---|---|
@@ -112,5 +199,8 @@ cat <<TABLE
 | code-only change → new code answering, over TLS | ≤ 300 ms | ${code_ms} ms median ($code_range, $RUNS runs) |
 | bytes sent for that change | ≈ the changed file | $sent bytes (api.py is $file_size bytes) |
 | 50 concurrent clients, get + status (new TLS connection each) | p99 ≤ 50 ms, no errors | $conc |
-| idle memory: server / namespace daemon | ≤ 30 MiB | $server_rss MiB / $daemon_rss MiB |
+| 20 concurrent deploys of different apps, one server | all succeed | $many |
+| air-gapped server: deploy of api.py with a cold environment from $wheels client-shipped wheels (upload, checks, install, app answering) | ≤ 1.3× local uv | ${shipped_ms} ms median ($COLD_RUNS runs): $(ratio "$shipped_ms" "$pypi_ms")× the local install from PyPI, $(ratio "$shipped_ms" "$links_ms")× the local install from the same wheels |
+| local \`uv venv\` + \`uv pip install\` of the same lock, empty uv cache: from PyPI / from the wheels (--no-index) | – | ${pypi_ms} ms / ${links_ms} ms |
+| idle memory: server / namespace daemon (VmRSS; the daemon is a separate process, started on a namespace's first request) | ≤ 30 MiB | $server_rss MiB / $daemon_rss MiB |
 TABLE

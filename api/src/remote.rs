@@ -84,6 +84,25 @@ pub struct Manifest {
     /// declared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
+    /// Wheels for a server that cannot reach a package index ([`Info::index_reachable`]):
+    /// one per locked package, for the server's Python and platform. The server installs
+    /// from these alone (no index), each checked against the lock's sha256 for its package.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<WheelFile>,
+}
+
+/// A wheel a deploy ships to an air-gapped server, by content like the code files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WheelFile {
+    /// The locked package it installs (normalised name, as in prisn.lock).
+    pub package: String,
+    /// The wheel's file name (`name-version-python-abi-platform.whl`): the installer reads
+    /// the tags from it. A plain name, no `/`.
+    pub filename: String,
+    /// `sha256:<hex>`: one of the lock's hashes for `package`.
+    pub digest: String,
+    pub size: u64,
 }
 
 /// `PUT /v1/workloads/{name}` on a server: the daemon's [`DeployBody`] whose paths

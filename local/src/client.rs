@@ -93,6 +93,14 @@ impl Client {
         self.json(self.http.request(method, self.url(path)).json(body))
     }
 
+    /// `GET` `path` and read the JSON answer (remote mode's own routes).
+    ///
+    /// # Errors
+    /// As every call.
+    pub fn get_json<T: for<'de> serde::Deserialize<'de>>(&self, path: &str) -> Result<T> {
+        self.json(self.http.get(self.url(path)).timeout(CALL_TIMEOUT))
+    }
+
     /// `PUT` raw bytes to `path` (an upload); the answer's body is dropped.
     ///
     /// # Errors

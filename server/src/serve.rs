@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,8 +58,8 @@ pub struct Server {
     db: Mutex<Db>,
     ns: Namespaces,
     limits: Limits,
-    info: Mutex<Info>,
-    index_reachable: AtomicBool,
+    /// What `GET /v1/info` answers (fixed at start, the index probe included).
+    info: Info,
     /// One deploy per (namespace, name) at a time while its code directory is swapped.
     deploying: Mutex<HashMap<(String, String), DeployLock>>,
 }
@@ -78,6 +77,15 @@ impl Server {
 #[derive(Debug, Clone)]
 struct Caller {
     ns: String,
+    /// The token's id: who, in the audit log and in the releases a request makes.
+    token: String,
+}
+
+impl Caller {
+    /// A release's `who`: set by the server from the token, whatever the client claimed.
+    fn who(&self) -> Option<String> {
+        Some(format!("token {}", self.token))
+    }
 }
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
@@ -149,7 +157,10 @@ async fn guard(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Re
                 Ok(()) => match namespace::prepare(&s.data, &ns) {
                     Err(e) => ApiError(e).into_response(),
                     Ok(_) => {
-                        req.extensions_mut().insert(Caller { ns: ns.clone() });
+                        req.extensions_mut().insert(Caller {
+                            ns: ns.clone(),
+                            token: t.id.clone(),
+                        });
                         next.run(req).await
                     }
                 },
@@ -179,7 +190,7 @@ pub fn router(s: Arc<Server>) -> Router {
         .route("/v1/workloads/{name}/logs", get(forward))
         .route("/v1/workloads/{name}/scale", put(forward))
         .route("/v1/workloads/{name}/releases", get(forward))
-        .route("/v1/workloads/{name}/rollback", post(forward))
+        .route("/v1/workloads/{name}/rollback", post(rollback))
         .route("/v1/blobs/missing", post(missing))
         .route("/v1/blobs/{digest}", put(put_blob))
         .route("/v1/audit", get(audit))
@@ -200,9 +211,7 @@ pub fn router(s: Arc<Server>) -> Router {
 }
 
 async fn info(State(s): State<Arc<Server>>) -> Response {
-    let mut info = s.info.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    info.index_reachable = s.index_reachable.load(Ordering::Relaxed);
-    axum::Json(info).into_response()
+    axum::Json(s.info.clone()).into_response()
 }
 
 /// A JSON body, at most `max_json_bytes`.
@@ -276,6 +285,7 @@ async fn deploy(
     let (dir, home) = (s.ns.dir(&c.ns), s.ns.home(&c.ns));
     upload::check(&dir, &req.manifest, &req.deploy, &s.limits)?;
     let mut deploy = req.deploy;
+    deploy.who = c.who();
     // Every tenant's run is sandboxed: nothing of another namespace or of the server in view.
     deploy.isolation = match deploy.isolation {
         prisn_api::Isolation::None => {
@@ -293,11 +303,15 @@ async fn deploy(
     };
     let _one_at_a_time = lock.lock().await;
     let manifest = req.manifest;
+    // No index: the shipped wheels only.
+    let no_index = !s.info.index_reachable;
     let (dir, env, files) = {
         let (name, deploy) = (name.clone(), deploy.clone());
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let dir = upload::materialise(&dir, &name, &manifest)?;
-            let env = upload::environment(&home, &dir, &deploy)?;
+            let code = upload::materialise(&dir, &name, &manifest)?;
+            let wheels = no_index.then_some(manifest.wheels.as_slice());
+            let env = upload::environment(&home, &dir, &code, &deploy, wheels)?;
+            let dir = code;
             let mut files: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
             files.sort();
             Ok((dir, env, files))
@@ -318,6 +332,26 @@ async fn deploy(
     let path = format!("/v1/workloads/{name}");
     Ok(s.ns
         .forward(&c.ns, Method::PUT, &path, bytes.into())
+        .await?)
+}
+
+/// Forwarded with `who` set from the token.
+async fn rollback(
+    State(s): State<Arc<Server>>,
+    Extension(c): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    prisn_api::name::validate(&name).map_err(|e| Error::invalid(e.to_string(), e.hint.clone()))?;
+    let mut req: prisn_api::daemon::RollbackBody = parse(&json_body(body, &s.limits).await?)?;
+    req.who = c.who();
+    let bytes = serde_json::to_vec(&req).map_err(|source| Error::Encode {
+        what: "the rollback body",
+        source,
+    })?;
+    let path = format!("/v1/workloads/{name}/rollback");
+    Ok(s.ns
+        .forward(&c.ns, Method::POST, &path, bytes.into())
         .await?)
 }
 
@@ -442,27 +476,29 @@ async fn serve(opts: Options, tls: Option<Arc<rustls::ServerConfig>>, db: Db) ->
                 source,
             })?
     };
-    let index = info.index.clone();
+    // Probed before the first request, so every deploy sees the answer its client saw in
+    // `GET /v1/info` (a deploy during a pending probe would expect wheels no client sent).
+    let reachable = !opts.offline && probe(&info.index).await;
+    tracing::info!(
+        "package index {}: {}",
+        info.index,
+        match (opts.offline, reachable) {
+            (true, _) => "not tried (--offline)",
+            (false, true) => "reachable",
+            (false, false) => "unreachable: deploys install from the wheels their clients ship",
+        }
+    );
     let server = Arc::new(Server {
         data: opts.data.clone(),
         db: Mutex::new(db),
         ns: Namespaces::new(&opts.data, opts.exe.clone()),
         limits: opts.limits,
-        info: Mutex::new(info),
-        index_reachable: AtomicBool::new(false),
+        info: Info {
+            index_reachable: reachable,
+            ..info
+        },
         deploying: Mutex::new(HashMap::new()),
     });
-    if !opts.offline {
-        let s = server.clone();
-        tokio::spawn(async move {
-            let ok = probe(&index).await;
-            s.index_reachable.store(ok, Ordering::Relaxed);
-            tracing::info!(
-                "package index {index}: {}",
-                if ok { "reachable" } else { "unreachable" }
-            );
-        });
-    }
     let tcp = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| Error::Unavailable {

@@ -8,6 +8,12 @@
 //! whole), writes the lock beside them, and builds the environment from the lock in the
 //! namespace's own store (`--frozen`: the server never resolves; hashes required; no sdist
 //! unless the server runs with `--allow-sdist`).
+//!
+//! A server that cannot reach a package index installs from the wheels the deploy shipped
+//! (`Manifest::wheels`) and nothing else: each one's sha256 must be one the lock records for
+//! its package (the blob store already checked the bytes against that sha256), every locked
+//! package needs one, and uv runs with `--no-index --find-links` on a directory holding just
+//! those wheels (and `--require-hashes`, so it checks them again). No sdist can come in.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -17,8 +23,9 @@ use std::path::{Component, Path, PathBuf};
 use axum::body::Body;
 use futures::StreamExt as _;
 use prisn_api::daemon::DeployBody;
-use prisn_api::remote::{Limits, Manifest};
+use prisn_api::remote::{Limits, Manifest, WheelFile};
 use prisn_builder::home::Home;
+use prisn_builder::lock::LockSection;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -161,6 +168,70 @@ pub fn check_path(field: &str, p: &str) -> Result<()> {
     Ok(())
 }
 
+/// A wheel's file name: plain, `.whl`.
+fn check_wheel_name(name: &str) -> Result<()> {
+    check_path("wheel", name)?;
+    if name.contains('/') || name.starts_with('.') || !name.ends_with(".whl") {
+        return Err(Error::invalid(
+            format!("wheel {name:?}: not a wheel file name (NAME-VERSION-TAGS.whl, no directory)"),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Every shipped wheel is for a locked package and has one of its sha256s; every locked
+/// package has a wheel (this server has no index to fetch one from).
+///
+/// # Errors
+/// 400 naming the package.
+pub fn check_wheels(section: &LockSection, wheels: &[WheelFile]) -> Result<()> {
+    for w in wheels {
+        let Some(p) = section.packages.iter().find(|p| p.name == w.package) else {
+            return Err(Error::invalid(
+                format!(
+                    "wheel {} is for package {:?}, which the lock does not pin",
+                    w.filename, w.package
+                ),
+                None,
+            ));
+        };
+        if !p.hashes.contains(&w.digest) {
+            return Err(Error::invalid(
+                format!(
+                    "wheel {} of package {}: its sha256 {} is not one the lock records for {}=={}",
+                    w.filename, p.name, w.digest, p.name, p.version
+                ),
+                Some("ship the artifact the lock pins (lock again if the package changed)".into()),
+            ));
+        }
+    }
+    for p in &section.packages {
+        if p.url.is_some() {
+            return Err(Error::invalid(
+                format!(
+                    "package {} is a direct URL requirement, and this server cannot reach a package index",
+                    p.name
+                ),
+                Some(
+                    "depend on it through an index, or run the server where it can reach one"
+                        .into(),
+                ),
+            ));
+        }
+        if !wheels.iter().any(|w| w.package == p.name) {
+            return Err(Error::invalid(
+                format!(
+                    "this server cannot reach a package index, and the deploy brought no wheel for package {}=={}",
+                    p.name, p.version
+                ),
+                Some("deploy with a prisn that ships wheels to such servers (it does so when `GET /v1/info` says index_reachable: false)".into()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Check a manifest and the deploy's entrypoint against the limits and the rules.
 ///
 /// # Errors
@@ -206,11 +277,22 @@ pub fn check(ns: &Path, m: &Manifest, body: &DeployBody, limits: &Limits) -> Res
             None,
         ));
     }
+    let mut names = BTreeSet::new();
+    for w in &m.wheels {
+        check_wheel_name(&w.filename)?;
+        if !names.insert(w.filename.as_str()) {
+            return Err(Error::invalid(
+                format!("wheel {:?} is listed twice", w.filename),
+                None,
+            ));
+        }
+    }
     let digests: Vec<String> = m
         .files
         .iter()
         .map(|f| f.digest.clone())
         .chain(m.lock.clone())
+        .chain(m.wheels.iter().map(|w| w.digest.clone()))
         .collect();
     let lacking = missing(ns, &digests)?;
     if let Some(d) = lacking.first() {
@@ -265,12 +347,30 @@ pub fn materialise(ns: &Path, name: &str, m: &Manifest) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// Where a deploy's environment comes from: the index (`None`), or only the wheels it
+/// shipped (`Some`: the server cannot reach an index).
+pub type Wheels<'a> = Option<&'a [WheelFile]>;
+
 /// Build (or find) the environment of the code in `dir` from its lock, never resolving.
 ///
 /// # Errors
-/// The builder's: a lock that is missing for declared dependencies, an install failure.
-pub fn environment(home: &Home, dir: &Path, body: &DeployBody) -> Result<PathBuf> {
+/// The builder's: a lock that is missing for declared dependencies, an install failure;
+/// 400 for shipped wheels that do not match the lock.
+pub fn environment(
+    home: &Home,
+    ns: &Path,
+    dir: &Path,
+    body: &DeployBody,
+    wheels: Wheels,
+) -> Result<PathBuf> {
     use prisn_builder::lock::{EnsureOptions, LockMode};
+    let failed = |e: prisn_builder::Error| {
+        let hint = prisn_api::Hint::hint(&e);
+        Error::invalid(
+            format!("building the environment on the server failed: {e}"),
+            hint,
+        )
+    };
     let opts = prisn_builder::prepare::Options {
         entrypoint: Some(body.code.entrypoint.clone()),
         python: None,
@@ -284,14 +384,51 @@ pub fn environment(home: &Home, dir: &Path, body: &DeployBody) -> Result<PathBuf
     } else {
         dir.join(&body.code.entrypoint)
     };
-    let (_, env) =
-        prisn_builder::prepare::prepare(&target, &opts, home, &prisn_builder::reporter::NoReporter)
-            .map_err(|e| {
-                let hint = prisn_api::Hint::hint(&e);
-                Error::invalid(
-                    format!("building the environment on the server failed: {e}"),
-                    hint,
-                )
-            })?;
+    let reporter = prisn_builder::reporter::NoReporter;
+    let mut r = prisn_builder::prepare::resolve(&target, &opts, home, &reporter).map_err(failed)?;
+    let section = &r.lock.section;
+    // Held until the install is done: the find-links directory of this deploy's wheels.
+    let mut _links = None;
+    if let Some(wheels) = wheels
+        && section.runtime == prisn_builder::script::Runtime::Python3
+        && !section.packages.is_empty()
+    {
+        check_wheels(section, wheels)?;
+        let links = find_links(ns, wheels)?;
+        r.requirements.index = prisn_builder::analyze::IndexOptions {
+            no_index: true,
+            find_links: vec![links.path().to_string_lossy().into_owned()],
+            ..Default::default()
+        };
+        _links = Some(links);
+    }
+    let store = prisn_builder::store::Store::new(home);
+    let env = prisn_builder::env::ensure(
+        &store,
+        &r.script,
+        &r.requirements,
+        section,
+        &r.interpreter,
+        &reporter,
+    )
+    .map_err(failed)?;
     Ok(env.path.clone())
+}
+
+/// A directory holding exactly the deploy's wheels under their file names (links to the
+/// blobs), in the temp directory a restart sweeps.
+fn find_links(ns: &Path, wheels: &[WheelFile]) -> Result<tempfile::TempDir> {
+    let tmp = tmp_dir(ns);
+    prisn_local::paths::create_private_dir(&tmp).map_err(Error::io("create", &tmp))?;
+    let links = tempfile::Builder::new()
+        .prefix("wheels.")
+        .tempdir_in(&tmp)
+        .map_err(Error::io("create a temp dir in", &tmp))?;
+    for w in wheels {
+        let (from, to) = (path_of(ns, &w.digest)?, links.path().join(&w.filename));
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).map_err(Error::io("copy", &to))?;
+        }
+    }
+    Ok(links)
 }

@@ -220,25 +220,7 @@ impl Backend for LocalBackend {
                 }
                 (waited, _) => waited?,
             };
-            if let Some(iso) = &view.isolation {
-                notes.push(format!("isolation: {iso}"));
-            }
-            if req.until_done {
-                exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
-                if let Some(m) = view.message.as_ref().filter(|_| view.phase == "Failed") {
-                    notes.push(format!("job {}: {m}", req.name));
-                    // As in Kubernetes mode: the failure's own words, without a second command.
-                    if !view.output.is_empty() {
-                        notes.push("last output:".into());
-                        notes.extend(
-                            view.output
-                                .iter()
-                                .map(|l| format!("  {}", users_paths(&view, l))),
-                        );
-                    }
-                }
-            }
-            phase = Some(view.phase);
+            (phase, exit_code) = finish(view, req, &mut notes);
         }
         Ok(Deployed {
             name: reply.name,
@@ -554,6 +536,36 @@ pub(super) fn status(v: WorkloadView) -> Status {
 }
 
 /// `line` with the snapshot's directory replaced by the one the code came from.
+/// The end of a deploy that waited, in local and remote mode alike: the phase, a `--once
+/// --wait` job's exit code, and notes: the isolation the run got, and for a failed job its
+/// message and last output (as in Kubernetes mode: the failure's own words, without a second
+/// command), with the user's paths instead of the snapshot's.
+pub(super) fn finish(
+    view: WorkloadView,
+    req: &DeployRequest,
+    notes: &mut Vec<String>,
+) -> (Option<String>, Option<i32>) {
+    if let Some(iso) = &view.isolation {
+        notes.push(format!("isolation: {iso}"));
+    }
+    let mut exit_code = None;
+    if req.until_done {
+        exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
+        if let Some(m) = view.message.as_ref().filter(|_| view.phase == "Failed") {
+            notes.push(format!("job {}: {m}", req.name));
+            if !view.output.is_empty() {
+                notes.push("last output:".into());
+                notes.extend(
+                    view.output
+                        .iter()
+                        .map(|l| format!("  {}", users_paths(&view, l))),
+                );
+            }
+        }
+    }
+    (Some(view.phase), exit_code)
+}
+
 fn users_paths(v: &WorkloadView, line: &str) -> String {
     match &v.source_dir {
         Some(to) => line.replace(

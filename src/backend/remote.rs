@@ -17,14 +17,16 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use anyhow::{Context as _, bail};
 use prisn_api::remote::{
-    BlobList, DEFAULT_NAMESPACE, Manifest, ManifestFile, NAMESPACE_HEADER, RemoteDeployBody,
+    BlobList, DEFAULT_NAMESPACE, Info, Manifest, ManifestFile, NAMESPACE_HEADER, RemoteDeployBody,
 };
 use prisn_local::api::{DeployReply, LocalSource, LogQuery};
 use prisn_local::client::Client;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use super::local::{deploy_body, expect_for, status, wait, workload};
+mod wheels;
+
+use super::local::{deploy_body, expect_for, finish, status, wait, workload};
 use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
 use crate::context::{Context, Mode};
 use crate::settings::Settings;
@@ -114,10 +116,28 @@ impl RemoteBackend {
     }
 }
 
+/// The bytes of an upload: read already (code, lock) or a file read when it travels (a
+/// wheel, possibly large, often already on the server).
+enum Blob {
+    Bytes(Vec<u8>),
+    File(std::path::PathBuf),
+}
+
+impl Blob {
+    fn bytes(&self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Blob::Bytes(b) => Ok(b.clone()),
+            Blob::File(p) => {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            }
+        }
+    }
+}
+
 /// The code files and the lock, by content: the manifest and the bytes of each digest.
 fn manifest(
     resolved: &prisn_builder::prepare::Resolved,
-) -> anyhow::Result<(Manifest, BTreeMap<String, Vec<u8>>)> {
+) -> anyhow::Result<(Manifest, BTreeMap<String, Blob>)> {
     let script = &resolved.script;
     let mut blobs = BTreeMap::new();
     let mut files = Vec::new();
@@ -133,7 +153,7 @@ fn manifest(
             size: bytes.len() as u64,
             executable: mode & 0o111 != 0,
         });
-        blobs.insert(digest, bytes);
+        blobs.insert(digest, Blob::Bytes(bytes));
     }
     // The lock the server builds from: this entrypoint's section only.
     let mut lock = prisn_builder::lock::LockFile::default();
@@ -141,11 +161,12 @@ fn manifest(
         .insert(script.entrypoint.clone(), resolved.lock.section.clone());
     let text = lock.to_text().into_bytes();
     let lock_digest = format!("sha256:{}", hex::encode(Sha256::digest(&text)));
-    blobs.insert(lock_digest.clone(), text);
+    blobs.insert(lock_digest.clone(), Blob::Bytes(text));
     Ok((
         Manifest {
             files,
             lock: Some(lock_digest),
+            wheels: Vec::new(),
         },
         blobs,
     ))
@@ -153,7 +174,7 @@ fn manifest(
 
 impl RemoteBackend {
     /// Upload what the server lacks; returns (files sent, bytes sent).
-    fn upload(&self, blobs: &BTreeMap<String, Vec<u8>>) -> anyhow::Result<(usize, u64)> {
+    fn upload(&self, blobs: &BTreeMap<String, Blob>) -> anyhow::Result<(usize, u64)> {
         let asked = BlobList {
             digests: blobs.keys().cloned().collect(),
         };
@@ -162,14 +183,51 @@ impl RemoteBackend {
                 .send_json(reqwest::Method::POST, "/v1/blobs/missing", &asked)?;
         let mut sent = 0u64;
         for d in &missing.digests {
-            let bytes = blobs.get(d).with_context(|| {
-                format!("the server asked for {d}, which this deploy does not have")
-            })?;
+            let bytes = blobs
+                .get(d)
+                .with_context(|| {
+                    format!("the server asked for {d}, which this deploy does not have")
+                })?
+                .bytes()?;
             sent += bytes.len() as u64;
-            self.client
-                .put_bytes(&format!("/v1/blobs/{d}"), bytes.clone())?;
+            self.client.put_bytes(&format!("/v1/blobs/{d}"), bytes)?;
         }
         Ok((missing.digests.len(), sent))
+    }
+
+    /// For a server that cannot reach a package index: the lock's wheels for its Python and
+    /// platform join the manifest (the server lacks only some of them; `upload` sends those).
+    fn add_wheels(
+        &self,
+        resolved: &prisn_builder::prepare::Resolved,
+        manifest: &mut Manifest,
+        blobs: &mut BTreeMap<String, Blob>,
+    ) -> anyhow::Result<usize> {
+        let section = &resolved.lock.section;
+        if section.runtime != prisn_builder::script::Runtime::Python3 || section.packages.is_empty()
+        {
+            return Ok(0);
+        }
+        let info: Info = self.client.get_json("/v1/info")?;
+        if info.index_reachable {
+            return Ok(0);
+        }
+        let (Some(python), Some(platform)) = (info.python.first(), info.platforms.first()) else {
+            bail!(
+                "the server cannot reach a package index and reports no Python to build environments for; install python3 where the server runs"
+            );
+        };
+        let target = wheels::ServerTarget {
+            python: python.clone(),
+            platform: platform.clone(),
+        };
+        let picked = wheels::pick(&self.home, section, &resolved.requirements.index, &target)
+            .context("the server cannot reach a package index, so this deploy ships the wheels")?;
+        for w in picked {
+            blobs.insert(w.file.digest.clone(), Blob::File(w.path));
+            manifest.wheels.push(w.file);
+        }
+        Ok(manifest.wheels.len())
     }
 }
 
@@ -190,7 +248,8 @@ impl Backend for RemoteBackend {
             &self.home,
             reporter,
         )?;
-        let (manifest, blobs) = manifest(&resolved)?;
+        let (mut manifest, mut blobs) = manifest(&resolved)?;
+        let wheels = self.add_wheels(&resolved, &mut manifest, &mut blobs)?;
         let (files, bytes) = self.upload(&blobs)?;
         let script = &resolved.script;
         let code = LocalSource {
@@ -215,16 +274,19 @@ impl Backend for RemoteBackend {
             "uploaded {files} of {} files ({bytes} bytes)",
             blobs.len()
         ));
+        if wheels > 0 {
+            let s = if wheels == 1 { "" } else { "s" };
+            notes.push(format!(
+                "the server has no package index: {wheels} wheel{s} shipped for it (sent if it lacked them)"
+            ));
+        }
         let mut phase = None;
         let mut exit_code = None;
         if let (Some(timeout), false) = (req.wait, req.dry_run)
             && req.kind != Kind::CronJob
         {
             let view = wait(&self.client, &req.name, req.kind, timeout, req.until_done)?;
-            if req.until_done {
-                exit_code = view.last_exit.as_ref().map(|e| e.code.unwrap_or(1));
-            }
-            phase = Some(view.phase);
+            (phase, exit_code) = finish(view, req, &mut notes);
         }
         Ok(Deployed {
             name: reply.name,

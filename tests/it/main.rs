@@ -34,6 +34,7 @@ mod local_state_loss;
 
 // remote mode: prisn server over TLS, tokens, namespaces, uploads by content (issue 11)
 mod remote;
+mod remote_airgap;
 mod remote_attacks;
 
 // contexts: where commands act (use, list, remove)

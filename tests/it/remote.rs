@@ -20,7 +20,13 @@ pub struct Remote {
     /// The admin token `server init` made for namespace `production`.
     pub token: String,
     pub fingerprint: String,
-    extra_args: Vec<String>,
+    /// `prisn server`'s extra arguments (kept for restarts).
+    pub extra_args: Vec<String>,
+    /// Environment of the server process.
+    pub server_env: Vec<(String, String)>,
+    /// A process whose network namespace the server, the client and curl run in
+    /// (`nsenter -t PID -n`); `None`: this test's own.
+    pub netns: Option<u32>,
 }
 
 impl Remote {
@@ -31,7 +37,17 @@ impl Remote {
     }
 
     pub fn with_args(extra: &[&str]) -> Remote {
-        let t = TestContext::new();
+        Remote::build(TestContext::new(), extra, Vec::new(), None)
+    }
+
+    /// A server for the client `t` (its home and work directory kept), started with `extra`
+    /// arguments and `env`, in the network namespace of `netns` when given.
+    pub fn build(
+        t: TestContext,
+        extra: &[&str],
+        env: Vec<(String, String)>,
+        netns: Option<u32>,
+    ) -> Remote {
         // Not under /tmp: a run's /tmp is private, which would hide the data directory from
         // the sandbox tests for the wrong reason.
         let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -43,6 +59,8 @@ impl Remote {
             token: String::new(),
             fingerprint: String::new(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            server_env: env,
+            netns,
         };
         let line = ok(&r.admin(&["init", "--namespace", "production"]));
         r.token = field(&line, "--token");
@@ -84,15 +102,42 @@ impl Remote {
             .arg(self.data.path())
             .args(&self.extra_args)
             .env("PRISN_HOME", self.data.path().join("server-home"))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+            .envs(self.server_env.iter().map(|(k, v)| (k, v)))
+            .env_remove("RUST_LOG");
+        let mut cmd = self.wrap(cmd);
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        self.server = Some(cmd.spawn().unwrap());
-        let port = self.port;
+        let server = cmd.spawn().unwrap();
+        // The state file names the pid of a server that listens (in any network namespace).
+        let (pid, state) = (server.id(), self.data.path().join("server.json"));
+        self.server = Some(server);
         eventually("the server listens", 30, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            std::fs::read_to_string(&state)
+                .is_ok_and(|s| serde_json::from_str::<Value>(&s).is_ok_and(|v| v["pid"] == pid))
         });
+    }
+
+    /// `cmd` in this server's network namespace (itself when there is none): program,
+    /// arguments, environment and directory (set stdio on the result).
+    pub fn wrap(&self, cmd: Command) -> Command {
+        let Some(pid) = self.netns else {
+            return cmd;
+        };
+        let mut out = Command::new("nsenter");
+        out.args(["-t", &pid.to_string(), "-n", "--"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => out.env(k, v),
+                None => out.env_remove(k),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            out.current_dir(dir);
+        }
+        out
     }
 
     /// kill -9 the server (its namespaces' daemons live on).
@@ -120,7 +165,7 @@ impl Remote {
     pub fn run(&self, args: &[&str]) -> Output {
         let mut cmd = self.t.prisn();
         cmd.args(["--context", "prod"]).args(args);
-        cmd.output().unwrap()
+        self.wrap(cmd).output().unwrap()
     }
 
     #[track_caller]
@@ -160,6 +205,7 @@ impl Remote {
             cmd.args(["--data-binary", "@-"]);
         }
         cmd.arg(format!("https://127.0.0.1:{}{path}", self.port));
+        let mut cmd = self.wrap(cmd);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("curl runs");
         {
@@ -303,6 +349,16 @@ fn the_seed_context_deploys_gets_logs_scales_and_deletes_like_local_mode() {
     let logs = r.ok(&["logs", "api", "--tail", "50"]);
     assert!(logs.contains("GET /hello/Ada"), "{logs}");
 
+    // Releases name the token that made them (the server sets `who`; the client's
+    // $USER claim counts for nothing), also a rollback's.
+    r.ok(&["rollback", "api"]);
+    let history: Value = serde_json::from_str(&r.ok(&["history", "api", "-o", "json"])).unwrap();
+    let admin = format!("token {}", r.token.split('_').nth(1).unwrap());
+    let releases = history.as_array().unwrap();
+    assert!(
+        releases.len() >= 3 && releases.iter().all(|x| x["who"] == admin.as_str()),
+        "{history}"
+    );
     assert_eq!(r.ok(&["scale", "api", "0"]), "app/api scaled to 0\n");
     assert!(http_get(port, "/healthz").is_none());
     r.ok(&["scale", "api", "1"]);
@@ -329,6 +385,21 @@ fn jobs_and_cron_jobs_run_on_the_server_and_logs_follow_to_the_end() {
     eventually("the job succeeded", 30, || {
         r.status("count")["phase"] == "Succeeded"
     });
+
+    // A failed `--once --wait` job: its exit code, and the same notes as local mode (one
+    // finishing step): its message and last output, with the user's paths.
+    r.t.write(
+        "fail.sh",
+        "#!/bin/bash\necho about to fail\necho \"in $0\" >&2\nexit 3\n",
+    );
+    let out = r.run(&["deploy", "fail.sh", "--once", "--wait", "--name", "fail"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("job fail:") && err.contains("last output:") && err.contains("about to fail"),
+        "{err}"
+    );
+    assert!(err.contains("isolation:"), "{err}");
 
     r.t.write("tick.sh", "#!/bin/bash\necho tick\n");
     let out = r.ok(&[
@@ -594,4 +665,56 @@ fn workloads_survive_a_killed_server_and_a_killed_daemon() {
     r.start();
     assert_eq!(r.pid("api"), Some(pid), "re-adopted, not restarted");
     assert_eq!(r.status("api")["restarts"], 0);
+}
+
+/// An app without dependencies that answers every GET with `body`, on `$PORT`.
+pub fn named_app(body: &str) -> String {
+    format!(
+        r#"import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        b = b"{body}"
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#
+    )
+}
+
+#[test]
+fn twenty_concurrent_deploys_of_different_apps_all_succeed() {
+    let r = Remote::new();
+    let apps: Vec<(String, u16)> = (0..20).map(|i| (format!("app{i}"), free_port())).collect();
+    let deploys: Vec<_> = apps
+        .iter()
+        .map(|(name, port)| {
+            r.t.write(&format!("{name}.py"), &named_app(name));
+            let mut cmd = r.t.prisn();
+            cmd.args(["--context", "prod", "deploy", &format!("{name}.py")])
+                .args(["--port", &port.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for ((name, _), child) in apps.iter().zip(deploys) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("app/{name} created\n"));
+    }
+    for (name, port) in &apps {
+        eventually("each app answers with its own code", 30, || {
+            http_get(*port, "/").is_some_and(|b| b.ends_with(name.as_str()))
+        });
+    }
+    let list: Value = serde_json::from_str(&r.ok(&["get", "-o", "json"])).unwrap();
+    let running = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["phase"] == "Running")
+        .count();
+    assert_eq!(running, 20, "{list}");
 }

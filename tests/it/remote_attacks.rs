@@ -10,7 +10,7 @@ use crate::common::*;
 use crate::local::eventually;
 use crate::remote::Remote;
 
-fn digest(bytes: &[u8]) -> String {
+pub fn digest(bytes: &[u8]) -> String {
     let out = Command::new("sha256sum")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
