@@ -10,6 +10,7 @@ use super::assemble::{self, Parts};
 use super::base::{self, BaseRequest};
 use super::blobs::BlobStore;
 use super::blocking::run as run_blocking;
+use super::bytecode::BaseCompiler;
 use super::code_layer::{self, APP};
 use super::deps_layer::{self, Bytecode, DepsInput, SITE_PACKAGES};
 use super::layer::{self, Layer};
@@ -31,7 +32,7 @@ pub const LABEL_BASE: &str = "io.prisn.base-digest";
 pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
-/// Present when the dependency layer holds pycs: which interpreter compiled them.
+/// Present when the dependency layer holds pycs: the base's interpreter that compiled them.
 pub const LABEL_BYTECODE: &str = "io.prisn.bytecode";
 
 /// The user images run as unless `--user` says otherwise: uid and gid of the `nonroot` user
@@ -80,7 +81,7 @@ impl ImageOptions {
             python_platform: None,
             refresh_base: false,
             offline: false,
-            bytecode: Bytecode::None,
+            bytecode: Bytecode::Base,
             user: Some(DEFAULT_USER.into()),
             allow_sdist: false,
             registry: RegistryOptions::default(),
@@ -160,8 +161,8 @@ pub fn blob_cache(home: &Home) -> BlobStore {
 ///
 /// # Guarantees
 /// The manifest digest depends only on the script's files, the lock section, the base digest
-/// and `SOURCE_DATE_EPOCH` (plus the bytecode interpreter with [`Bytecode::Compile`]); caches
-/// only make it faster. The base pin is written to prisn.lock when `record_base` is set.
+/// and `SOURCE_DATE_EPOCH`; caches only make it faster. Bytecode is compiled by the base's own
+/// Python, so the build machine's interpreter does not matter. The base pin is written to prisn.lock when `record_base` is set.
 ///
 /// # Errors
 /// Base resolution (registry, offline), a base that cannot run the script (no Python,
@@ -293,8 +294,15 @@ pub async fn build_image(
             platform.clone(),
             interpreter.clone(),
         );
-        let (bytecode, allow_sdist, offline) =
-            (opts.bytecode.clone(), opts.allow_sdist, opts.offline);
+        let compiler = compiler(
+            opts.bytecode,
+            &script,
+            &base,
+            &cache,
+            &layer_cache_dir,
+            &interpreter,
+        )?;
+        let (allow_sdist, offline) = (opts.allow_sdist, opts.offline);
         let (dir, blobs) = (layer_cache_dir.clone(), layer_blobs.clone());
         let layer = run_blocking("building the dependency layer", move || {
             deps_layer::build(
@@ -306,7 +314,7 @@ pub async fn build_image(
                     python: python.as_deref(),
                     interpreter: interpreter.as_deref(),
                     platform: platform.as_deref(),
-                    bytecode: &bytecode,
+                    bytecode: compiler.as_ref(),
                     allow_sdist,
                     offline,
                     mtime,
@@ -365,12 +373,13 @@ pub async fn build_image(
 
     let mut parts = parts(script, section, &base, deps.as_ref(), &code, mtime);
     parts.user = opts.user.clone();
-    if let (Bytecode::Compile(py), Some(_)) = (&opts.bytecode, &deps) {
+    if let (Bytecode::Base, Some(_), Runtime::Python3) = (opts.bytecode, &deps, script.runtime) {
         parts.labels.insert(
             LABEL_BYTECODE.into(),
             format!(
-                "unchecked-hash cpython {}",
-                deps_layer::interpreter_version(py)?
+                "unchecked-hash by the base's {} (Python {})",
+                interpreter.as_deref().unwrap_or("python3"),
+                python.as_deref().unwrap_or("3")
             ),
         );
     }
@@ -463,6 +472,36 @@ pub async fn build_image(
     }
     built.stored = Some(stored);
     Ok(built)
+}
+
+/// The base's Python as the dependency layer's compiler, when bytecode is wanted.
+///
+/// # Errors
+/// A Python base whose `python3` is not where images have it.
+fn compiler(
+    bytecode: Bytecode,
+    script: &Script,
+    base: &base::Base,
+    blobs: &BlobStore,
+    cache_dir: &std::path::Path,
+    interpreter: &Option<String>,
+) -> Result<Option<BaseCompiler>> {
+    if bytecode == Bytecode::None || script.runtime != Runtime::Python3 {
+        return Ok(None);
+    }
+    let Some(interpreter) = interpreter.clone() else {
+        return Err(Error::Base {
+            base: base.name.to_string(),
+            message: "has Python's standard library but no python3 in /usr/local/bin, /usr/bin or /bin to byte-compile the dependencies with".into(),
+            hint: "build with --no-bytecode, or use a base with python3 on the usual PATH".into(),
+        });
+    };
+    Ok(Some(BaseCompiler {
+        base: base.clone(),
+        blobs: blobs.clone(),
+        cache_dir: cache_dir.to_path_buf(),
+        interpreter,
+    }))
 }
 
 fn parts(
