@@ -46,25 +46,45 @@ ok = compileall.compile_dir(sys.argv[1], quiet=1, workers=1,
 sys.exit(0 if ok else 1)
 ";
 
-/// What compiling needs: the base (its layers in `blobs`), where unpacked bases are cached,
-/// and the base's interpreter (`/usr/bin/python3`).
-#[derive(Debug, Clone)]
+/// The base being unpacked (or found unpacked) on a thread of its own, started as soon as its
+/// layers are in the cache, so unpacking overlaps the base's inspection and the install.
+#[derive(Debug)]
+pub struct Unpacking(std::sync::mpsc::Receiver<Result<PathBuf>>);
+
+impl Unpacking {
+    /// Start [`rootfs`] in the background.
+    pub fn start(base: Base, blobs: BlobStore, cache_dir: PathBuf) -> Unpacking {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Nobody waiting (the dependency layer was cached) is fine: the unpacked base stays.
+            let _ = tx.send(rootfs(&base, &blobs, &cache_dir));
+        });
+        Unpacking(rx)
+    }
+
+    fn wait(&self) -> Result<PathBuf> {
+        self.0.recv().map_err(|_| Error::Task {
+            what: "unpacking the base",
+            message: "the unpacking thread ended without an answer".into(),
+        })?
+    }
+}
+
+/// What compiling needs: the base's root file system and its interpreter (`/usr/bin/python3`).
+#[derive(Debug)]
 pub struct BaseCompiler {
-    pub base: Base,
-    pub blobs: BlobStore,
-    pub cache_dir: PathBuf,
+    pub rootfs: Unpacking,
     pub interpreter: String,
 }
 
 impl BaseCompiler {
     /// Byte-compile `site_packages` (a host directory that becomes [`SITE_PACKAGES`]) with the
-    /// base's Python, unpacking the base first if it is not cached yet.
+    /// base's Python, once the base is unpacked. Call it once.
     ///
     /// # Errors
     /// See [`rootfs`] and [`compile`].
     pub fn compile(&self, site_packages: &Path) -> Result<()> {
-        let root = rootfs(&self.base, &self.blobs, &self.cache_dir)?;
-        compile(&root, &self.interpreter, site_packages)
+        compile(&self.rootfs.wait()?, &self.interpreter, site_packages)
     }
 }
 
@@ -82,6 +102,7 @@ pub fn rootfs(base: &Base, blobs: &BlobStore, cache_dir: &Path) -> Result<PathBu
         return Ok(done);
     }
     std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+    remove_stale(&dir);
     let tmp = tempfile::Builder::new()
         .prefix(".unpacking-")
         .tempdir_in(&dir)
@@ -104,6 +125,20 @@ pub fn rootfs(base: &Base, blobs: &BlobStore, cache_dir: &Path) -> Result<PathBu
         Err(e) => return Err(Error::io("rename into", &done)(e)),
     }
     Ok(done)
+}
+
+/// Unpackings of builds that were killed (an hour old) go; a running one is never that slow.
+fn remove_stale(dir: &Path) {
+    let hour = std::time::Duration::from_secs(3600);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > hour));
+        if old && e.file_name().to_string_lossy().starts_with(".unpacking-") {
+            let _ = remove(&e.path());
+        }
+    }
 }
 
 /// One layer onto `root`: `.wh.NAME` deletes NAME, `.wh..wh..opq` empties its directory of
