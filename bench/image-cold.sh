@@ -9,6 +9,8 @@
 #      without bytecode (median of RUNS_IMPORT runs each, alternating).
 #
 #   BEFORE=/tmp/prisn-main bench/image-cold.sh     # markdown on stdout, details on stderr
+#   ONLY=import PRISN=target/debug/prisn bench/image-cold.sh   # just 2. (Python's figure:
+#                                                              # any build of prisn will do)
 #
 # Needs: hyperfine, docker-registry, skopeo, umoci, runc, uv, the python3 base of tests/run.sh
 # (prisn base python3), and PyPI (cold runs download wheels). Uses the release binary
@@ -23,8 +25,11 @@ RUNS=${RUNS:-5}
 RUNS_IMPORT=${RUNS_IMPORT:-15}
 log() { printf '%s\n' "$*" >&2; }
 
-cargo build --release --quiet --locked --bin prisn
-PRISN=$CARGO_TARGET_DIR/release/prisn
+ONLY=${ONLY:-all}
+if [ -z "${PRISN:-}" ]; then
+  cargo build --release --quiet --locked --bin prisn
+  PRISN=$CARGO_TARGET_DIR/release/prisn
+fi
 BEFORE=${BEFORE:-}
 BASES=${PRISN_BASE_IMAGES:-$CACHE/base-images}
 [ -e "$BASES/python3/index.json" ] || {
@@ -89,6 +94,8 @@ mkdir -p "$JSON"
 # One counter, so every run pushes a new tag.
 echo 0 >"$WORK/n"
 EMPTY="rm -rf $PRISN_HOME/cache $UV_CACHE_DIR $WORK/uv-target; echo \$((\$(cat $WORK/n)+1)) > $WORK/n"
+COLD_MD="(cold rows not run: ONLY=$ONLY)"; D_BEFORE=-; D_AFTER=-
+[ "$ONLY" = import ] || {
 ROWS=()
 [ -n "$BEFORE" ] && ROWS+=(-n "prisn before (no bytecode)" "$BEFORE -q build $WORK/app/app.py --image $REG/bench/before:c\$(cat $WORK/n) --base $BASE >/dev/null")
 ROWS+=(-n "prisn --no-bytecode" "$PRISN -q build $WORK/app/app.py --image $REG/bench/after:c\$(cat $WORK/n) --base $BASE --no-bytecode >/dev/null")
@@ -103,7 +110,9 @@ hyperfine --shell bash --style basic --runs "$RUNS" --prepare "$EMPTY" --export-
 # Digests: the same image before and after the change (no bytecode: the old default).
 digest() { "$1" -q build "$WORK/app/app.py" --output "$WORK/out-$2" --base "$BASE" "${@:3}"; }
 D_AFTER=$(PRISN_HOME=$WORK/home-d1 digest "$PRISN" after --no-bytecode)
-D_BEFORE=-; [ -n "$BEFORE" ] && D_BEFORE=$(PRISN_HOME=$WORK/home-d2 digest "$BEFORE" before)
+[ -n "$BEFORE" ] && D_BEFORE=$(PRISN_HOME=$WORK/home-d2 digest "$BEFORE" before)
+COLD_MD=$COLD_MD
+}
 
 # --- import time of examples/api.py's dependencies in the image -----------------------------
 log "== import time of examples/api.py's dependencies under runc"
@@ -112,8 +121,7 @@ cp "$ROOT/examples/api.py" "$WORK/api.py"
 "$PRISN" -q build "$WORK/api.py" --output "$WORK/img-pyc" --base "$BASE" >/dev/null
 probe() {
   local bundle=$WORK/bundle-$1
-  umoci unpack --rootless --image "$WORK/img-$1:latest" "$bundle" >/dev/null 2>&1 \
-    || umoci unpack --image "$WORK/img-$1:latest" "$bundle" >/dev/null
+  umoci unpack --image "$WORK/img-$1:latest" "$bundle" >/dev/null
   python3 - "$bundle/config.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
@@ -142,9 +150,9 @@ cat <<EOF
 $(uv --version), $(hyperfine --version); base \`prisn base python3\` on a loopback docker-registry;
 $RUNS cold runs per row (prisn's cache and uv's cache emptied before each; wheels from PyPI).
 
-$(cat "$WORK/cold.md")
+$COLD_MD
 
-Same digest before and after (no bytecode): $([ "$D_BEFORE" = "$D_AFTER" ] && echo "yes, ${D_AFTER:0:19}…" || echo "NO: before $D_BEFORE, after $D_AFTER").
+$( [ "$ONLY" = import ] || [ -z "$BEFORE" ] || { [ "$D_BEFORE" = "$D_AFTER" ] && echo "Same digest before and after (no bytecode): yes, ${D_AFTER:0:19}…" || echo "Same digest before and after (no bytecode): NO: before $D_BEFORE, after $D_AFTER"; })
 
 | examples/api.py in the image (runc), \`import flask\` | median of $RUNS_IMPORT | dependency layer |
 |---|---|---|

@@ -141,13 +141,16 @@ fn remove_stale(dir: &Path) {
     }
 }
 
-/// One layer onto `root`: `.wh.NAME` deletes NAME, `.wh..wh..opq` empties its directory of
+/// One layer onto `root` (setuid and setgid bits dropped): `.wh.NAME` deletes NAME, `.wh..wh..opq` empties its directory of
 /// what earlier layers put there; entries with `..` are skipped and nothing is written through
 /// a symlink that leaves `root` (the tar crate's `unpack_in` checks).
 fn apply_layer(reader: impl Read, root: &Path) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     archive.set_overwrite(true);
     archive.set_preserve_permissions(true);
+    // No setuid/setgid programs in a cache directory (the compiler runs as root of its
+    // namespace and needs none).
+    archive.set_mask(0o6000);
     archive.set_preserve_mtime(false);
     let mut written = std::collections::HashSet::new();
     for entry in archive.entries()? {
@@ -491,7 +494,7 @@ mod tests {
         let mut b = tar::Builder::new(Vec::new());
         for (path, data) in entries {
             let mut h = tar::Header::new_gnu();
-            h.set_mode(0o644);
+            h.set_mode(if path.ends_with("su") { 0o4755 } else { 0o644 });
             h.set_size(data.len() as u64);
             h.set_entry_type(if path.ends_with('/') {
                 tar::EntryType::Directory
@@ -518,6 +521,7 @@ mod tests {
                 ("etc/b", b"2"),
                 ("opt/", b""),
                 ("opt/x", b"old"),
+                ("bin/su", b"#!"),
             ])
             .as_slice(),
             r,
@@ -539,6 +543,12 @@ mod tests {
         )
         .err();
         assert!(!r.join("etc/a").exists(), "whiteout removes a file");
+        use std::os::unix::fs::PermissionsExt;
+        let su = std::fs::metadata(r.join("bin/su"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(su & 0o7777, 0o755, "no setuid bit in the cache");
         assert_eq!(std::fs::read(r.join("etc/b")).unwrap(), b"2");
         assert!(!r.join("opt/x").exists(), "opaque dir hides lower files");
         assert_eq!(std::fs::read(r.join("opt/y")).unwrap(), b"new");
