@@ -5,7 +5,7 @@
 #   2. code-only change (one line of the script): prisn vs buildah, and what was uploaded
 #   3. cold image for flask+requests: prisn vs buildah vs `uv pip install` of the same pins
 #   4. layer packing throughput: prisn's packer (1 and 2 threads) vs `tar c DIR | gzip -6`
-#   5. bytecode: image size and import time with and without --bytecode
+#   5. bytecode: image size and import time with bytecode (the default) and --no-bytecode
 #   6. same digest from two checkouts (other directory, later, umask 077, TZ, another user)
 #
 #   bench/image.sh            # prints a markdown section on stdout, details on stderr
@@ -193,8 +193,8 @@ GZIP_SIZE=$(tar -C "$TREE" -cf - . | gzip -6 | wc -c)
 
 # --- 5. bytecode ---------------------------------------------------------------------------
 log "== bytecode"
-"$PRISN" -q build "$WORK/prisn-app/app.py" --output "$WORK/img-plain" --base "$BASE" >/dev/null
-"$PRISN" -q build "$WORK/prisn-app/app.py" --output "$WORK/img-pyc" --base "$BASE" --bytecode /usr/bin/python3.11 >/dev/null
+"$PRISN" -q build "$WORK/prisn-app/app.py" --output "$WORK/img-plain" --base "$BASE" --no-bytecode >/dev/null
+"$PRISN" -q build "$WORK/prisn-app/app.py" --output "$WORK/img-pyc" --base "$BASE" >/dev/null
 deps_size() { python3 -c '
 import json,sys
 d=json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"]
@@ -225,7 +225,7 @@ PYC_OFF_MS=$(median "$WORK/t-plain"); PYC_ON_MS=$(median "$WORK/t-pyc")
 # Reproducible with bytecode too: same digest from a second home and another directory.
 cp -r "$WORK/prisn-app" "$WORK/prisn-app-2"
 D1=$(cat "$WORK/img-pyc/index.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
-D2=$(PRISN_HOME=$WORK/home-2 "$PRISN" -q build "$WORK/prisn-app-2/app.py" --output "$WORK/img-pyc-2" --base "$BASE" --bytecode /usr/bin/python3.11)
+D2=$(PRISN_HOME=$WORK/home-2 "$PRISN" -q build "$WORK/prisn-app-2/app.py" --output "$WORK/img-pyc-2" --base "$BASE")
 PYC_SAME=$([ "$D1" = "$D2" ] && echo yes || echo NO)
 
 # --- 6. same digest from two checkouts -----------------------------------------------------
@@ -286,10 +286,9 @@ Means of $RUNS runs (cold: 3 runs) with hyperfine; load average at the start: $L
 
 - Packing output: $PACK_SIZE bytes gzip from $TAR_SIZE bytes of tar (\`gzip -6\`: $GZIP_SIZE bytes);
   $PACK_UNIQUE distinct digest(s) over 6 runs with 1 and 2 threads (blocks of 1 MiB, each its own gzip member).
-- Bytecode (\`--bytecode\`, PEP 552 unchecked-hash pycs): dependency layer $PYC_OFF_SIZE → $PYC_ON_SIZE bytes;
+- Bytecode (the default; PEP 552 unchecked-hash pycs by the base's own Python): dependency layer $PYC_OFF_SIZE → $PYC_ON_SIZE bytes;
   \`import flask, requests\` in the running container (median of 15 \`runc run\` each, alternating) $PYC_OFF_MS ms → $PYC_ON_MS ms;
-  same digest from a second home and directory: $PYC_SAME. Off by default: the pycs come from the build
-  machine's python3.X, so the digest also depends on that interpreter's patch release.
+  same digest from a second home and directory: $PYC_SAME.
 
 Same digest from two checkouts: $REPRO_SAME of $REPRO_TOTAL examples ($((100 * REPRO_SAME / REPRO_TOTAL)) %). Checkout B is a copy
 in another directory, built a second later by uid 65534 (another HOME, PRISN_HOME, PATH with Debian's

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use prisn_builder::Reporter;
 use prisn_builder::image::{BuiltImage, Bytecode, ImageOptions, Reference};
-use prisn_builder::lock::LockSection;
 use prisn_builder::prepare::Resolved;
 
 use crate::settings::{RegistryFlags, Settings};
@@ -27,8 +26,8 @@ pub struct BuildFlags {
     pub platform: String,
     /// `--python-platform`: uv's platform for the dependencies.
     pub python_platform: Option<String>,
-    /// `--bytecode [PY]`: `Some("")` finds a python3.X of the lock's minor version on PATH.
-    pub bytecode: Option<String>,
+    /// Ship the dependencies byte-compiled by the base's own Python (`--no-bytecode`: false).
+    pub bytecode: bool,
     /// `--user USER[:GROUP]`: the image's `User`; `None` = 65532:65532
     /// ([`prisn_builder::image::build::DEFAULT_USER`]).
     pub user: Option<String>,
@@ -46,7 +45,7 @@ impl Default for BuildFlags {
             offline: false,
             platform: "linux/amd64".into(),
             python_platform: None,
-            bytecode: None,
+            bytecode: true,
             user: None,
             allow_sdist: false,
             registry: RegistryFlags::default(),
@@ -66,7 +65,7 @@ pub struct Destination {
 /// The builder's options for `resolved`, from the flags and the settings.
 ///
 /// # Errors
-/// `--bytecode` without an interpreter to compile with.
+/// A malformed `--user`.
 pub fn plan(
     settings: &Settings,
     resolved: &Resolved,
@@ -83,7 +82,11 @@ pub fn plan(
     opts.offline = flags.offline;
     opts.allow_sdist = flags.allow_sdist;
     opts.registry = settings.registry_options(&flags.registry, flags.offline);
-    opts.bytecode = bytecode(flags.bytecode.as_deref(), &resolved.lock.section)?;
+    opts.bytecode = if flags.bytecode {
+        Bytecode::Base
+    } else {
+        Bytecode::None
+    };
     if let Some(user) = &flags.user {
         check_user(user)?;
         opts.user = Some(user.clone());
@@ -160,24 +163,6 @@ pub fn build(
         )));
     }
     Ok(built)
-}
-
-/// `--bytecode [PY]` → the interpreter to compile with (same minor version as the lock).
-fn bytecode(flag: Option<&str>, section: &LockSection) -> anyhow::Result<Bytecode> {
-    let Some(flag) = flag else {
-        return Ok(Bytecode::None);
-    };
-    if !flag.is_empty() {
-        return Ok(Bytecode::Compile(PathBuf::from(flag)));
-    }
-    let minor = section.python.as_deref().unwrap_or("3");
-    let name = format!("python{minor}");
-    match prisn_builder::interpreter::find_on_path(&name) {
-        Some(p) => Ok(Bytecode::Compile(p)),
-        None => bail!(
-            "--bytecode needs {name} on PATH to compile for the base's Python; give one with --bytecode /path/to/{name}"
-        ),
-    }
 }
 
 /// `REPO[:TAG]` → `REGISTRY[/PREFIX]/REPO[:TAG]` when the name has no registry of its own.

@@ -89,18 +89,12 @@ pub fn rebuild(
         .as_str()
         .filter(|u| !u.is_empty())
         .map(str::to_string);
-    if let Some(bytecode) = label(LABEL_BYTECODE) {
-        // "unchecked-hash cpython 3.11.2": compile again with a python of that minor version.
-        let version = bytecode.rsplit(' ').next().unwrap_or_default();
-        let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
-        let name = format!("python{minor}");
-        let py = prisn_builder::interpreter::find_on_path(&name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{reference} ships pycs made by CPython {version}; put {name} on PATH to rebuild it"
-            )
-        })?;
-        opts.bytecode = prisn_builder::image::Bytecode::Compile(py);
-    }
+    // Pycs come from the base's own Python, so the label is all a rebuild needs to know.
+    opts.bytecode = if label(LABEL_BYTECODE).is_some() {
+        prisn_builder::image::Bytecode::Base
+    } else {
+        prisn_builder::image::Bytecode::None
+    };
     let rebuilt = rt.block_on(prisn_builder::image::build_image(
         &resolved.script,
         &section,

@@ -85,10 +85,14 @@ pub struct BuildFlagsArgs {
     /// uv's --python-platform for the dependencies (default: read from the base's libc).
     #[arg(long, value_name = "PLATFORM")]
     pub python_platform: Option<String>,
-    /// Ship byte-compiled packages (PEP 552 unchecked-hash .pyc, faster imports) compiled
-    /// with a python3.X of the base's minor version found on PATH (or PY).
-    #[arg(long, value_name = "PY", num_args = 0..=1, default_missing_value = "")]
-    pub bytecode: Option<String>,
+    /// Ship the dependencies byte-compiled (PEP 552 unchecked-hash .pyc, faster imports) by
+    /// the base image's own Python, in a user + mount namespace over the unpacked base. The
+    /// default; `--no-bytecode` turns it off.
+    #[arg(long, overrides_with = "no_bytecode")]
+    pub bytecode: bool,
+    /// Ship no .pyc files (for machines that refuse user namespaces).
+    #[arg(long, overrides_with = "bytecode")]
+    pub no_bytecode: bool,
     /// The user the image runs as (its config's `User`); default 65532:65532, the
     /// `nonroot` user of `prisn base` bases. `--user 0` runs as root.
     #[arg(long, value_name = "USER[:GROUP]")]
@@ -109,7 +113,7 @@ impl From<&BuildFlagsArgs> for prisn::image::BuildFlags {
             offline: a.offline,
             platform: a.platform.clone(),
             python_platform: a.python_platform.clone(),
-            bytecode: a.bytecode.clone(),
+            bytecode: !a.no_bytecode,
             user: a.user.clone(),
             allow_sdist: a.allow_sdist,
             registry: (&a.registry).into(),

@@ -12,6 +12,7 @@ mod store_races;
 // script + lock → reproducible OCI image → registry / layout / bundle (issue 3)
 mod image;
 mod image_airgap;
+mod image_bytecode;
 mod image_common;
 mod image_errors;
 mod image_registry;

@@ -247,21 +247,7 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
     }
     let mut view = View::default();
     for layer in &base.manifest.layers {
-        let path = cache.path(&layer.digest);
-        let file = std::fs::File::open(&path).map_err(Error::io("read base layer", &path))?;
-        let reader: Box<dyn Read> = match manifest::oci_layer_type(&layer.media_type) {
-            manifest::OCI_LAYER_GZIP => Box::new(flate2::read::MultiGzDecoder::new(
-                std::io::BufReader::new(file),
-            )),
-            manifest::OCI_LAYER_TAR => Box::new(std::io::BufReader::new(file)),
-            other => {
-                return Err(Error::Base {
-                    base: base.name.to_string(),
-                    message: format!("layer {} has media type {other}, which prisn cannot read", layer.digest),
-                    hint: "use a base whose layers are gzip-compressed tars (docker, buildah and skopeo write those by default)".into(),
-                });
-            }
-        };
+        let reader = layer_reader(base, layer, cache)?;
         view.scan(reader).map_err(|e| Error::BaseLayer {
             layer: layer.digest.clone(),
             base: base.name.to_string(),
@@ -277,6 +263,35 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
         }
     }
     Ok(info)
+}
+
+/// The tar stream of one of the base's layers, from `cache` (gzip or plain).
+///
+/// # Errors
+/// The blob is missing, or its media type is one prisn cannot read (zstd).
+pub(crate) fn layer_reader(
+    base: &Base,
+    layer: &manifest::Descriptor,
+    cache: &BlobStore,
+) -> Result<Box<dyn Read>> {
+    let path = cache.path(&layer.digest);
+    let file = std::fs::File::open(&path).map_err(Error::io("read base layer", &path))?;
+    Ok(match manifest::oci_layer_type(&layer.media_type) {
+        manifest::OCI_LAYER_GZIP => Box::new(flate2::read::MultiGzDecoder::new(
+            std::io::BufReader::new(file),
+        )),
+        manifest::OCI_LAYER_TAR => Box::new(std::io::BufReader::new(file)),
+        other => {
+            return Err(Error::Base {
+                base: base.name.to_string(),
+                message: format!(
+                    "layer {} has media type {other}, which prisn cannot read",
+                    layer.digest
+                ),
+                hint: "use a base whose layers are gzip-compressed tars (docker, buildah and skopeo write those by default)".into(),
+            });
+        }
+    })
 }
 
 /// The files that matter, as later layers leave them (whiteouts applied).

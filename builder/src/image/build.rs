@@ -10,6 +10,7 @@ use super::assemble::{self, Parts};
 use super::base::{self, BaseRequest};
 use super::blobs::BlobStore;
 use super::blocking::run as run_blocking;
+use super::bytecode::{BaseCompiler, Unpacking};
 use super::code_layer::{self, APP};
 use super::deps_layer::{self, Bytecode, DepsInput, SITE_PACKAGES};
 use super::layer::{self, Layer};
@@ -31,7 +32,7 @@ pub const LABEL_BASE: &str = "io.prisn.base-digest";
 pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
-/// Present when the dependency layer holds pycs: which interpreter compiled them.
+/// Present when the dependency layer holds pycs: the base's interpreter that compiled them.
 pub const LABEL_BYTECODE: &str = "io.prisn.bytecode";
 
 /// The user images run as unless `--user` says otherwise: uid and gid of the `nonroot` user
@@ -80,7 +81,7 @@ impl ImageOptions {
             python_platform: None,
             refresh_base: false,
             offline: false,
-            bytecode: Bytecode::None,
+            bytecode: Bytecode::Base,
             user: Some(DEFAULT_USER.into()),
             allow_sdist: false,
             registry: RegistryOptions::default(),
@@ -160,8 +161,8 @@ pub fn blob_cache(home: &Home) -> BlobStore {
 ///
 /// # Guarantees
 /// The manifest digest depends only on the script's files, the lock section, the base digest
-/// and `SOURCE_DATE_EPOCH` (plus the bytecode interpreter with [`Bytecode::Compile`]); caches
-/// only make it faster. The base pin is written to prisn.lock when `record_base` is set.
+/// and `SOURCE_DATE_EPOCH`; caches only make it faster. Bytecode is compiled by the base's own
+/// Python, so the build machine's interpreter does not matter. The base pin is written to prisn.lock when `record_base` is set.
 ///
 /// # Errors
 /// Base resolution (registry, offline), a base that cannot run the script (no Python,
@@ -214,9 +215,37 @@ pub async fn build_image(
         )));
     }
 
+    let threads = if opts.threads == 0 {
+        super::gzip::default_threads()
+    } else {
+        opts.threads
+    };
+    let mtime = layer::source_date_epoch();
+    // Verification packs into scratch caches so nothing cached can hide a difference.
+    let scratch = if opts.no_layer_cache {
+        Some(tempfile::tempdir().map_err(Error::io("create a temp dir in", std::env::temp_dir()))?)
+    } else {
+        None
+    };
+    let (layer_cache_dir, layer_blobs) = match &scratch {
+        Some(t) => (
+            t.path().to_path_buf(),
+            BlobStore::new(t.path().join("blobs")),
+        ),
+        None => (opts.home.cache(), cache.clone()),
+    };
     // Python: the base's own interpreter decides the wheels.
+    let mut unpacking = None;
     let (python, platform, interpreter) = if script.runtime == Runtime::Python3 {
         base::fetch_layers(&regs, &base, &cache, reporter).await?;
+        if opts.bytecode == Bytecode::Base && !section.packages.is_empty() {
+            // The compiler's root file system, meanwhile.
+            unpacking = Some(Unpacking::start(
+                base.clone(),
+                cache.clone(),
+                layer_cache_dir.clone(),
+            ));
+        }
         let info = {
             let (base, cache, dir) = (
                 base.clone(),
@@ -257,91 +286,39 @@ pub async fn build_image(
         (None, None, None)
     };
 
-    let threads = if opts.threads == 0 {
-        super::gzip::default_threads()
-    } else {
-        opts.threads
-    };
-    let mtime = layer::source_date_epoch();
-    // Verification packs into scratch caches so nothing cached can hide a difference.
-    let scratch = if opts.no_layer_cache {
-        Some(tempfile::tempdir().map_err(Error::io("create a temp dir in", std::env::temp_dir()))?)
-    } else {
-        None
-    };
-    let (layer_cache_dir, layer_blobs) = match &scratch {
-        Some(t) => (
-            t.path().to_path_buf(),
-            BlobStore::new(t.path().join("blobs")),
-        ),
-        None => (opts.home.cache(), cache.clone()),
-    };
     let requirements = analyze::analyze(script)?;
-    let deps = {
-        if !section.packages.is_empty() {
+    // The code layer packs while the dependency layer installs (each on the blocking pool).
+    let code_spec = code_layer::spec(script)?;
+    let (deps, code) = tokio::try_join!(
+        deps_layer_task(
+            script,
+            section,
+            &requirements.index,
+            &base.digest,
+            (python.clone(), platform.clone(), interpreter.clone()),
+            compiler(unpacking, &base, &interpreter)?,
+            opts,
+            (layer_cache_dir.clone(), layer_blobs.clone(), mtime, threads),
+            reporter,
+        ),
+        async {
             reporter.report(Event::LayerStart {
-                name: "dependencies".into(),
+                name: "code".into(),
                 total: None,
             });
-        }
-        // uv, tar and gzip: on the blocking pool, with owned copies of the inputs.
-        let (script, section, index) =
-            (script.clone(), section.clone(), requirements.index.clone());
-        let (base_digest, python, platform, interpreter) = (
-            base.digest.clone(),
-            python.clone(),
-            platform.clone(),
-            interpreter.clone(),
-        );
-        let (bytecode, allow_sdist, offline) =
-            (opts.bytecode.clone(), opts.allow_sdist, opts.offline);
-        let (dir, blobs) = (layer_cache_dir.clone(), layer_blobs.clone());
-        let layer = run_blocking("building the dependency layer", move || {
-            deps_layer::build(
-                &DepsInput {
-                    script: &script,
-                    section: &section,
-                    index: &index,
-                    base_digest: &base_digest,
-                    python: python.as_deref(),
-                    interpreter: interpreter.as_deref(),
-                    platform: platform.as_deref(),
-                    bytecode: &bytecode,
-                    allow_sdist,
-                    offline,
-                    mtime,
-                },
-                &dir,
-                &blobs,
-                threads,
-            )
-        })
-        .await?;
-        if let Some(l) = &layer {
+            let blobs = layer_blobs.clone();
+            let code = run_blocking("packing the code layer", move || {
+                code_spec.pack(&blobs, mtime, threads)
+            })
+            .await?;
             reporter.report(Event::LayerDone {
-                name: "dependencies".into(),
-                digest: l.digest.clone(),
-                size: l.size,
+                name: "code".into(),
+                digest: code.digest.clone(),
+                size: code.size,
             });
+            Ok::<_, Error>(code)
         }
-        layer
-    };
-    reporter.report(Event::LayerStart {
-        name: "code".into(),
-        total: None,
-    });
-    let code = {
-        let (spec, blobs) = (code_layer::spec(script)?, layer_blobs.clone());
-        run_blocking("packing the code layer", move || {
-            spec.pack(&blobs, mtime, threads)
-        })
-        .await?
-    };
-    reporter.report(Event::LayerDone {
-        name: "code".into(),
-        digest: code.digest.clone(),
-        size: code.size,
-    });
+    )?;
     if let Some(t) = scratch {
         // The scratch layers join the main cache, so a push or layout can find them; then the
         // scratch tree goes (copies and the deletion on the blocking pool, off the executor).
@@ -365,12 +342,13 @@ pub async fn build_image(
 
     let mut parts = parts(script, section, &base, deps.as_ref(), &code, mtime);
     parts.user = opts.user.clone();
-    if let (Bytecode::Compile(py), Some(_)) = (&opts.bytecode, &deps) {
+    if let (Bytecode::Base, Some(_), Runtime::Python3) = (opts.bytecode, &deps, script.runtime) {
         parts.labels.insert(
             LABEL_BYTECODE.into(),
             format!(
-                "unchecked-hash cpython {}",
-                deps_layer::interpreter_version(py)?
+                "unchecked-hash by the base's {} (Python {})",
+                interpreter.as_deref().unwrap_or("python3"),
+                python.as_deref().unwrap_or("3")
             ),
         );
     }
@@ -463,6 +441,90 @@ pub async fn build_image(
     }
     built.stored = Some(stored);
     Ok(built)
+}
+
+/// The base's Python as the dependency layer's compiler, when bytecode is wanted (the base
+/// is then being unpacked).
+///
+/// # Errors
+/// A Python base whose `python3` is not where images have it.
+fn compiler(
+    unpacking: Option<Unpacking>,
+    base: &base::Base,
+    interpreter: &Option<String>,
+) -> Result<Option<BaseCompiler>> {
+    let Some(rootfs) = unpacking else {
+        return Ok(None);
+    };
+    let Some(interpreter) = interpreter.clone() else {
+        return Err(Error::Base {
+            base: base.name.to_string(),
+            message: "has Python's standard library but no python3 in /usr/local/bin, /usr/bin or /bin to byte-compile the dependencies with".into(),
+            hint: "build with --no-bytecode, or use a base with python3 on the usual PATH".into(),
+        });
+    };
+    Ok(Some(BaseCompiler {
+        rootfs,
+        interpreter,
+    }))
+}
+
+/// The dependency layer on the blocking pool (uv, compile, tar and gzip), with owned copies
+/// of the inputs; `None` when nothing is locked.
+#[allow(clippy::too_many_arguments)]
+async fn deps_layer_task(
+    script: &Script,
+    section: &LockSection,
+    index: &analyze::IndexOptions,
+    base_digest: &str,
+    (python, platform, interpreter): (Option<String>, Option<String>, Option<String>),
+    compiler: Option<BaseCompiler>,
+    opts: &ImageOptions,
+    (dir, blobs, mtime, threads): (PathBuf, BlobStore, u64, usize),
+    reporter: &dyn Reporter,
+) -> Result<Option<Layer>> {
+    if !section.packages.is_empty() {
+        reporter.report(Event::LayerStart {
+            name: "dependencies".into(),
+            total: None,
+        });
+    }
+    let (script, section, index, base_digest) = (
+        script.clone(),
+        section.clone(),
+        index.clone(),
+        base_digest.to_string(),
+    );
+    let (allow_sdist, offline) = (opts.allow_sdist, opts.offline);
+    let layer = run_blocking("building the dependency layer", move || {
+        deps_layer::build(
+            &DepsInput {
+                script: &script,
+                section: &section,
+                index: &index,
+                base_digest: &base_digest,
+                python: python.as_deref(),
+                interpreter: interpreter.as_deref(),
+                platform: platform.as_deref(),
+                bytecode: compiler.as_ref(),
+                allow_sdist,
+                offline,
+                mtime,
+            },
+            &dir,
+            &blobs,
+            threads,
+        )
+    })
+    .await?;
+    if let Some(l) = &layer {
+        reporter.report(Event::LayerDone {
+            name: "dependencies".into(),
+            digest: l.digest.clone(),
+            size: l.size,
+        });
+    }
+    Ok(layer)
 }
 
 fn parts(

@@ -6,9 +6,10 @@
 //! `/opt/prisn/site-packages`. Console scripts in `bin/` get the base's own interpreter
 //! (`#!/usr/bin/python3`; `#!/usr/bin/env python3` when the base's is unknown) instead of the
 //! build machine's interpreter path, so they start on bases without `/usr/bin/env` too (and
-//! their RECORD lines are fixed to match); stray `__pycache__` dirs and uv's `.lock` go. With [`Bytecode::Compile`] the packages are byte-compiled with
-//! PEP 552 unchecked-hash pycs (`PYTHONHASHSEED=0`, paths as seen in the image), which makes
-//! imports faster without making the bytes depend on mtimes or on where we built.
+//! their RECORD lines are fixed to match); stray `__pycache__` dirs and uv's `.lock` go. With
+//! [`Bytecode::Base`] (the default) the packages are byte-compiled by the base's own Python in a
+//! sandbox ([`super::bytecode`]): PEP 552 unchecked-hash pycs, which make imports faster without
+//! making the bytes depend on mtimes, on where we built or on the build machine's Python.
 //!
 //! Node: `npm ci --omit=dev --ignore-scripts` of the script's package-lock.json; the result is
 //! `/app/node_modules`.
@@ -17,7 +18,7 @@
 //! cache. The key covers the lock section, the base digest, the platform, the Python version
 //! and the bytecode mode, so an unchanged lock never installs or compresses again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
@@ -25,6 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use super::blobs::BlobStore;
+use super::bytecode::BaseCompiler;
 use super::layer::{Layer, LayerSpec};
 use crate::analyze::IndexOptions;
 use crate::error::{Error, Result};
@@ -41,13 +43,13 @@ const CACHE_FORMAT: &str = "prisn deps-layer v2";
 const ENV_PYTHON3: &str = "/usr/bin/env python3";
 
 /// Whether to ship compiled bytecode with the packages.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Bytecode {
-    /// No `.pyc` at all: the layer depends only on the lock and the base.
-    #[default]
+    /// No `.pyc` at all (`--no-bytecode`).
     None,
-    /// Unchecked-hash pycs compiled by this interpreter (same minor version as the base's).
-    Compile(PathBuf),
+    /// Unchecked-hash pycs compiled by the base image's own Python (the default).
+    #[default]
+    Base,
 }
 
 /// Everything that decides the dependency layer's bytes.
@@ -63,7 +65,8 @@ pub struct DepsInput<'a> {
     pub interpreter: Option<&'a str>,
     /// uv's platform for the base.
     pub platform: Option<&'a str>,
-    pub bytecode: &'a Bytecode,
+    /// Byte-compile the packages with the base's Python (`None`: ship no pycs).
+    pub bytecode: Option<&'a BaseCompiler>,
     /// Allow packages without a wheel for the platform to be built from source here.
     pub allow_sdist: bool,
     pub offline: bool,
@@ -119,26 +122,10 @@ pub fn build(
 }
 
 fn cache_key(input: &DepsInput) -> Result<String> {
+    // The compiler is the base's own interpreter, which the base digest already names.
     let bytecode = match input.bytecode {
-        Bytecode::None => "none".to_string(),
-        Bytecode::Compile(py) => {
-            let version = interpreter_version(py)?;
-            if let Some(want) = input.python
-                && !version.starts_with(&format!("{want}."))
-            {
-                return Err(Error::Base {
-                    base: input.base_digest.to_string(),
-                    message: format!(
-                        "runs Python {want}, but the --bytecode interpreter {} is Python {version}; its pycs would be ignored",
-                        py.display()
-                    ),
-                    hint: format!(
-                        "give --bytecode a python{want} (e.g. --bytecode /usr/bin/python{want})"
-                    ),
-                });
-            }
-            format!("compile {version}")
-        }
+        None => "none".to_string(),
+        Some(c) => format!("base {}", c.interpreter),
     };
     let text = format!(
         "{CACHE_FORMAT}\nlock {}\nbase {}\npython {}\ninterpreter {}\nplatform {}\nbytecode {bytecode}\nsdist {}\nmtime {}\n",
@@ -151,18 +138,6 @@ fn cache_key(input: &DepsInput) -> Result<String> {
         input.mtime,
     );
     Ok(crate::digest::sha256_hex(text.as_bytes()))
-}
-
-/// `python3.11 -c …` → `3.11.7`: part of the cache key when compiling.
-pub fn interpreter_version(py: &Path) -> Result<String> {
-    let out = Command::new(py)
-        .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-        .output()
-        .map_err(|e| Error::tool(format!("cannot run {}: {e}", py.display()), None))?;
-    if !out.status.success() {
-        return Err(Error::tool(format!("{} does not run", py.display()), None));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
@@ -220,8 +195,8 @@ fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
         ));
     }
     scrub(&target, input.interpreter.unwrap_or(ENV_PYTHON3))?;
-    if let Bytecode::Compile(py) = input.bytecode {
-        compile(py, &target)?;
+    if let Some(compiler) = input.bytecode {
+        compiler.compile(&target)?;
     }
     let mut spec = LayerSpec::new();
     spec.add_tree(SITE_PACKAGES, &target)?;
@@ -388,41 +363,6 @@ fn normalize(path: &Path, target: &Path) -> Option<String> {
         }
     }
     Some(parts.join("/"))
-}
-
-/// PEP 552 unchecked-hash pycs, with the source paths the image will have.
-fn compile(py: &Path, target: &Path) -> Result<()> {
-    let out = Command::new(py)
-        .env("PYTHONHASHSEED", "0")
-        .env_remove("PYTHONPYCACHEPREFIX")
-        .args([
-            "-m",
-            "compileall",
-            "-q",
-            "-j",
-            "0",
-            "--invalidation-mode",
-            "unchecked-hash",
-            "-s",
-        ])
-        .arg(target)
-        .args(["-p", SITE_PACKAGES])
-        .arg(target)
-        .output()
-        .map_err(|e| Error::tool(format!("cannot run {}: {e}", py.display()), None))?;
-    // compileall exits 1 when some file does not compile (e.g. py2-only test files in a
-    // wheel); that file just gets no pyc, as with pip.
-    if !out.status.success() && out.status.code() != Some(1) {
-        return Err(Error::tool(
-            format!(
-                "byte-compiling the dependency layer with {} failed: {}",
-                py.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            None,
-        ));
-    }
-    Ok(())
 }
 
 fn node_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {

@@ -21,6 +21,7 @@ pub mod blobs;
 pub(crate) mod blocking;
 pub mod build;
 pub mod bundle;
+pub mod bytecode;
 pub mod code_layer;
 pub mod deps_layer;
 pub mod gzip;
