@@ -9,7 +9,7 @@
 #      then until Ready (kubelet's startup probe, every 1 s).      goals ≤ 1.5 s and ≤ 4 s
 #   2. edit → new code answering: `prisn deploy --wait` of a one-line change of api.py, and
 #      to the first HTTP answer with the new text through the Service.   goal ≤ 3 s
-#   3. `import flask` in a pod, image built with and without `--bytecode`.
+#   3. `import flask` in a pod, image built with bytecode (the default) and with `--no-bytecode`.
 #
 #   bench/node.sh          # markdown on stdout, details on stderr; RUNS=5 by default
 #   PROFILE=release bench/node.sh   # prisn and the operator from the release profile
@@ -232,8 +232,8 @@ PY
   k -n "$NS" logs "$name"
   k -n "$NS" delete pod "$name" --wait=false >/dev/null
 }
-PYC=$("$BIN/prisn" build api.py --base "$BASE" --image "$REG/bench/api-pyc:1" --bytecode 2>/dev/null)
-NOPYC=$("$BIN/prisn" build api.py --base "$BASE" --image "$REG/bench/api-nopyc:1" 2>/dev/null)
+PYC=$("$BIN/prisn" build api.py --base "$BASE" --image "$REG/bench/api-pyc:1" 2>/dev/null)
+NOPYC=$("$BIN/prisn" build api.py --base "$BASE" --image "$REG/bench/api-nopyc:1" --no-bytecode 2>/dev/null)
 : >"$WORK/import"
 for i in $(seq "$RUNS"); do
   echo "pyc=$(import_pod "$PYC" "imp-pyc-$i") nopyc=$(import_pod "$NOPYC" "imp-nopyc-$i")" | tee -a "$WORK/import" >&2
@@ -258,6 +258,6 @@ $(row "pulled, nothing of it on the node" "$WORK/cold")
 
 | \`import flask\` in the pod (\`python3 -B\`) | median |
 |---|---|
-| image built with \`--bytecode\` | $(median pyc "$WORK/import") ms |
-| image without bytecode (the default) | $(median nopyc "$WORK/import") ms |
+| image with bytecode (the default) | $(median pyc "$WORK/import") ms |
+| image built with \`--no-bytecode\` | $(median nopyc "$WORK/import") ms |
 EOF
