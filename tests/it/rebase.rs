@@ -205,7 +205,12 @@ fn rebase_refuses_another_runtime_a_foreign_image_and_tags_offline() {
 #[test]
 fn rebase_deployed_is_refused_outside_kubernetes() {
     let t = TestContext::new();
-    let err = fails(&t.run(&["rebase", "--deployed", "--base", "127.0.0.1:9/base/python3:x"]));
+    let err = fails(&t.run(&[
+        "rebase",
+        "--deployed",
+        "--base",
+        "127.0.0.1:9/base/python3:x",
+    ]));
     assert!(
         err.contains("only Kubernetes contexts have") && err.contains("local mode"),
         "{err}"
@@ -225,9 +230,25 @@ fn rebase_deployed_gives_each_app_on_the_old_base_a_release_with_the_rebased_ima
     k.t.write("two.py", "print('two')\n");
     k.t.write("tick.sh", "echo tick\n");
     for (script, name) in [("api.py", "one"), ("two.py", "two")] {
-        ok(&k.prisn(&["deploy", script, "--name", name, "--base", &k.base, "--no-wait"]));
+        ok(&k.prisn(&[
+            "deploy",
+            script,
+            "--name",
+            name,
+            "--base",
+            &k.base,
+            "--no-wait",
+        ]));
     }
-    ok(&k.prisn(&["deploy", "tick.sh", "--schedule", "*/5 * * * *", "--base", &bash, "--no-wait"]));
+    ok(&k.prisn(&[
+        "deploy",
+        "tick.sh",
+        "--schedule",
+        "*/5 * * * *",
+        "--base",
+        &bash,
+        "--no-wait",
+    ]));
     let image = |name: &str| -> String {
         let app: prisn_operator::PrisnApp = k.get(name).expect("the PrisnApp");
         app.spec.source.image.expect("an image source")
@@ -240,18 +261,45 @@ fn rebase_deployed_gives_each_app_on_the_old_base_a_release_with_the_rebased_ima
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     };
     let by_name = |v: &[Value], name: &str| -> Value {
-        v.iter().find(|o| o["name"] == name).cloned().unwrap_or_else(|| panic!("{name} in {v:?}"))
+        v.iter()
+            .find(|o| o["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {v:?}"))
     };
 
     // --dry-run: what would change, with the digests it would have; nothing applied.
-    let dry = outcomes(&["rebase", "--deployed", "--base", &patched, "--dry-run", "-o", "json"], true);
+    let dry = outcomes(
+        &[
+            "rebase",
+            "--deployed",
+            "--base",
+            &patched,
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        true,
+    );
     assert_eq!(by_name(&dry, "one")["action"], "would rebase", "{dry:?}");
     assert_eq!(by_name(&dry, "two")["action"], "would rebase", "{dry:?}");
     assert_eq!(by_name(&dry, "tick")["action"], "skipped", "{dry:?}");
-    assert!(by_name(&dry, "tick")["reason"].as_str().unwrap().contains("a bash image"), "{dry:?}");
-    assert_eq!([image("one"), image("two")], before, "a dry run applies nothing");
+    assert!(
+        by_name(&dry, "tick")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a bash image"),
+        "{dry:?}"
+    );
+    assert_eq!(
+        [image("one"), image("two")],
+        before,
+        "a dry run applies nothing"
+    );
 
-    let done = outcomes(&["rebase", "--deployed", "--base", &patched, "-o", "json"], true);
+    let done = outcomes(
+        &["rebase", "--deployed", "--base", &patched, "-o", "json"],
+        true,
+    );
     for (i, name) in ["one", "two"].into_iter().enumerate() {
         let o = by_name(&done, name);
         assert_eq!(o["action"], "rebased", "{o}");
@@ -263,18 +311,32 @@ fn rebase_deployed_gives_each_app_on_the_old_base_a_release_with_the_rebased_ima
             digest_of(by_name(&dry, name)["new_image"].as_str().unwrap()),
             "the dry run named the same digest"
         );
-        let h: Vec<Value> = serde_json::from_str(&ok(&k.prisn(&["history", name, "-o", "json"]))).unwrap();
+        let h: Vec<Value> =
+            serde_json::from_str(&ok(&k.prisn(&["history", name, "-o", "json"]))).unwrap();
         assert_eq!(h[0]["revision"], 2, "{h:?}");
         assert_eq!(h[0]["artifact"], new.as_str());
-        assert_eq!(h[0]["lock_digest"], h[1]["lock_digest"], "same lock, new base");
+        assert_eq!(
+            h[0]["lock_digest"], h[1]["lock_digest"],
+            "same lock, new base"
+        );
         let cfg = config_of(&new);
         let (_, patched_digest) = raw_manifest(&k.registry, &patched);
-        assert_eq!(cfg["config"]["Labels"]["io.prisn.base-digest"], patched_digest.as_str());
+        assert_eq!(
+            cfg["config"]["Labels"]["io.prisn.base-digest"],
+            patched_digest.as_str()
+        );
     }
 
     // Once more: nothing left on the old base.
-    let again = outcomes(&["rebase", "--deployed", "--base", &patched, "-o", "json"], true);
-    assert_eq!(by_name(&again, "one")["reason"], "already on the new base", "{again:?}");
+    let again = outcomes(
+        &["rebase", "--deployed", "--base", &patched, "-o", "json"],
+        true,
+    );
+    assert_eq!(
+        by_name(&again, "one")["reason"],
+        "already on the new base",
+        "{again:?}"
+    );
 
     // Rollback returns the old digest.
     ok(&k.prisn(&["rollback", "one", "--no-wait"]));
@@ -284,15 +346,42 @@ fn rebase_deployed_gives_each_app_on_the_old_base_a_release_with_the_rebased_ima
     let reg = format!("{}/team", k.registry.host());
     let ns = k.ns.name.clone();
     ok(&k.prisn(&[
-        "context", "add", "tb2", "--mode", "kubernetes", "-n", &ns, "--registry", &reg,
-        "--base", &format!("python3={patched}"),
+        "context",
+        "add",
+        "tb2",
+        "--mode",
+        "kubernetes",
+        "-n",
+        &ns,
+        "--registry",
+        &reg,
+        "--base",
+        &format!("python3={patched}"),
     ]));
-    let dry = outcomes(&["--context", "tb2", "rebase", "--deployed", "--dry-run", "-o", "json"], true);
+    let dry = outcomes(
+        &[
+            "--context",
+            "tb2",
+            "rebase",
+            "--deployed",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+        true,
+    );
     assert_eq!(by_name(&dry, "one")["action"], "would rebase", "{dry:?}");
-    assert_eq!(by_name(&dry, "two")["reason"], "already on the new base", "{dry:?}");
+    assert_eq!(
+        by_name(&dry, "two")["reason"],
+        "already on the new base",
+        "{dry:?}"
+    );
     let none = outcomes(&["rebase", "--deployed", "--dry-run", "-o", "json"], true);
     assert!(
-        by_name(&none, "one")["reason"].as_str().unwrap().contains("names no base for python3"),
+        by_name(&none, "one")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("names no base for python3"),
         "{none:?}"
     );
 }

@@ -535,7 +535,7 @@ fn registries(image: &Reference, opts: &RebaseOptions) -> Result<Registries> {
             if r.digest.is_none() {
                 return Err(Error::offline(
                     format!("{what} {r} is named by tag, which offline is never resolved"),
-                    format!("name it by digest (REF@sha256:…), or rebase without --offline"),
+                    "name it by digest (REF@sha256:…), or rebase without --offline".into(),
                 ));
             }
         }

@@ -86,6 +86,7 @@ impl Outcome {
 }
 
 /// A new base, resolved once: its pinned reference and the runtime it is for (`--base` only).
+#[derive(Clone)]
 struct NewBase {
     pinned: Reference,
     runtime: Option<Runtime>,
@@ -226,33 +227,9 @@ async fn one(
     let mut o = Outcome::new(name, kind, "skipped");
     o.image = Some(image.clone());
     o.old_base = Some(format!("{}@{}", img.base_name, img.base_digest));
-    let new = match explicit {
-        Some(n) if n.runtime != Some(img.runtime) => {
-            return Ok(o.because(format!(
-                "a {} image; --base is a {} base",
-                img.runtime,
-                n.runtime.map_or("other", Runtime::as_str)
-            )));
-        }
-        Some(n) => n,
-        None => {
-            if !bases.contains_key(&img.runtime) {
-                let found = match b.settings.base(img.runtime, None) {
-                    Some(base) => Some(resolve(b, regs, &base, false, req, reporter).await?),
-                    None => None,
-                };
-                bases.insert(img.runtime, found);
-            }
-            match &bases[&img.runtime] {
-                Some(n) => n,
-                None => {
-                    return Ok(o.because(format!(
-                        "the context names no base for {0} (prisn context add … --base {0}=REF, or --base)",
-                        img.runtime
-                    )));
-                }
-            }
-        }
+    let new = match pick_base(b, regs, img.runtime, explicit, bases, req, reporter).await? {
+        Ok(n) => n,
+        Err(why) => return Ok(o.because(why)),
     };
     o.new_base = Some(new.pinned.to_string());
     if new.pinned.digest.as_deref() == Some(img.base_digest.as_str()) {
@@ -286,6 +263,42 @@ async fn one(
     o.revision = revision;
     o.phase = phase;
     Ok(o)
+}
+
+/// The new base for an image of `runtime`: `--base` if it is for that runtime, else the
+/// context's (resolved once per runtime); `Err` says why there is none.
+async fn pick_base(
+    b: &KubeBackend,
+    regs: &Registries,
+    runtime: Runtime,
+    explicit: Option<&NewBase>,
+    bases: &mut BTreeMap<Runtime, Option<NewBase>>,
+    req: &DeployedRequest,
+    reporter: &dyn prisn_builder::Reporter,
+) -> anyhow::Result<Result<NewBase, String>> {
+    if let Some(n) = explicit {
+        return Ok(match n.runtime {
+            Some(r) if r == runtime => Ok(n.clone()),
+            other => Err(format!(
+                "a {runtime} image; --base is a {} base",
+                other.map_or("other", Runtime::as_str)
+            )),
+        });
+    }
+    let found = match bases.get(&runtime) {
+        Some(found) => found.clone(),
+        None => {
+            let found = match b.settings.base(runtime, None) {
+                Some(base) => Some(resolve(b, regs, &base, false, req, reporter).await?),
+                None => None,
+            };
+            bases.insert(runtime, found.clone());
+            found
+        }
+    };
+    Ok(found.ok_or_else(|| {
+        format!("the context names no base for {runtime} (prisn context add … --base {runtime}=REF, or --base)")
+    }))
 }
 
 fn refused(name: &str, kind: Kind, image: &str, e: prisn_builder::Error) -> Outcome {
