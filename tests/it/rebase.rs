@@ -254,6 +254,8 @@ fn rebase_deployed_gives_each_app_on_the_old_base_a_release_with_the_rebased_ima
         app.spec.source.image.expect("an image source")
     };
     let before = [image("one"), image("two")];
+    // Scaled without a release: the rebase keeps the count it runs with.
+    ok(&k.prisn(&["scale", "two", "2"]));
 
     let outcomes = |args: &[&str], expect_ok: bool| -> Vec<Value> {
         let out = k.prisn(args);
@@ -326,6 +328,9 @@ fn rebase_deployed_gives_each_app_on_the_old_base_a_release_with_the_rebased_ima
             patched_digest.as_str()
         );
     }
+
+    let two: prisn_operator::PrisnApp = k.get("two").unwrap();
+    assert_eq!(two.spec.replicas, Some(2), "the live replica count stays");
 
     // Once more: nothing left on the old base.
     let again = outcomes(

@@ -57,11 +57,13 @@ pub struct PrisnImage {
 }
 
 impl PrisnImage {
-    /// The old base, as far as the image holds it: its layers, name and digest, and the
-    /// image's config (which keeps the base's platform, labels and env).
+    /// The old base, as far as the image holds it: its layers and digest, and the image's
+    /// config (which keeps the base's platform, labels and env). Named by the image's
+    /// repository, where its layers are fetched from (the old base's own registry may be
+    /// out of reach, as on an air-gapped site).
     fn old_base(&self) -> Base {
         Base {
-            name: Reference::parse(&self.base_name).unwrap_or_else(|_| self.repository()),
+            name: self.repository(),
             digest: self.base_digest.clone(),
             manifest: Manifest {
                 layers: self.manifest.layers[..self.base_layers].to_vec(),

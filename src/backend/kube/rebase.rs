@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kube::Api;
 use prisn_api::Kind;
+use prisn_api::crd::PrisnApp;
 use prisn_builder::image::base::{self as image_base, BaseRequest};
 use prisn_builder::image::build::blob_cache;
 use prisn_builder::image::rebase::{self, RebaseOptions};
@@ -21,7 +23,7 @@ use serde::Serialize;
 
 use super::{KubeBackend, deploy, history, view};
 use crate::deploy::apply;
-use crate::deploy::client::Cluster;
+use crate::deploy::client::{Cluster, KubeResult};
 use crate::deploy::objects::{Objects, Resource};
 use crate::settings::RegistryFlags;
 
@@ -257,6 +259,7 @@ async fn one(
     }
     let new_image = done.reference.clone().unwrap_or_default();
     source_mut(&mut objects.resource).image = Some(new_image.clone());
+    keep_live_replicas(c, name, &mut objects.resource).await?;
     let (revision, phase) = release(c, &objects, stored.record, &new_image, req, reporter).await?;
     o.action = "rebased".into();
     o.new_image = Some(new_image);
@@ -339,6 +342,24 @@ async fn release(
         None => None,
     };
     Ok((revision, phase))
+}
+
+/// An app keeps the replica count it runs with now (`prisn scale` changes it without a
+/// release); everything else is the newest release's.
+async fn keep_live_replicas(
+    c: &Cluster,
+    name: &str,
+    resource: &mut Resource,
+) -> anyhow::Result<()> {
+    if let Resource::App(app) = resource {
+        let api: Api<PrisnApp> = Api::namespaced(c.client.clone(), &c.namespace);
+        let live = api
+            .get(name)
+            .await
+            .explain("get", "prisnapps", &c.namespace)?;
+        app.spec.replicas = live.spec.replicas;
+    }
+    Ok(())
 }
 
 /// The code source of a resource, to change its image.
