@@ -753,6 +753,50 @@ mod tests {
         );
     }
 
+    fn image(base_layers: usize, comments: &[&str]) -> PrisnImage {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let desc = |c| manifest::Descriptor::new(super::super::layer::MEDIA_TYPE, &d(c), 1);
+        let history: Vec<Value> = comments
+            .iter()
+            .map(|c| serde_json::json!({"comment": c, "created_by": "x"}))
+            .collect();
+        PrisnImage {
+            reference: Reference::parse("127.0.0.1:5000/team/api").unwrap(),
+            digest: d('f'),
+            manifest: Manifest {
+                schema_version: 2,
+                media_type: None,
+                config: desc('c'),
+                layers: vec![desc('a'), desc('b'), desc('e')],
+                annotations: None,
+            },
+            config: serde_json::json!({"rootfs": {"diff_ids": ["sha256:1", "sha256:2", "sha256:3"]}, "history": history}),
+            runtime: Runtime::Python3,
+            base_name: "base".into(),
+            base_digest: d('9'),
+            base_layers,
+        }
+    }
+
+    #[test]
+    fn own_layers_must_fit_the_label_the_diff_ids_and_the_history() {
+        let own = own_layers(&image(1, &["base", "prisn", "prisn"])).unwrap();
+        assert_eq!(own.len(), 2);
+        assert_eq!(own[0].0.diff_id, "sha256:2");
+        for (n, comments) in [
+            (3, &["base", "prisn", "prisn"][..]),  // no layer of prisn's
+            (99, &["base", "prisn", "prisn"][..]), // a label beyond the layers
+            (1, &["base", "base", "prisn"][..]),   // another tool's layer on top
+            (1, &["prisn"][..]),                   // history cut short
+        ] {
+            let e = own_layers(&image(n, comments)).expect_err(&format!("{n} {comments:?}"));
+            assert!(
+                e.contains("history") || e.contains(LABEL_BASE_LAYERS),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn the_default_tag_names_the_image_and_the_new_base() {
         let base = format!("sha256:{}", "ab".repeat(32));
