@@ -57,6 +57,16 @@ for b in python3 bash node; do
   base "$b" || base "$b" --upgrade
   ln -sfn "$b-prisn" "$BASES/$b.tmp" && mv -T "$BASES/$b.tmp" "$BASES/$b"
 done
+# A patched python3 base for `prisn rebase` (tests/it/rebase.rs): the same Python, plus GNU
+# hello (small, and its binary shows which base an image is on). --output names a directory,
+# so base() writes python3-hello-prisn and the link python3-hello points at it.
+hello=(--packages python3,hello,base-files,ca-certificates,coreutils,dash,netbase,tzdata)
+patched() {
+  PRISN_HOME=$CACHE/base-home "$CARGO_TARGET_DIR/debug/prisn" --quiet base python3 "${hello[@]}" \
+    --lock "$BASES/base.lock" --output "$BASES/python3-hello-prisn" "$@" >/dev/null
+}
+patched || patched --upgrade
+ln -sfn python3-hello-prisn "$BASES/python3-hello.tmp" && mv -T "$BASES/python3-hello.tmp" "$BASES/python3-hello"
 
 step "Kubernetes test bed: build (cached) and start"
 tests/testbed/testbed.sh build

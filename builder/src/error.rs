@@ -228,6 +228,14 @@ pub enum Error {
         hint: String,
     },
 
+    /// `prisn rebase` refuses: not a prisn image, or a base the image cannot move to.
+    #[error("cannot rebase {image}: {message}")]
+    Rebase {
+        image: String,
+        message: String,
+        hint: String,
+    },
+
     /// Work moved off the async executor (packing, uv) panicked or was cancelled: a bug.
     #[error("{what} did not finish: {message}")]
     Task { what: &'static str, message: String },
@@ -294,6 +302,7 @@ impl Error {
             Error::Registry { hint, .. } => hint.clone(),
             Error::Unauthorized { registry, .. } => Some(format!("run `prisn login {registry}` (or `docker login {registry}`), then try again")),
             Error::Base { hint, .. } => Some(hint.clone()),
+            Error::Rebase { hint, .. } => Some(hint.clone()),
             Error::Offline { hint, .. } => Some(hint.clone()),
             Error::Archive { hint, .. } => hint.clone(),
             Error::CollectedMeanwhile { .. } => Some("run the command again: it rebuilds the entry".into()),

@@ -166,3 +166,40 @@ pub struct BaseArgs {
     #[arg(short = 'o', long = "format", value_enum, default_value_t)]
     pub format: Format,
 }
+
+/// `prisn rebase`: an image on a new base, or every deployed image (`--deployed`).
+#[derive(Debug, Args)]
+pub struct RebaseArgs {
+    /// The image to rebase: REGISTRY/REPO[:TAG|@sha256:…] (REPO… under --registry).
+    #[arg(required_unless_present = "deployed", conflicts_with = "deployed")]
+    pub image: Option<String>,
+    /// The new base (default: the context's base for the image's runtime, as `build` takes it).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Where to push the result (default: the image's repository, tag `<tag>-base-<12 hex of
+    /// the new base>`). Prints REGISTRY/REPO@sha256:… on stdout.
+    #[arg(long = "image", value_name = "REF", conflicts_with = "deployed")]
+    pub target: Option<String>,
+    /// Every app and cron job deployed in the context (Kubernetes) whose image is not on the
+    /// new base gets the rebased image as a new release.
+    #[arg(long)]
+    pub deployed: bool,
+    /// Say what would change (and the new digests); push and apply nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --deployed: wait until each rebased workload is ready, at most this long.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "deployed")]
+    pub wait: Option<std::time::Duration>,
+    /// Reach only the image's, the new base's and the target's registries, and resolve no
+    /// tag (give digests).
+    #[arg(long)]
+    pub offline: bool,
+    /// Which image to take from multi-platform images and bases.
+    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
+    pub platform: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t)]
+    pub format: Format,
+}

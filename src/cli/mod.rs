@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use args::{Format, LockMode, ModeArg, RegistryArgs, ScriptArgs};
-pub use image::{BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, VerifyArgs};
+pub use image::{
+    BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, RebaseArgs, VerifyArgs,
+};
 pub use server::{DataArg, RoleArg, ServeArgs, ServerArgs, ServerCmd, TokenCmd};
 pub use workload::{
     DaemonCmd, DeleteArgs, DeployArgs, GetArgs, GetFormat, HistoryArgs, LogsArgs, RollbackArgs,
@@ -177,6 +179,18 @@ pub enum Command {
         after_help = "Examples:\n  prisn rollback api            # the release before the current one\n  prisn rollback api --to 3\n  prisn rollback api --no-wait"
     )]
     Rollback(RollbackArgs),
+
+    /// Put an image's dependency and code layers onto a new base, without building anything.
+    ///
+    /// crane's `rebase` for prisn images: allowed only when the new base has the same Python
+    /// minor (Node major) and platform as the image's, read from the bases themselves. Prints
+    /// the new REGISTRY/REPO@sha256:…, ready for `deploy --image`. With --deployed (Kubernetes
+    /// contexts), every deployed image not on the new base gets it as a new release, which
+    /// `prisn rollback` undoes.
+    #[command(
+        after_help = "Examples:\n  prisn rebase 127.0.0.1:5000/team/api:v1 --base 127.0.0.1:5000/base/python3:patched\n  prisn rebase reg/team/api@sha256:… --base reg/base/python3@sha256:… --image reg/team/api:v1-patched --offline\n  prisn rebase --deployed --dry-run            # the context's base per runtime\n  prisn rebase --deployed --base reg/base/python3:patched --wait 5m"
+    )]
+    Rebase(RebaseArgs),
 
     /// Manage the local-mode daemon (started on demand by deploy, get, logs…).
     #[command(

@@ -21,6 +21,7 @@ mod login;
 mod logs;
 mod operator;
 mod push;
+mod rebase;
 mod rollback;
 mod run;
 mod scale;
@@ -54,6 +55,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scale(args) => scale::run(global, args),
         Command::History(args) => history::run(global, args),
         Command::Rollback(args) => rollback::run(global, args),
+        Command::Rebase(args) => rebase::run(global, args),
         Command::Daemon(cmd) => daemon::run(global, cmd),
         Command::Version => {
             crate::printer::line(format!("prisn {}", prisn::version::LONG));

@@ -20,6 +20,9 @@ mod image_registry;
 // Debian bases from pinned packages: prisn base (issue 14)
 mod base;
 
+// releases: prisn rebase onto a patched base, one image or every deployed one (issue 15)
+mod rebase;
+
 // local mode: the prisn daemon, its workloads, isolation and recovery (issue 7)
 mod local;
 mod local_api;

@@ -222,6 +222,23 @@ pub async fn fetch_layers(
     Ok(())
 }
 
+/// What `build` (and `rebase`) read from a base: its layers fetched into `cache`, then
+/// [`inspect`]ed (the answer cached per digest under `$PRISN_HOME/cache/base-v2`).
+///
+/// # Errors
+/// A layer that cannot be fetched (offline and not cached) or read.
+pub async fn info(
+    regs: &Registries,
+    base: &Base,
+    cache: &BlobStore,
+    home: &crate::home::Home,
+    reporter: &dyn Reporter,
+) -> Result<BaseInfo> {
+    fetch_layers(regs, base, cache, reporter).await?;
+    let (base, cache, dir) = (base.clone(), cache.clone(), home.cache().join("base-v2"));
+    super::blocking::run("inspecting the base", move || inspect(&base, &cache, &dir)).await
+}
+
 pub fn human_bytes(n: u64) -> String {
     if n >= 1 << 20 {
         format!("{:.1} MiB", n as f64 / f64::from(1 << 20))

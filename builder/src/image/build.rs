@@ -34,6 +34,39 @@ pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
 /// Present when the dependency layer holds pycs: the base's interpreter that compiled them.
 pub const LABEL_BYTECODE: &str = "io.prisn.bytecode";
+/// How many of the image's layers are the base's (the rest are prisn's): what `prisn rebase`
+/// takes off, read from the image itself (the old base need not be reachable).
+pub const LABEL_BASE_LAYERS: &str = "io.prisn.base-layers";
+
+/// Whether `key` is a label of prisn's own (not the base's): `io.prisn.*`, except the
+/// `io.prisn.base.*` labels `prisn base` puts on bases. Every label `build` sets keeps to this,
+/// so `prisn rebase` can tell them from the old base's, which it drops.
+pub fn is_own_label(key: &str) -> bool {
+    key.starts_with("io.prisn.") && !key.starts_with("io.prisn.base.")
+}
+
+/// The labels that name the base an image is built on (one definition for build and rebase).
+pub fn base_labels(base: &base::Base) -> [(&'static str, String); 4] {
+    [
+        (LABEL_BASE, base.digest.clone()),
+        (LABEL_BASE_NAME, base.name.to_string()),
+        (LABEL_BASE_DIGEST, base.digest.clone()),
+        (LABEL_BASE_LAYERS, base.manifest.layers.len().to_string()),
+    ]
+}
+
+/// The variables prisn sets for `runtime` and the PATH entries it puts first: Python's
+/// dependency layer goes on PYTHONPATH and its console scripts on PATH.
+pub fn runtime_env(runtime: Runtime, has_deps: bool) -> (Vec<(String, String)>, Vec<String>) {
+    if runtime == Runtime::Python3 && has_deps {
+        (
+            vec![("PYTHONPATH".to_string(), SITE_PACKAGES.to_string())],
+            vec![format!("{SITE_PACKAGES}/bin")],
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    }
+}
 
 /// The user images run as unless `--user` says otherwise: uid and gid of the `nonroot` user
 /// that `prisn base` bases have (distroless's number, the operator's `runAsUser`). Numeric, so
@@ -246,17 +279,8 @@ pub async fn build_image(
                 layer_cache_dir.clone(),
             ));
         }
-        let info = {
-            let (base, cache, dir) = (
-                base.clone(),
-                cache.clone(),
-                opts.home.cache().join("base-v2"),
-            );
-            run_blocking("inspecting the base", move || {
-                base::inspect(&base, &cache, &dir)
-            })
-            .await?
-        };
+        // The layers are in the cache now: this only inspects them.
+        let info = base::info(&regs, &base, &cache, &opts.home, reporter).await?;
         let Some(py) = info.python.clone() else {
             return Err(Error::Base {
                 base: base_spec,
@@ -536,8 +560,7 @@ fn parts(
     mtime: u64,
 ) -> Parts {
     let mut layers = Vec::new();
-    let mut env = Vec::new();
-    let mut path_prepend = Vec::new();
+    let (env, path_prepend) = runtime_env(script.runtime, deps.is_some());
     if let Some(d) = deps {
         layers.push((
             d.clone(),
@@ -547,10 +570,6 @@ fn parts(
                 script.runtime
             ),
         ));
-        if script.runtime == Runtime::Python3 {
-            env.push(("PYTHONPATH".to_string(), SITE_PACKAGES.to_string()));
-            path_prepend.push(format!("{SITE_PACKAGES}/bin"));
-        }
     }
     layers.push((
         code.clone(),
@@ -558,12 +577,10 @@ fn parts(
     ));
     let labels: BTreeMap<String, String> = [
         (LABEL_LOCK, section.digest()),
-        (LABEL_BASE, base.digest.clone()),
-        (LABEL_BASE_NAME, base.name.to_string()),
-        (LABEL_BASE_DIGEST, base.digest.clone()),
         (LABEL_RUNTIME, script.runtime.as_str().to_string()),
     ]
     .into_iter()
+    .chain(base_labels(base))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     Parts {

@@ -7,6 +7,7 @@
 //! Base + layers ─assemble→ Image (config + manifest, canonical JSON)
 //! Image ─publish::push→ repo@sha256:…      Image ─layout::write→ DIR (OCI image layout)
 //! refs ─bundle::export→ bundle.tar ─bundle::unpack→ Layout ─bundle::import→ registry
+//! image + new base ─rebase::rebase→ the same layers on the new base (nothing rebuilt)
 //! ```
 //!
 //! Every step is deterministic: the same script, lock and base digest give the same manifest
@@ -30,6 +31,7 @@ pub mod layout;
 pub mod manifest;
 pub mod operator;
 pub mod publish;
+pub mod rebase;
 pub mod reference;
 pub mod registry;
 mod registry_errors;

@@ -6,6 +6,7 @@ mod artifact;
 mod deploy;
 mod history;
 mod logs;
+pub mod rebase;
 mod view;
 
 use std::cell::OnceCell;
