@@ -65,6 +65,8 @@ pub async fn export(
             manifest_bytes: bytes,
             blobs,
         });
+        // Its SBOMs travel with it (unnamed artifact entries of the layout).
+        images.extend(crate::sbom::attach::fetch(regs, &pinned, cache).await?);
     }
     let (out, cache, all) = (out.to_path_buf(), cache.clone(), images.clone());
     super::blocking::run("writing the bundle", move || write(&out, &cache, &all)).await?;
@@ -248,7 +250,11 @@ pub async fn import(
 ) -> Result<Vec<super::publish::Pushed>> {
     let store = lay.blobs();
     let mut out = Vec::new();
-    let images = lay.images()?;
+    // Artifacts (SBOMs) go after the images they are about, into the same repository.
+    let (artifacts, images): (Vec<_>, Vec<_>) = lay
+        .images()?
+        .into_iter()
+        .partition(|i| i.manifest.artifact_type.is_some());
     let targets: Vec<Reference> = images
         .iter()
         .map(|img| {
@@ -265,6 +271,25 @@ pub async fn import(
         let pushed = super::publish::push(regs, target, img, &store, None, reporter).await?;
         super::publish::verify(regs, target, img).await?;
         out.push(pushed);
+    }
+    for art in &artifacts {
+        let subject = crate::sbom::attach::subject_of(&art.manifest_bytes);
+        let Some(target) = images
+            .iter()
+            .zip(&targets)
+            .find(|(img, _)| Some(&img.manifest.digest) == subject.as_ref())
+            .map(|(_, t)| t)
+        else {
+            return Err(Error::Bundle {
+                bundle: lay.root().to_path_buf(),
+                message: format!(
+                    "artifact {} is about {}, which the bundle does not hold",
+                    art.manifest.digest,
+                    subject.as_deref().unwrap_or("no image")
+                ),
+            });
+        };
+        crate::sbom::attach::push(regs, target, art, &store).await?;
     }
     Ok(out)
 }
