@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: SbomArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per package: its purl type (or `image`), name, version, first sha256.
+/// One row per package: `image`, `base` or its purl type; name, version, first sha256.
 fn rows(doc: &[u8]) -> anyhow::Result<Vec<Vec<String>>> {
     let v: Value = serde_json::from_slice(doc)?;
     let text = |p: &Value, k: &str| p[k].as_str().unwrap_or("").to_string();
@@ -38,15 +38,19 @@ fn rows(doc: &[u8]) -> anyhow::Result<Vec<Vec<String>>> {
         .into_iter()
         .flatten()
         .map(|p| {
-            let kind = p["externalRefs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|r| r["referenceLocator"].as_str())
-                .and_then(|purl| purl.strip_prefix("pkg:"))
-                .and_then(|rest| rest.split('/').next())
-                .unwrap_or("image")
-                .to_string();
+            let kind = match p["SPDXID"].as_str() {
+                Some("SPDXRef-Image") => "image".to_string(),
+                Some("SPDXRef-Base") => "base".to_string(),
+                _ => p["externalRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|r| r["referenceLocator"].as_str())
+                    .and_then(|purl| purl.strip_prefix("pkg:"))
+                    .and_then(|rest| rest.split('/').next())
+                    .unwrap_or("-")
+                    .to_string(),
+            };
             let sha = p["checksums"]
                 .as_array()
                 .into_iter()
