@@ -191,6 +191,19 @@ fn a_built_image_has_a_valid_sbom_that_survives_export_and_import() {
         doc_bytes.as_slice(),
         "the SBOM in registry B"
     );
+    // `prisn push` of the layout takes the SBOM along too.
+    let pushed_ref = format!("{}/pushed/api:v1", second.host());
+    ok(&t.run(&[
+        "push",
+        &format!("{}:latest", t.path("layout").display()),
+        &pushed_ref,
+    ]));
+    let from_push = ok(&t.run(&["sbom", &pushed_ref]));
+    assert_eq!(
+        from_push.as_bytes(),
+        doc_bytes.as_slice(),
+        "pushed from the layout"
+    );
     let table = ok(&t.run(&[
         "sbom",
         &format!("{}/mirror/team/api@{digest}", second.host()),

@@ -65,8 +65,15 @@ pub async fn export(
             manifest_bytes: bytes,
             blobs,
         });
-        // Its SBOMs travel with it (unnamed artifact entries of the layout).
-        images.extend(crate::sbom::attach::fetch(regs, &pinned, cache).await?);
+        // Its SBOMs travel with it (unnamed artifact entries of the layout). A registry that
+        // cannot list referrers (neither the API nor the tag schema) does not stop the
+        // export: the images are what it is for, and the note says what is missing.
+        match crate::sbom::attach::fetch(regs, &pinned, cache).await {
+            Ok(arts) => images.extend(arts),
+            Err(e) => reporter.report(Event::Note(format!(
+                "warning: {r} goes without its SBOM: {e}"
+            ))),
+        }
     }
     let (out, cache, all) = (out.to_path_buf(), cache.clone(), images.clone());
     super::blocking::run("writing the bundle", move || write(&out, &cache, &all)).await?;

@@ -233,3 +233,44 @@ pub fn in_layout(lay: &Layout, digest: &str) -> Result<Vec<StoredImage>> {
         .filter(|i| subject_of(&i.manifest_bytes).as_deref() == Some(digest))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifact_names_its_subject_and_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let subject = Descriptor::new(OCI_MANIFEST, &format!("sha256:{}", "a".repeat(64)), 7);
+        let a = artifact(
+            &store,
+            b"{\"spdxVersion\":\"SPDX-2.3\"}",
+            &subject,
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
+        let b = artifact(
+            &store,
+            b"{\"spdxVersion\":\"SPDX-2.3\"}",
+            &subject,
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(a.manifest, b.manifest, "same SBOM, same artifact digest");
+        assert_eq!(subject_of(&a.manifest_bytes), Some(subject.digest.clone()));
+        assert_eq!(a.manifest.artifact_type.as_deref(), Some(MEDIA_TYPE));
+        let v: serde_json::Value = serde_json::from_slice(&a.manifest_bytes).unwrap();
+        assert_eq!(v["config"]["mediaType"], EMPTY_MEDIA_TYPE);
+        assert_eq!(v["subject"]["size"], 7);
+        assert_eq!(
+            document(&a, &store).unwrap(),
+            b"{\"spdxVersion\":\"SPDX-2.3\"}"
+        );
+        // A changed blob is noticed.
+        let blob = store.path(&a.blobs[1].digest);
+        std::fs::remove_file(&blob).unwrap();
+        std::fs::write(&blob, b"{}").unwrap();
+        assert!(document(&a, &store).is_err());
+    }
+}
