@@ -251,3 +251,35 @@ fn an_image_without_an_sbom_says_so() {
     assert!(err.contains("has no SBOM attached"), "{err}");
     drop(reg);
 }
+
+/// A registry whose referrers tag holds something else than an index (a tampered or
+/// misused `sha256-<hex>` tag): `prisn sbom` and a new attach refuse it and name the tag.
+#[test]
+fn a_referrers_tag_holding_an_image_is_refused_by_name() {
+    let t = TestContext::new();
+    let (reg, base) = registry_with_base("bash");
+    t.example("job.sh");
+    let app = format!("{}/team/job:v1", reg.host());
+    let pushed = image_line(&build_image(&t, "job.sh", &app, &base, &[]), &reg.host());
+    let hex = digest_of(&pushed).trim_start_matches("sha256:").to_string();
+    // Put an image (the base) where the referrers index belongs.
+    let mut cmd = Command::new("skopeo");
+    cmd.args([
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+    ])
+    .arg(format!("docker://{base}"))
+    .arg(format!("docker://{}/team/job:sha256-{hex}", reg.host()));
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = fails(&t.run(&["sbom", &app]));
+    assert!(err.contains(&format!("sha256-{hex}")), "{err}");
+    let err2 = fails(&build_image(&t, "job.sh", &app, &base, &[]));
+    assert!(err2.contains(&format!("sha256-{hex}")), "{err2}");
+    assert!(
+        err2.contains("hint:") && err2.contains("reserved"),
+        "{err2}"
+    );
+}

@@ -457,7 +457,22 @@ impl Registries {
             .retry(&host, &format!("list the referrers of {r}"), || {
                 host.client.pull_referrers(&oci, Some(artifact_type))
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                Error::Registry {
+                    registry,
+                    message,
+                    hint: None,
+                } if message.contains("tag schema") => Error::Registry {
+                    registry,
+                    message,
+                    hint: Some(format!(
+                        "the tag {} is reserved for the image's referrers index (OCI distribution spec); move what is there to another tag and try again",
+                        r.digest.as_deref().unwrap_or_default().replace(':', "-")
+                    )),
+                },
+                other => other,
+            })?;
         let json = serde_json::to_vec(&index).expect("an index serialises");
         let index: manifest::Index =
             serde_json::from_slice(&json).map_err(|e| Error::Malformed {
