@@ -8,8 +8,7 @@ use anyhow::Context as _;
 use prisn_builder::Reporter;
 use prisn_builder::image::layout::StoredImage;
 use prisn_builder::image::publish::{self, Pushed};
-use prisn_builder::image::{Registries, bundle};
-use prisn_builder::sbom;
+use prisn_builder::image::{Registries, bundle, referrers};
 use serde::Serialize;
 
 use crate::image::{qualify, runtime};
@@ -37,8 +36,8 @@ pub fn push(
         let pushed = publish::push(&regs, &target, &image, &lay.blobs(), None, reporter).await?;
         publish::verify(&regs, &target, &image).await?;
         // The layout's SBOM of this image (a `build --output` wrote it) goes along.
-        for art in sbom::attach::in_layout(&lay, &image.manifest.digest)? {
-            sbom::attach::push(&regs, &target, &art, &lay.blobs()).await?;
+        for art in referrers::in_layout(&lay, &image.manifest.digest)? {
+            referrers::push(&regs, &target, &art, &lay.blobs()).await?;
         }
         Ok::<_, prisn_builder::Error>(pushed)
     })?;
@@ -86,8 +85,7 @@ pub fn export(
             .iter()
             .filter(|a| {
                 a.manifest.artifact_type.is_some()
-                    && prisn_builder::sbom::attach::subject_of(&a.manifest_bytes).as_deref()
-                        == Some(digest)
+                    && referrers::subject_of(&a.manifest_bytes).as_deref() == Some(digest)
             })
             .map(|a| a.manifest.digest.clone())
             .collect()
@@ -147,10 +145,10 @@ pub fn sbom(
     match bundle::open_source(source, scratch.path()) {
         Ok((lay, name)) => {
             let desc = lay.find(name.as_deref())?;
-            let arts = sbom::attach::in_layout(&lay, &desc.digest)?;
-            let art = sbom::attach::newest(&arts)
+            let arts = referrers::in_layout(&lay, &desc.digest)?;
+            let art = referrers::newest(&arts)
                 .with_context(|| format!("{source} holds no SBOM for image {}", desc.digest))?;
-            Ok((desc.digest, sbom::attach::document(art, &lay.blobs())?))
+            Ok((desc.digest, referrers::document(art, &lay.blobs())?))
         }
         Err(prisn_builder::Error::NotASource { .. }) => {
             let image = qualify(source, settings.registry(registry).as_deref())?;
@@ -159,13 +157,13 @@ pub fn sbom(
             runtime()?.block_on(async {
                 let (_, digest) = regs.image_manifest(&image, platform).await?;
                 let pinned = image.with_digest(&digest);
-                let arts = sbom::attach::fetch(&regs, &pinned, &cache).await?;
-                let art = sbom::attach::newest(&arts).with_context(|| {
+                let arts = referrers::fetch(&regs, &pinned, &cache).await?;
+                let art = referrers::newest(&arts).with_context(|| {
                     format!(
                         "{image} ({digest}) has no SBOM attached; images built by `prisn build --image` get one (rebuild, or push a layout that holds one)"
                     )
                 })?;
-                Ok((digest, sbom::attach::document(art, &cache)?))
+                Ok((digest, referrers::document(art, &cache)?))
             })
         }
         Err(e) => Err(e.into()),

@@ -117,8 +117,9 @@ pub struct BuiltImage {
     pub layout: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<Pushed>,
-    /// Digest of the SBOM artifact attached to the image (crate::sbom).
-    pub sbom: String,
+    /// Digest of the SBOM artifact attached to the image (crate::sbom::attach_built).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
     /// The image as stored in the blob cache (for verify and export).
     #[serde(skip)]
     pub stored: Option<StoredImage>,
@@ -377,7 +378,6 @@ pub async fn build_image(
         );
     }
     let image = assemble::assemble(&base, &parts);
-    let created = parts.created.clone();
     cache.put(&image.config)?;
     cache.put(&image.manifest)?;
     let tag = opts
@@ -427,28 +427,15 @@ pub async fn build_image(
         layers,
         layout: None,
         push: None,
-        sbom: String::new(),
+        sbom: None,
         stored: None,
     };
-    let sbom = crate::sbom::for_build(
-        &regs,
-        script,
-        section,
-        &base,
-        &stored.manifest,
-        &created,
-        &cache,
-        &opts.home,
-        reporter,
-    )
-    .await?;
-    built.sbom = sbom.manifest.digest.clone();
 
     if let Some(dir) = &opts.output {
         base::fetch_layers(&regs, &base, &cache, reporter).await?;
-        let (out, blobs, images) = (dir.clone(), cache.clone(), [stored.clone(), sbom.clone()]);
+        let (out, blobs, image) = (dir.clone(), cache.clone(), stored.clone());
         run_blocking("writing the image layout", move || {
-            layout::write(&out, &blobs, &images)
+            layout::write(&out, &blobs, std::slice::from_ref(&image))
         })
         .await?;
         built.layout = Some(dir.clone());
@@ -475,7 +462,6 @@ pub async fn build_image(
         });
         let pushed =
             publish::push(&regs, target, &stored, &cache, Some(&upstream), reporter).await?;
-        crate::sbom::attach::push(&regs, target, &sbom, &cache).await?;
         built.reference = Some(pushed.reference.clone());
         built.push = Some(pushed);
     }

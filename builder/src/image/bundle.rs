@@ -68,7 +68,7 @@ pub async fn export(
         // Its SBOMs travel with it (unnamed artifact entries of the layout). A registry that
         // cannot list referrers (neither the API nor the tag schema) does not stop the
         // export: the images are what it is for, and the note says what is missing.
-        match crate::sbom::attach::fetch(regs, &pinned, cache).await {
+        match super::referrers::fetch(regs, &pinned, cache).await {
             Ok(arts) => images.extend(arts),
             Err(e) => reporter.report(Event::Note(format!(
                 "warning: {r} goes without its SBOM: {e}"
@@ -280,7 +280,7 @@ pub async fn import(
         out.push(pushed);
     }
     for art in &artifacts {
-        let subject = crate::sbom::attach::subject_of(&art.manifest_bytes);
+        let subject = super::referrers::subject_of(&art.manifest_bytes);
         let Some(target) = images
             .iter()
             .zip(&targets)
@@ -296,7 +296,7 @@ pub async fn import(
                 ),
             });
         };
-        crate::sbom::attach::push(regs, target, art, &store).await?;
+        super::referrers::push(regs, target, art, &store).await?;
     }
     Ok(out)
 }

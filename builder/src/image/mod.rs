@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod operator;
 pub mod publish;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 mod registry_errors;
 

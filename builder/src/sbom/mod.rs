@@ -4,7 +4,7 @@
 //! ```text
 //! base layers ─dpkg::read→ [DebPackage]  (+ sha256s from base.lock when its section matches)
 //! [DebPackage] + prisn.lock section + image digest ─document→ SPDX JSON bytes
-//! SPDX bytes ─attach::artifact→ artifact manifest (subject = image) ─attach::push→ registry
+//! SPDX bytes ─image::referrers::artifact→ artifact (subject = image) ─referrers::push→ registry
 //! ```
 //!
 //! What the document says (decisions the issue left open):
@@ -27,26 +27,26 @@
 //! - Nothing names the registry the image was pushed to, so the document stays true after
 //!   `prisn export`/`import` into another registry.
 
-pub mod attach;
 pub mod dpkg;
 pub mod spdx;
 
 use base64::Engine;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::image::base::Base;
 use crate::image::blobs::BlobStore;
 use crate::image::layout::StoredImage;
-use crate::image::manifest::Descriptor;
+use crate::image::manifest::{self, Descriptor, OCI_MANIFEST, Parsed};
+use crate::image::reference::Reference;
 use crate::image::registry::Registries;
+use crate::image::{BuiltImage, ImageOptions};
 use crate::lock::LockSection;
 use crate::reporter::Reporter;
 use crate::script::{Runtime, Script};
 use spdx::{Document, Package, Relationship, id, purl_encode};
 
-/// The artifact type and blob media type of the SBOM.
-pub const MEDIA_TYPE: &str = "application/spdx+json";
+pub use crate::image::referrers::MEDIA_TYPE;
 
 /// A Debian package of the base.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -154,6 +154,80 @@ pub fn document(inputs: &Inputs) -> Vec<u8> {
     bytes
 }
 
+/// Make the SBOM of `built` (just made by [`crate::image::build_image`] with `opts`) and put
+/// it where the image went: beside it in the `--output` layout, attached to it in the
+/// registry. Sets `built.sbom`. (Called after the build rather than from it, so the image
+/// pipeline does not depend on this module, which reads base.lock.)
+///
+/// # Errors
+/// Reading the base or the image from the cache, the base.lock, the layout, the registry.
+pub async fn attach_built(
+    script: &Script,
+    section: &LockSection,
+    opts: &ImageOptions,
+    built: &mut BuiltImage,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let cache = crate::image::build::blob_cache(&opts.home);
+    let base = cached_base(&built.base, &built.base_digest, &cache)?;
+    let mut reg_opts = opts.registry.clone();
+    reg_opts.offline |= opts.offline;
+    if reg_opts.offline {
+        reg_opts.offline_allowed.push(base.name.registry.clone());
+        reg_opts
+            .offline_allowed
+            .extend(opts.target.iter().map(|t| t.registry.clone()));
+    }
+    let regs = Registries::new(reg_opts);
+    let config: serde_json::Value = serde_json::from_slice(&cache.read(&built.config_digest)?)
+        .map_err(|e| Error::Malformed {
+            what: format!("config of {}", built.digest),
+            expected: "the image config is not JSON",
+            message: e.to_string(),
+        })?;
+    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let manifest = cache.read(&built.digest)?;
+    let image = Descriptor::new(OCI_MANIFEST, &built.digest, manifest.len() as u64);
+    let art = for_build(
+        &regs, script, section, &base, &image, created, &cache, &opts.home, reporter,
+    )
+    .await?;
+    if let Some(dir) = &built.layout {
+        crate::image::layout::write(dir, &cache, std::slice::from_ref(&art))?;
+    }
+    if let (Some(target), Some(_)) = (&opts.target, &built.push) {
+        crate::image::referrers::push(&regs, target, &art, &cache).await?;
+    }
+    built.sbom = Some(art.manifest.digest.clone());
+    Ok(())
+}
+
+/// The base of a built image, from the blob cache the build left it in.
+fn cached_base(name: &str, digest: &str, cache: &BlobStore) -> Result<Base> {
+    let bytes = cache.read(digest)?;
+    let Parsed::Image(manifest) = manifest::parse(&bytes, "", name)? else {
+        return Err(Error::BaseIsIndex {
+            base: name.to_string(),
+            digest: digest.to_string(),
+        });
+    };
+    let config = serde_json::from_slice(&cache.read(&manifest.config.digest)?).map_err(|e| {
+        Error::Malformed {
+            what: name.to_string(),
+            expected: "the image config is not JSON",
+            message: e.to_string(),
+        }
+    })?;
+    let mut reference = Reference::parse(name)?;
+    reference.digest = None;
+    Ok(Base {
+        name: reference,
+        digest: digest.to_string(),
+        manifest,
+        config,
+    })
+}
+
 /// The SBOM artifact of a freshly built image (`subject` its manifest `image`), with its
 /// blobs in `cache`: the base's packages read from its layers (fetched if need be), the
 /// `.deb` sha256s from `script`'s `base.lock` when it made this base.
@@ -202,7 +276,7 @@ pub async fn for_build(
         debs_from: debs_from.into(),
         section,
     });
-    attach::artifact(cache, &doc, image, created)
+    crate::image::referrers::artifact(cache, &doc, image, created)
 }
 
 fn pypi_package(n: usize, lp: &crate::lock::Package) -> Package {

@@ -17,7 +17,6 @@
 
 use serde_json::json;
 
-use super::MEDIA_TYPE;
 use crate::digest::sha256;
 use crate::error::{Error, Result};
 use crate::image::blobs::BlobStore;
@@ -26,6 +25,9 @@ use crate::image::manifest::{self, Descriptor, Index, OCI_INDEX, OCI_MANIFEST, P
 use crate::image::reference::Reference;
 use crate::image::registry::Registries;
 use crate::reporter::NoReporter;
+
+/// The artifact type and blob media type of an SBOM (crate::sbom).
+pub const MEDIA_TYPE: &str = "application/spdx+json";
 
 /// The OCI empty descriptor's media type and content (`{}`).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
