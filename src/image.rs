@@ -132,10 +132,17 @@ pub fn build(
     verify: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<BuiltImage> {
-    let built = rt.block_on(prisn_builder::image::build_image(
+    let mut built = rt.block_on(prisn_builder::image::build_image(
         &resolved.script,
         &resolved.lock.section,
         opts,
+        reporter,
+    ))?;
+    rt.block_on(prisn_builder::sbom::attach_built(
+        &resolved.script,
+        &resolved.lock.section,
+        opts,
+        &mut built,
         reporter,
     ))?;
     if verify {

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use prisn_builder::Reporter;
 use prisn_builder::image::layout::StoredImage;
 use prisn_builder::image::publish::{self, Pushed};
-use prisn_builder::image::{Registries, bundle};
+use prisn_builder::image::{Registries, bundle, referrers};
 use serde::Serialize;
 
 use crate::image::{qualify, runtime};
@@ -35,6 +35,10 @@ pub fn push(
     let pushed = runtime()?.block_on(async {
         let pushed = publish::push(&regs, &target, &image, &lay.blobs(), None, reporter).await?;
         publish::verify(&regs, &target, &image).await?;
+        // The layout's SBOM of this image (a `build --output` wrote it) goes along.
+        for art in referrers::in_layout(&lay, &image.manifest.digest)? {
+            referrers::push(&regs, &target, &art, &lay.blobs()).await?;
+        }
         Ok::<_, prisn_builder::Error>(pushed)
     })?;
     Ok(pushed)
@@ -50,6 +54,8 @@ pub struct Exported {
     pub reference: String,
     pub blobs: usize,
     pub bytes: u64,
+    /// Digests of the SBOMs carried with it.
+    pub sboms: Vec<String>,
 }
 
 /// Write `references` and all their blobs, as the registry stores them, into `output`.
@@ -74,8 +80,19 @@ pub fn export(
     let images = runtime()?.block_on(bundle::export(
         &regs, &refs, platform, &cache, output, reporter,
     ))?;
+    let sboms = |digest: &str| -> Vec<String> {
+        images
+            .iter()
+            .filter(|a| {
+                a.manifest.artifact_type.is_some()
+                    && referrers::subject_of(&a.manifest_bytes).as_deref() == Some(digest)
+            })
+            .map(|a| a.manifest.digest.clone())
+            .collect()
+    };
     Ok(images
         .iter()
+        .filter(|i| i.manifest.artifact_type.is_none())
         .map(|i| {
             let name = i.manifest.ref_name().unwrap_or_default().to_string();
             let unpinned = name.split_once('@').map_or(name.as_str(), |(n, _)| n);
@@ -85,6 +102,7 @@ pub fn export(
                 digest: i.manifest.digest.clone(),
                 blobs: i.blobs.len(),
                 bytes: i.blobs.iter().map(|b| b.size).sum(),
+                sboms: sboms(&i.manifest.digest),
             }
         })
         .collect())
@@ -109,4 +127,45 @@ pub fn import(
     let lay = bundle::unpack(bundle_file, &scratch.path().join("layout"))?;
     let regs = Registries::new(settings.registry_options(registry, false));
     Ok(runtime()?.block_on(bundle::import(&regs, &lay, &prefix, reporter))?)
+}
+
+/// The SBOM document of an image: `REGISTRY/REPO[:TAG|@sha256:…]` (its referrers there) or
+/// an OCI layout / bundle `PATH[:NAME]` (the artifact written beside the image). The newest
+/// when there are several. Returns (image digest, document bytes as stored).
+///
+/// # Errors
+/// No such image; an image without an SBOM; registry failures.
+pub fn sbom(
+    settings: &Settings,
+    source: &str,
+    platform: &str,
+    registry: &RegistryFlags,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let scratch = tempfile::tempdir()?;
+    match bundle::open_source(source, scratch.path()) {
+        Ok((lay, name)) => {
+            let desc = lay.find(name.as_deref())?;
+            let arts = referrers::in_layout(&lay, &desc.digest)?;
+            let art = referrers::newest(&arts)
+                .with_context(|| format!("{source} holds no SBOM for image {}", desc.digest))?;
+            Ok((desc.digest, referrers::document(art, &lay.blobs())?))
+        }
+        Err(prisn_builder::Error::NotASource { .. }) => {
+            let image = qualify(source, settings.registry(registry).as_deref())?;
+            let regs = Registries::new(settings.registry_options(registry, false));
+            let cache = prisn_builder::image::build::blob_cache(&settings.home);
+            runtime()?.block_on(async {
+                let (_, digest) = regs.image_manifest(&image, platform).await?;
+                let pinned = image.with_digest(&digest);
+                let arts = referrers::fetch(&regs, &pinned, &cache).await?;
+                let art = referrers::newest(&arts).with_context(|| {
+                    format!(
+                        "{image} ({digest}) has no SBOM attached; images built by `prisn build --image` get one (rebuild, or push a layout that holds one)"
+                    )
+                })?;
+                Ok((digest, referrers::document(art, &cache)?))
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -2,7 +2,7 @@
 # The test command (README): installs what the tests need on a fresh Debian machine,
 # starts the services they talk to, runs every check and test, and stops the services
 # again, also on failure. Heavy things are cached outside the repo, keyed by version:
-#   ${XDG_CACHE_HOME:-~/.cache}/prisn/{cargo-target,testbed,base-images,base-home}
+#   ${XDG_CACHE_HOME:-~/.cache}/prisn/{cargo-target,testbed,base-images,base-home,spdx-tools-VERSION}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,6 +40,19 @@ UV_VERSION=0.13.9
 if ! uv --version 2>/dev/null | grep -q "uv $UV_VERSION"; then
   python3 -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
+
+step "SBOM validator: spdx-tools (PyPI) in a cached venv"
+# The SBOM tests check prisn's SPDX documents with an independent implementation of the
+# spec (tests/it/image_sbom.rs). Its dependencies are taken as PyPI had them on one date,
+# so a cold cache installs the same set every time.
+SPDX_TOOLS_VERSION=0.8.5
+SPDX_VENV=$CACHE/spdx-tools-$SPDX_TOOLS_VERSION
+if ! "$SPDX_VENV/bin/pyspdxtools" --help >/dev/null 2>&1; then
+  rm -rf "$SPDX_VENV"
+  uv venv --quiet --python python3 "$SPDX_VENV"
+  VIRTUAL_ENV=$SPDX_VENV uv pip install --quiet --exclude-newer 2026-11-01T00:00:00Z "spdx-tools==$SPDX_TOOLS_VERSION"
+fi
+export PRISN_SPDX_VALIDATOR=$SPDX_VENV/bin/pyspdxtools
 
 step "Base images: prisn base python3, bash, node (cached)"
 # The image tests run on these (tests/support's base_layout): Debian bases that prisn itself

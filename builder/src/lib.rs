@@ -24,6 +24,7 @@ pub mod interpreter;
 pub mod lock;
 pub mod prepare;
 pub mod reporter;
+pub mod sbom;
 pub mod script;
 pub mod store;
 

@@ -70,6 +70,22 @@ pub struct ExportArgs {
     pub format: Format,
 }
 
+/// `prisn sbom REF`: the SBOM attached to an image.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: REGISTRY/REPO[:TAG|@sha256:…] (REPO[:TAG] under --registry), or an OCI
+    /// layout DIR[:NAME] / bundle FILE.tar[:NAME].
+    pub reference: String,
+    /// Which image to take from a multi-platform index.
+    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
+    pub platform: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// json: the SPDX document as attached, byte for byte; text: one package per line.
+    #[arg(short = 'o', long = "format", value_enum, default_value = "json")]
+    pub format: Format,
+}
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// A bundle written by `prisn export`.

@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub use args::{Format, LockMode, ModeArg, RegistryArgs, ScriptArgs};
 pub use image::{
-    BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, RebaseArgs, VerifyArgs,
+    BaseArgs, BuildArgs, ExportArgs, ImportArgs, LoginArgs, PushArgs, RebaseArgs, SbomArgs,
+    VerifyArgs,
 };
 pub use server::{DataArg, RoleArg, ServeArgs, ServerArgs, ServerCmd, TokenCmd};
 pub use workload::{
@@ -120,6 +121,13 @@ pub enum Command {
         after_help = "Examples:\n  prisn import bundle.tar --registry registry.airgap.local:5000/mirror"
     )]
     Import(ImportArgs),
+
+    /// Print the SBOM (SPDX 2.3 JSON) attached to an image: its base's Debian packages and
+    /// the Python/npm packages of its lock, with versions, purls and sha256s.
+    #[command(
+        after_help = "Examples:\n  prisn sbom 127.0.0.1:5000/team/app:v1 > app.spdx.json\n  prisn sbom registry.airgap.local/mirror/team/app:v1 -o text\n  prisn sbom ./api-image:latest"
+    )]
+    Sbom(SbomArgs),
 
     /// Store credentials for a registry (checked against it first).
     #[command(

@@ -24,6 +24,7 @@ mod push;
 mod rebase;
 mod rollback;
 mod run;
+mod sbom;
 mod scale;
 mod server;
 mod status;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Push(args) => push::run(global, args),
         Command::Export(args) => export::run(global, args),
         Command::Import(args) => import::run(global, args),
+        Command::Sbom(args) => sbom::run(global, args),
         Command::Login(args) => login::run(global, args),
         Command::Verify(args) => verify::run(global, args),
         Command::Store(cmd) => store::run(global, cmd),

@@ -16,6 +16,7 @@ mod image_bytecode;
 mod image_common;
 mod image_errors;
 mod image_registry;
+mod image_sbom;
 
 // Debian bases from pinned packages: prisn base (issue 14)
 mod base;

@@ -151,6 +151,9 @@ pub struct BuiltImage {
     pub layout: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<Pushed>,
+    /// Digest of the SBOM artifact attached to the image (crate::sbom::attach_built).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
     /// The image as stored in the blob cache (for verify and export).
     #[serde(skip)]
     pub stored: Option<StoredImage>,
@@ -426,6 +429,7 @@ pub async fn build_image(
         layers,
         layout: None,
         push: None,
+        sbom: None,
         stored: None,
     };
 

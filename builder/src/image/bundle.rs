@@ -65,6 +65,15 @@ pub async fn export(
             manifest_bytes: bytes,
             blobs,
         });
+        // Its SBOMs travel with it (unnamed artifact entries of the layout). A registry that
+        // cannot list referrers (neither the API nor the tag schema) does not stop the
+        // export: the images are what it is for, and the note says what is missing.
+        match super::referrers::fetch(regs, &pinned, cache).await {
+            Ok(arts) => images.extend(arts),
+            Err(e) => reporter.report(Event::Note(format!(
+                "warning: {r} goes without its SBOM: {e}"
+            ))),
+        }
     }
     let (out, cache, all) = (out.to_path_buf(), cache.clone(), images.clone());
     super::blocking::run("writing the bundle", move || write(&out, &cache, &all)).await?;
@@ -248,7 +257,11 @@ pub async fn import(
 ) -> Result<Vec<super::publish::Pushed>> {
     let store = lay.blobs();
     let mut out = Vec::new();
-    let images = lay.images()?;
+    // Artifacts (SBOMs) go after the images they are about, into the same repository.
+    let (artifacts, images): (Vec<_>, Vec<_>) = lay
+        .images()?
+        .into_iter()
+        .partition(|i| i.manifest.artifact_type.is_some());
     let targets: Vec<Reference> = images
         .iter()
         .map(|img| {
@@ -265,6 +278,25 @@ pub async fn import(
         let pushed = super::publish::push(regs, target, img, &store, None, reporter).await?;
         super::publish::verify(regs, target, img).await?;
         out.push(pushed);
+    }
+    for art in &artifacts {
+        let subject = super::referrers::subject_of(&art.manifest_bytes);
+        let Some(target) = images
+            .iter()
+            .zip(&targets)
+            .find(|(img, _)| Some(&img.manifest.digest) == subject.as_ref())
+            .map(|(_, t)| t)
+        else {
+            return Err(Error::Bundle {
+                bundle: lay.root().to_path_buf(),
+                message: format!(
+                    "artifact {} is about {}, which the bundle does not hold",
+                    art.manifest.digest,
+                    subject.as_deref().unwrap_or("no image")
+                ),
+            });
+        };
+        super::referrers::push(regs, target, art, &store).await?;
     }
     Ok(out)
 }

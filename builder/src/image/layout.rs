@@ -111,8 +111,15 @@ impl Layout {
                 .find(|m| m.ref_name() == Some(n) || m.digest == n)
                 .cloned()
                 .ok_or_else(|| pick(Some(n))),
-            None => match index.manifests.as_slice() {
-                [one] => Ok(one.clone()),
+            // Artifacts (SBOMs) ride along with their image; they are not picked by default.
+            None => match index
+                .manifests
+                .iter()
+                .filter(|m| m.artifact_type.is_none())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [one] => Ok((*one).clone()),
                 _ => Err(pick(None)),
             },
         }
@@ -195,9 +202,11 @@ pub fn write(dir: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<Lay
         }
         store.put(&img.manifest_bytes)?;
         let name = img.manifest.ref_name().map(str::to_string);
-        index
-            .manifests
-            .retain(|m| name.is_none() || m.ref_name() != name.as_deref());
+        // Same name: replaced. No name (an artifact): kept once.
+        index.manifests.retain(|m| match &name {
+            Some(_) => m.ref_name() != name.as_deref(),
+            None => m.digest != img.manifest.digest,
+        });
         index.manifests.push(img.manifest.clone());
     }
     crate::atomic::write(&root.join("oci-layout"), OCI_LAYOUT.as_bytes())?;

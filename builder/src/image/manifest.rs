@@ -38,6 +38,14 @@ pub struct Descriptor {
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// What an artifact manifest holds (an SBOM's `application/spdx+json`), in indexes and
+    /// layouts; `None` for images.
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub artifact_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +87,7 @@ impl Descriptor {
             size,
             annotations: None,
             platform: None,
+            artifact_type: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod operator;
 pub mod publish;
 pub mod rebase;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 mod registry_errors;
 

@@ -443,6 +443,50 @@ impl Registries {
         Ok(format!("sha256:{}", crate::digest::sha256_hex(bytes)))
     }
 
+    /// The referrers of `r` (pinned by digest) of `artifact_type`: the registry's referrers
+    /// API, or the `sha256-<hex>` tag index where the registry has none (oci-client falls
+    /// back on a 404, as the distribution spec says). Nothing listed → empty.
+    pub async fn referrers(
+        &self,
+        r: &Reference,
+        artifact_type: &str,
+    ) -> Result<Vec<manifest::Descriptor>> {
+        let host = self.host(&r.registry).await?;
+        let oci = r.to_oci();
+        let index = self
+            .retry(&host, &format!("list the referrers of {r}"), || {
+                host.client.pull_referrers(&oci, Some(artifact_type))
+            })
+            .await
+            .map_err(|e| match e {
+                Error::Registry {
+                    registry,
+                    message,
+                    hint: None,
+                } if message.contains("tag schema") => Error::Registry {
+                    registry,
+                    message,
+                    hint: Some(format!(
+                        "the tag {} is reserved for the image's referrers index (OCI distribution spec); move what is there to another tag and try again",
+                        r.digest.as_deref().unwrap_or_default().replace(':', "-")
+                    )),
+                },
+                other => other,
+            })?;
+        let json = serde_json::to_vec(&index).expect("an index serialises");
+        let index: manifest::Index =
+            serde_json::from_slice(&json).map_err(|e| Error::Malformed {
+                what: format!("referrers of {r}"),
+                expected: "not an OCI index",
+                message: e.to_string(),
+            })?;
+        Ok(index
+            .manifests
+            .into_iter()
+            .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
+            .collect())
+    }
+
     /// Check credentials: authenticate for push on `registry` and make one request.
     pub async fn check_login(&self, registry: &str) -> Result<()> {
         let host = self.host(registry).await?;

@@ -1,0 +1,409 @@
+//! SBOMs: one SPDX 2.3 JSON document per image, attached to it in the registry as an OCI
+//! artifact whose `subject` is the image.
+//!
+//! ```text
+//! base layers ─dpkg::read→ [DebPackage]  (+ sha256s from base.lock when its section matches)
+//! [DebPackage] + prisn.lock section + image digest ─document→ SPDX JSON bytes
+//! SPDX bytes ─image::referrers::artifact→ artifact (subject = image) ─referrers::push→ registry
+//! ```
+//!
+//! What the document says (decisions the issue left open):
+//! - It describes the image manifest digest (`SPDXRef-Image`, purpose CONTAINER, checksum =
+//!   the manifest's sha256); the image CONTAINS its base (`SPDXRef-Base`, by digest), the base
+//!   CONTAINS its Debian packages, and the image CONTAINS the prisn.lock packages.
+//! - Debian packages come from the base's `/var/lib/dpkg/status` (every Debian-based image
+//!   has one; `prisn base` writes it from the pins). Their sha256 (of the `.deb`) comes from a
+//!   `base.lock` beside the script's prisn.lock, used only when one of its sections is the one
+//!   the base was made from (its digest equals the base's `io.prisn.base.lock-digest` label):
+//!   a lock that does not match the image is never believed. Without one the packages are
+//!   listed without a checksum.
+//! - Python packages carry every sha256 prisn.lock allows for them (uv installs one of those
+//!   files; which one depends on the platform, and all are pinned); npm packages their
+//!   `integrity` hash as SHA512 (or SHA1 for old entries).
+//! - Deterministic: `created` is the image's own `created` (`SOURCE_DATE_EPOCH` or the epoch),
+//!   the namespace is derived from the image digest and prisn's version (a new prisn may
+//!   describe the same image differently, and SPDX wants one namespace per document), lists
+//!   are sorted. The same image from the same prisn gives a byte-identical document.
+//! - Nothing names the registry the image was pushed to, so the document stays true after
+//!   `prisn export`/`import` into another registry.
+
+pub mod dpkg;
+pub mod spdx;
+
+use base64::Engine;
+
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::image::base::Base;
+use crate::image::blobs::BlobStore;
+use crate::image::layout::StoredImage;
+use crate::image::manifest::{self, Descriptor, OCI_MANIFEST, Parsed};
+use crate::image::reference::Reference;
+use crate::image::registry::Registries;
+use crate::image::{BuiltImage, ImageOptions};
+use crate::lock::LockSection;
+use crate::reporter::Reporter;
+use crate::script::{Runtime, Script};
+use spdx::{Document, Package, Relationship, id, purl_encode};
+
+pub use crate::image::referrers::MEDIA_TYPE;
+
+/// A Debian package of the base.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct DebPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// Hex sha256 of the `.deb` (from base.lock), when known.
+    pub sha256: Option<String>,
+}
+
+/// What the document is made from.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// A short name for the image (the script's name).
+    pub name: String,
+    /// `sha256:…` of the image manifest.
+    pub digest: String,
+    /// The image config's `created` (RFC 3339).
+    pub created: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// The base as named in the image's labels, and its manifest digest.
+    pub base_name: String,
+    pub base_digest: String,
+    pub debs: Vec<DebPackage>,
+    /// Where the Debian packages' data came from (for the document's comment).
+    pub debs_from: String,
+    pub section: &'a LockSection,
+}
+
+/// The SPDX JSON document for `inputs` (pretty-printed, newline-terminated).
+pub fn document(inputs: &Inputs) -> Vec<u8> {
+    let hex = inputs.digest.trim_start_matches("sha256:");
+    let base_hex = inputs.base_digest.trim_start_matches("sha256:");
+    let version = env!("CARGO_PKG_VERSION");
+    let image_id = "SPDXRef-Image".to_string();
+    let base_id = "SPDXRef-Base".to_string();
+    let mut packages = vec![
+        Package::new(image_id.clone(), &inputs.name, &inputs.digest, "CONTAINER")
+            .checksum("SHA256", hex)
+            .purl(format!(
+                "pkg:oci/{}@sha256%3A{hex}?arch={}",
+                purl_encode(&inputs.name.to_ascii_lowercase()),
+                purl_encode(&inputs.architecture)
+            )),
+        Package::new(
+            base_id.clone(),
+            &inputs.base_name,
+            &inputs.base_digest,
+            "CONTAINER",
+        )
+        .checksum("SHA256", base_hex),
+    ];
+    let mut relationships = vec![
+        Relationship::new("SPDXRef-DOCUMENT", "DESCRIBES", &image_id),
+        Relationship::new(&image_id, "CONTAINS", &base_id),
+    ];
+    let mut debs = inputs.debs.clone();
+    debs.sort();
+    for (n, d) in debs.iter().enumerate() {
+        let mut p =
+            Package::new(id("deb", n, &d.name), &d.name, &d.version, "LIBRARY").purl(format!(
+                "pkg:deb/debian/{}@{}?arch={}",
+                purl_encode(&d.name),
+                purl_encode(&d.version),
+                purl_encode(&d.architecture)
+            ));
+        if let Some(sha) = &d.sha256 {
+            p = p.checksum("SHA256", sha);
+        }
+        relationships.push(Relationship::new(&base_id, "CONTAINS", &p.spdx_id));
+        packages.push(p);
+    }
+    let mut locked = inputs.section.packages.clone();
+    locked.sort();
+    for (n, lp) in locked.iter().enumerate() {
+        let p = match inputs.section.runtime {
+            Runtime::Node => npm_package(n, lp),
+            _ => pypi_package(n, lp),
+        };
+        relationships.push(Relationship::new(&image_id, "CONTAINS", &p.spdx_id));
+        packages.push(p);
+    }
+    let doc = Document {
+        spdx_version: "SPDX-2.3".into(),
+        data_license: "CC0-1.0".into(),
+        spdx_id: "SPDXRef-DOCUMENT".into(),
+        name: format!("{}@{}", inputs.name, inputs.digest),
+        document_namespace: format!("https://prisn.invalid/spdx/{version}/sha256-{hex}"),
+        creation_info: spdx::CreationInfo {
+            created: inputs.created.clone(),
+            creators: vec![format!("Tool: prisn-{version}")],
+            comment: Some(format!(
+                "The image's own created time. Debian packages from {}; Python/npm packages from prisn.lock.",
+                inputs.debs_from
+            )),
+        },
+        document_describes: vec![image_id],
+        packages,
+        relationships,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&doc).expect("an SPDX document serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Make the SBOM of `built` (just made by [`crate::image::build_image`] with `opts`) and put
+/// it where the image went: beside it in the `--output` layout, attached to it in the
+/// registry. Sets `built.sbom`. (Called after the build rather than from it, so the image
+/// pipeline does not depend on this module, which reads base.lock.)
+///
+/// # Errors
+/// Reading the base or the image from the cache, the base.lock, the layout, the registry.
+pub async fn attach_built(
+    script: &Script,
+    section: &LockSection,
+    opts: &ImageOptions,
+    built: &mut BuiltImage,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let cache = crate::image::build::blob_cache(&opts.home);
+    let base = cached_base(&built.base, &built.base_digest, &cache)?;
+    let mut reg_opts = opts.registry.clone();
+    reg_opts.offline |= opts.offline;
+    if reg_opts.offline {
+        reg_opts.offline_allowed.push(base.name.registry.clone());
+        reg_opts
+            .offline_allowed
+            .extend(opts.target.iter().map(|t| t.registry.clone()));
+    }
+    let regs = Registries::new(reg_opts);
+    let config: serde_json::Value = serde_json::from_slice(&cache.read(&built.config_digest)?)
+        .map_err(|e| Error::Malformed {
+            what: format!("config of {}", built.digest),
+            expected: "the image config is not JSON",
+            message: e.to_string(),
+        })?;
+    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let manifest = cache.read(&built.digest)?;
+    let image = Descriptor::new(OCI_MANIFEST, &built.digest, manifest.len() as u64);
+    let art = for_build(
+        &regs, script, section, &base, &image, created, &cache, &opts.home, reporter,
+    )
+    .await?;
+    if let Some(dir) = &built.layout {
+        crate::image::layout::write(dir, &cache, std::slice::from_ref(&art))?;
+    }
+    if let (Some(target), Some(_)) = (&opts.target, &built.push) {
+        crate::image::referrers::push(&regs, target, &art, &cache).await?;
+    }
+    built.sbom = Some(art.manifest.digest.clone());
+    Ok(())
+}
+
+/// The base of a built image, from the blob cache the build left it in.
+fn cached_base(name: &str, digest: &str, cache: &BlobStore) -> Result<Base> {
+    let bytes = cache.read(digest)?;
+    let Parsed::Image(manifest) = manifest::parse(&bytes, "", name)? else {
+        return Err(Error::BaseIsIndex {
+            base: name.to_string(),
+            digest: digest.to_string(),
+        });
+    };
+    let config = serde_json::from_slice(&cache.read(&manifest.config.digest)?).map_err(|e| {
+        Error::Malformed {
+            what: name.to_string(),
+            expected: "the image config is not JSON",
+            message: e.to_string(),
+        }
+    })?;
+    let mut reference = Reference::parse(name)?;
+    reference.digest = None;
+    Ok(Base {
+        name: reference,
+        digest: digest.to_string(),
+        manifest,
+        config,
+    })
+}
+
+/// The SBOM artifact of a freshly built image (`subject` its manifest `image`), with its
+/// blobs in `cache`: the base's packages read from its layers (fetched if need be), the
+/// `.deb` sha256s from `script`'s `base.lock` when it made this base.
+///
+/// # Errors
+/// Fetching or reading the base's layers; a corrupt base.lock.
+#[allow(clippy::too_many_arguments)]
+pub async fn for_build(
+    regs: &Registries,
+    script: &Script,
+    section: &LockSection,
+    base: &Base,
+    image: &Descriptor,
+    created: &str,
+    cache: &BlobStore,
+    home: &Home,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage> {
+    crate::image::base::fetch_layers(regs, base, cache, reporter).await?;
+    let debs = {
+        let (base, cache, dir) = (
+            base.clone(),
+            cache.clone(),
+            home.cache().join("sbom-debs-v1"),
+        );
+        crate::image::blocking::run("reading the base's dpkg status", move || {
+            dpkg::packages(&base, &cache, &dir)
+        })
+        .await?
+    };
+    let mut debs = debs;
+    let lock = script.root.join("base.lock");
+    let debs_from = if dpkg::add_lock_hashes(base, &lock, &mut debs)? {
+        "the base's /var/lib/dpkg/status with sha256s from the base.lock section that made the base"
+    } else {
+        "the base's /var/lib/dpkg/status (no base.lock that made this base: no sha256s)"
+    };
+    let doc = document(&Inputs {
+        name: script.name(),
+        digest: image.digest.clone(),
+        created: created.to_string(),
+        architecture: base.architecture().to_string(),
+        base_name: base.name.to_string(),
+        base_digest: base.digest.clone(),
+        debs,
+        debs_from: debs_from.into(),
+        section,
+    });
+    crate::image::referrers::artifact(cache, &doc, image, created)
+}
+
+fn pypi_package(n: usize, lp: &crate::lock::Package) -> Package {
+    // PEP 503 normalised, as the purl spec asks for pypi names.
+    let name = lp.name.to_ascii_lowercase().replace(['_', '.'], "-");
+    let mut p = Package::new(id("pypi", n, &name), &name, &lp.version, "LIBRARY").purl(format!(
+        "pkg:pypi/{}@{}",
+        purl_encode(&name),
+        purl_encode(&lp.version)
+    ));
+    if let Some(url) = &lp.url {
+        p.download_location = url.clone();
+    }
+    for h in &lp.hashes {
+        if let Some(hex) = h.strip_prefix("sha256:") {
+            p = p.checksum("SHA256", hex);
+        }
+    }
+    p
+}
+
+fn npm_package(n: usize, lp: &crate::lock::Package) -> Package {
+    // The lock names the install path (`a/node_modules/@s/b`); the package is its last part.
+    let name = lp.name.rsplit("node_modules/").next().unwrap_or(&lp.name);
+    let purl_name = match name.split_once('/') {
+        Some((scope, rest)) => format!("{}/{}", purl_encode(scope), purl_encode(rest)),
+        None => purl_encode(name),
+    };
+    let mut p = Package::new(id("npm", n, name), name, &lp.version, "LIBRARY")
+        .purl(format!("pkg:npm/{purl_name}@{}", purl_encode(&lp.version)));
+    if lp.name != name {
+        p.comment = Some(format!("installed at node_modules/{}", lp.name));
+    }
+    for h in &lp.hashes {
+        let Some((algo, b64)) = h.split_once('-') else {
+            continue;
+        };
+        let algo = match algo {
+            "sha512" => "SHA512",
+            "sha384" => "SHA384",
+            "sha256" => "SHA256",
+            "sha1" => "SHA1",
+            _ => continue,
+        };
+        if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) {
+            p = p.checksum(algo, &hex::encode(raw));
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(runtime: Runtime, packages: Vec<crate::lock::Package>) -> LockSection {
+        LockSection {
+            runtime,
+            inputs: String::new(),
+            requires_python: None,
+            python: None,
+            platform: None,
+            exclude_newer: None,
+            resolver: "uv".into(),
+            base: None,
+            packages,
+        }
+    }
+
+    fn inputs(section: &LockSection) -> Inputs<'_> {
+        Inputs {
+            name: "api".into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            created: "1970-01-01T00:00:00Z".into(),
+            architecture: "amd64".into(),
+            base_name: "127.0.0.1:5000/base/python3:test".into(),
+            base_digest: format!("sha256:{}", "b".repeat(64)),
+            debs: vec![DebPackage {
+                name: "libc6".into(),
+                version: "2.36-9+deb12u13".into(),
+                architecture: "amd64".into(),
+                sha256: Some("c".repeat(64)),
+            }],
+            debs_from: "base.lock".into(),
+            section,
+        }
+    }
+
+    #[test]
+    fn the_document_names_every_package_with_purl_and_checksum() {
+        let s = section(
+            Runtime::Python3,
+            vec![crate::lock::Package {
+                name: "Flask".into(),
+                version: "3.1.0".into(),
+                url: None,
+                hashes: vec![format!("sha256:{}", "d".repeat(64))],
+            }],
+        );
+        let bytes = document(&inputs(&s));
+        assert_eq!(bytes, document(&inputs(&s)), "deterministic");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=amd64"));
+        assert!(text.contains("pkg:pypi/flask@3.1.0"));
+        assert!(text.contains(&"d".repeat(64)));
+        assert_eq!(v["documentDescribes"][0], "SPDXRef-Image");
+        assert_eq!(
+            v["packages"][0]["checksums"][0]["checksumValue"],
+            "a".repeat(64)
+        );
+        assert_eq!(v["creationInfo"]["created"], "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn npm_integrity_becomes_a_hex_sha512() {
+        let s = section(
+            Runtime::Node,
+            vec![crate::lock::Package {
+                name: "a/node_modules/@s/b".into(),
+                version: "1.0.0".into(),
+                url: None,
+                hashes: vec!["sha512-AAEC".into()],
+            }],
+        );
+        let text = String::from_utf8(document(&inputs(&s))).unwrap();
+        assert!(text.contains("pkg:npm/%40s/b@1.0.0"), "{text}");
+        assert!(text.contains("\"checksumValue\": \"000102\""), "{text}");
+    }
+}
