@@ -72,11 +72,13 @@ for b in python3 bash node; do
 done
 # A patched python3 base for `prisn rebase` (tests/it/rebase.rs): the same Python, plus GNU
 # hello (small, and its binary shows which base an image is on). --output names a directory,
-# so base() writes python3-hello-prisn and the link python3-hello points at it.
+# so base() writes python3-hello-prisn and the link python3-hello points at it. Its own lock:
+# a lock keeps one section per runtime, and sharing base.lock would put hello's packages in
+# the python3 section that the python3 base (and the SBOM tests) are checked against.
 hello=(--packages python3,hello,base-files,ca-certificates,coreutils,dash,netbase,tzdata)
 patched() {
   PRISN_HOME=$CACHE/base-home "$CARGO_TARGET_DIR/debug/prisn" --quiet base python3 "${hello[@]}" \
-    --lock "$BASES/base.lock" --output "$BASES/python3-hello-prisn" "$@" >/dev/null
+    --lock "$BASES/python3-hello.lock" --output "$BASES/python3-hello-prisn" "$@" >/dev/null
 }
 patched || patched --upgrade
 ln -sfn python3-hello-prisn "$BASES/python3-hello.tmp" && mv -T "$BASES/python3-hello.tmp" "$BASES/python3-hello"
