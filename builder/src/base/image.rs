@@ -22,8 +22,9 @@ use crate::image::manifest::{self, Descriptor, Manifest, OCI_CONFIG, OCI_MANIFES
 
 /// Label keys (one definition, read by `prisn build` later).
 pub const LABEL_NAME: &str = "io.prisn.base.name";
-pub const LABEL_RUNTIME: &str = "io.prisn.base.runtime";
-pub const LABEL_VERSION: &str = "io.prisn.base.runtime-version";
+pub use crate::image::build::{
+    LABEL_BASE_RUNTIME as LABEL_RUNTIME, LABEL_BASE_VERSION as LABEL_VERSION,
+};
 pub const LABEL_PACKAGE: &str = "io.prisn.base.runtime-package";
 pub const LABEL_SUITE: &str = "io.prisn.base.suite";
 pub const LABEL_LOCK: &str = "io.prisn.base.lock-digest";

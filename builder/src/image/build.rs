@@ -32,6 +32,10 @@ pub const LABEL_BASE: &str = "io.prisn.base-digest";
 pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const LABEL_RUNTIME: &str = "io.prisn.runtime";
+/// The runtime a base made by `prisn base` is for, and its version: set by `prisn base`, read
+/// by `prisn rebase` (defined here, on the image side, so both can use them).
+pub const LABEL_BASE_RUNTIME: &str = "io.prisn.base.runtime";
+pub const LABEL_BASE_VERSION: &str = "io.prisn.base.runtime-version";
 /// Present when the dependency layer holds pycs: the base's interpreter that compiled them.
 pub const LABEL_BYTECODE: &str = "io.prisn.bytecode";
 /// How many of the image's layers are the base's (the rest are prisn's): what `prisn rebase`

@@ -28,9 +28,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::SITE_PACKAGES;
 use super::base::{self, Base};
 use super::blobs::BlobStore;
-use super::deps_layer::SITE_PACKAGES;
 use crate::error::{Error, Result};
 
 /// Format version of the unpacked bases; bump when what is unpacked changes.

@@ -33,8 +33,7 @@ use crate::error::{Error, Result};
 use crate::lock::LockSection;
 use crate::script::{Runtime, Script};
 
-/// Where Python packages live in the image (on PYTHONPATH).
-pub const SITE_PACKAGES: &str = "/opt/prisn/site-packages";
+pub use super::SITE_PACKAGES;
 
 /// Format version of the cache entries; bump when the layer contents change meaning.
 const CACHE_FORMAT: &str = "prisn deps-layer v2";

@@ -37,6 +37,10 @@ pub mod referrers;
 pub mod registry;
 mod registry_errors;
 
+/// Where Python packages live in the image (on PYTHONPATH): the dependency layer's directory,
+/// and the one path the bytecode sandbox can write.
+pub const SITE_PACKAGES: &str = "/opt/prisn/site-packages";
+
 pub use blobs::BlobStore;
 pub use build::{BuiltImage, ImageOptions, build_image};
 pub use deps_layer::Bytecode;

@@ -28,13 +28,13 @@ use super::build::{
     LABEL_BASE_DIGEST, LABEL_BASE_LAYERS, LABEL_BASE_NAME, LABEL_LOCK, LABEL_RUNTIME, LayerInfo,
     base_labels, blob_cache, is_own_label, runtime_env,
 };
+use super::build::{LABEL_BASE_RUNTIME as BASE_RUNTIME, LABEL_BASE_VERSION as BASE_VERSION};
 use super::layer::Layer;
 use super::layout::{self, StoredImage};
 use super::manifest::{self, Manifest, OCI_MANIFEST, Parsed};
 use super::publish::{self, Pushed, Upstream};
 use super::reference::Reference;
 use super::registry::{Registries, RegistryOptions};
-use crate::base::image::{LABEL_RUNTIME as BASE_RUNTIME, LABEL_VERSION as BASE_VERSION};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::reporter::{Event, Reporter};
