@@ -1,7 +1,7 @@
 //! The whole image pipeline in one call: base@digest + dependency layer + code layer →
 //! config + manifest → pushed to a registry and/or written as an OCI layout.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -454,15 +454,7 @@ pub async fn build_image(
             target.tag = Some("latest".into());
         }
         let target = &target;
-        let upstream = Upstream {
-            reference: base.pinned(),
-            blobs: base
-                .manifest
-                .layers
-                .iter()
-                .map(|d| d.digest.clone())
-                .collect::<HashSet<_>>(),
-        };
+        let upstream = Upstream::base(&base);
         reporter.report(Event::PushStart {
             target: target.to_string(),
         });

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::base::Base;
 use super::blobs::BlobStore;
 use super::layout::StoredImage;
 use super::reference::Reference;
@@ -29,6 +30,21 @@ pub struct Upstream {
     pub reference: Reference,
     /// The digests that live there (the base's layers).
     pub blobs: HashSet<String>,
+}
+
+impl Upstream {
+    /// The base an image is pushed on top of: its layers can be mounted, not uploaded.
+    pub fn base(base: &Base) -> Self {
+        Upstream {
+            reference: base.pinned(),
+            blobs: base
+                .manifest
+                .layers
+                .iter()
+                .map(|d| d.digest.clone())
+                .collect(),
+        }
+    }
 }
 
 /// What a push did.

@@ -16,7 +16,7 @@
 //! `io.prisn.base.runtime-version`, else the official images' `NODE_VERSION`); bash images
 //! take any base of their platform.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -626,15 +626,7 @@ async fn push(
             regs.pull_blob(&from, &l.digest, cache).await?;
         }
     }
-    let upstream = Upstream {
-        reference: new.pinned(),
-        blobs: new
-            .manifest
-            .layers
-            .iter()
-            .map(|d| d.digest.clone())
-            .collect::<HashSet<_>>(),
-    };
+    let upstream = Upstream::base(new);
     reporter.report(Event::PushStart {
         target: target.to_string(),
     });
