@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prisn_local::Paths;
-use prisn_local::api::{self, DeployBody, Expect, LocalSource, LogQuery, WorkloadView};
+use prisn_local::api::{
+    self, DeployBody, DeployReply, Expect, LocalSource, LogQuery, WorkloadView,
+};
 use prisn_local::client::{self, Client};
 
 use super::{
@@ -205,14 +207,12 @@ impl Backend for LocalBackend {
         let reply = client::idempotent(&self.paths, &Self::exe()?, &client, |c| {
             c.deploy(&req.name, &body)
         })?;
-        let mut phase = None;
-        let mut exit_code = None;
-        let mut notes = reply.notes.clone();
-        if let (Some(timeout), false) = (req.wait, req.dry_run)
-            && req.kind != Kind::CronJob
-        {
-            let waited = wait(&client, &req.name, req.kind, timeout, req.until_done);
-            let view = match (waited, &current) {
+        let mut waited = None;
+        if let Some(timeout) = wait_timeout(req) {
+            let view = match (
+                wait(&client, &req.name, req.kind, timeout, req.until_done),
+                &current,
+            ) {
                 (Err(e), Some(before))
                     if req.rollback_on_failure && reply.generation != before.generation =>
                 {
@@ -220,23 +220,9 @@ impl Backend for LocalBackend {
                 }
                 (waited, _) => waited?,
             };
-            (phase, exit_code) = finish(view, req, &mut notes);
+            waited = Some(view);
         }
-        Ok(Deployed {
-            name: reply.name,
-            kind: req.kind,
-            source: req.script.path.display().to_string(),
-            created: reply.created,
-            changed: reply.changed,
-            dry_run: reply.dry_run,
-            generation: Some(reply.generation),
-            phase,
-            endpoint: req.port.map(|p| format!("http://127.0.0.1:{p}")),
-            notes,
-            manifest: None,
-            exit_code,
-            timings: Default::default(),
-        })
+        Ok(deployed(reply, req, "127.0.0.1", Vec::new(), waited))
     }
 
     fn list(&self, kind: Option<Kind>) -> anyhow::Result<Vec<Workload>> {
@@ -535,12 +521,50 @@ pub(super) fn status(v: WorkloadView) -> Status {
     }
 }
 
-/// `line` with the snapshot's directory replaced by the one the code came from.
+/// How long a deploy waits for its workload, if at all: `--wait` and no dry run (a cron job
+/// has no run to wait for).
+pub(super) fn wait_timeout(req: &DeployRequest) -> Option<Duration> {
+    req.wait
+        .filter(|_| !req.dry_run && req.kind != Kind::CronJob)
+}
+
+/// What a deploy to a daemon reports, in local and remote mode alike: the daemon's reply and
+/// notes, then the backend's own `notes`, then the end of the wait when it waited.
+pub(super) fn deployed(
+    reply: DeployReply,
+    req: &DeployRequest,
+    host: &str,
+    notes: Vec<String>,
+    waited: Option<WorkloadView>,
+) -> Deployed {
+    let mut all_notes = reply.notes;
+    all_notes.extend(notes);
+    let (phase, exit_code) = match waited {
+        Some(view) => finish(view, req, &mut all_notes),
+        None => (None, None),
+    };
+    Deployed {
+        name: reply.name,
+        kind: req.kind,
+        source: req.script.path.display().to_string(),
+        created: reply.created,
+        changed: reply.changed,
+        dry_run: reply.dry_run,
+        generation: Some(reply.generation),
+        phase,
+        endpoint: req.port.map(|p| format!("http://{host}:{p}")),
+        notes: all_notes,
+        manifest: None,
+        exit_code,
+        timings: Default::default(),
+    }
+}
+
 /// The end of a deploy that waited, in local and remote mode alike: the phase, a `--once
 /// --wait` job's exit code, and notes: the isolation the run got, and for a failed job its
 /// message and last output (as in Kubernetes mode: the failure's own words, without a second
 /// command), with the user's paths instead of the snapshot's.
-pub(super) fn finish(
+fn finish(
     view: WorkloadView,
     req: &DeployRequest,
     notes: &mut Vec<String>,
@@ -566,6 +590,7 @@ pub(super) fn finish(
     (Some(view.phase), exit_code)
 }
 
+/// `line` with the snapshot's directory replaced by the one the code came from.
 fn users_paths(v: &WorkloadView, line: &str) -> String {
     match &v.source_dir {
         Some(to) => line.replace(

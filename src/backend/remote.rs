@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 mod wheels;
 
-use super::local::{deploy_body, expect_for, finish, status, wait, workload};
+use super::local::{deploy_body, deployed, expect_for, status, wait, wait_timeout, workload};
 use super::{Backend, Deleted, DeployRequest, Deployed, Kind, LogOptions, Status, Workload};
 use crate::context::{Context, Mode};
 use crate::settings::Settings;
@@ -269,40 +269,27 @@ impl Backend for RemoteBackend {
             &format!("/v1/workloads/{}", req.name),
             &body,
         )?;
-        let mut notes = reply.notes.clone();
-        notes.push(format!(
+        let mut notes = vec![format!(
             "uploaded {files} of {} files ({bytes} bytes)",
             blobs.len()
-        ));
+        )];
         if wheels > 0 {
             let s = if wheels == 1 { "" } else { "s" };
             notes.push(format!(
                 "the server has no package index: {wheels} wheel{s} shipped for it (sent if it lacked them)"
             ));
         }
-        let mut phase = None;
-        let mut exit_code = None;
-        if let (Some(timeout), false) = (req.wait, req.dry_run)
-            && req.kind != Kind::CronJob
-        {
-            let view = wait(&self.client, &req.name, req.kind, timeout, req.until_done)?;
-            (phase, exit_code) = finish(view, req, &mut notes);
-        }
-        Ok(Deployed {
-            name: reply.name,
-            kind: req.kind,
-            source: req.script.path.display().to_string(),
-            created: reply.created,
-            changed: reply.changed,
-            dry_run: reply.dry_run,
-            generation: Some(reply.generation),
-            phase,
-            endpoint: req.port.map(|p| format!("http://{}:{p}", self.host)),
-            notes,
-            manifest: None,
-            exit_code,
-            timings: Default::default(),
-        })
+        let waited = match wait_timeout(req) {
+            Some(timeout) => Some(wait(
+                &self.client,
+                &req.name,
+                req.kind,
+                timeout,
+                req.until_done,
+            )?),
+            None => None,
+        };
+        Ok(deployed(reply, req, &self.host, notes, waited))
     }
 
     fn list(&self, kind: Option<Kind>) -> anyhow::Result<Vec<Workload>> {
