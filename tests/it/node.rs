@@ -87,19 +87,7 @@ fn node_image_app_answers_through_its_service_from_the_host() {
     let Some(e) = NodeEnv::start() else { return };
     e.t.example("api.py");
     let name = unique_name("api");
-    let out = ok(&e.prisn(&[
-        "deploy",
-        "api.py",
-        "--name",
-        &name,
-        "--port",
-        "8080",
-        "--base",
-        &e.shared.python_base,
-        "--wait",
-        "--timeout",
-        "180s",
-    ]));
+    let out = ok(&e.deploy_python_app("api.py", &name, &["--timeout", "180s"]));
     assert!(out.starts_with(&format!("app/{name} created")), "{out}");
     let pods = e.wait_ready_pods(&format!("prisn.io/app={name}"), 1);
     let image = pods[0].spec.as_ref().unwrap().containers[0]
@@ -294,21 +282,7 @@ fn node_a_one_line_change_rolls_out_with_no_failed_request() {
     let Some(e) = NodeEnv::start() else { return };
     let name = unique_name("roll");
     let path = e.script("roll.py", COUNTER);
-    let deploy = || {
-        e.prisn(&[
-            "deploy",
-            &path,
-            "--name",
-            &name,
-            "--port",
-            "8080",
-            "--base",
-            &e.shared.python_base,
-            "--wait",
-            "--timeout",
-            "180s",
-        ])
-    };
+    let deploy = || e.deploy_python_app(&path, &name, &["--timeout", "180s"]);
     ok(&deploy());
     e.wait_answer(&name, "/", "version one");
     let addr = e.service_addr(&name).unwrap();
@@ -691,20 +665,7 @@ fn node_rollback_serves_the_old_release_and_a_crashing_release_is_undone() {
     let script =
         |version, six| crate::local_release::app(version, six).replace("\"127.0.0.1\"", "\"\"");
     let deploy = |text: String, extra: &[&str]| {
-        let path = e.script("rel.py", &text);
-        let mut args = vec![
-            "deploy",
-            &path,
-            "--name",
-            &name,
-            "--port",
-            "8080",
-            "--base",
-            &e.shared.python_base,
-            "--wait",
-        ];
-        args.extend_from_slice(extra);
-        e.prisn(&args)
+        e.deploy_python_app(&e.script("rel.py", &text), &name, extra)
     };
     for (v, six) in [(1, "1.15.0"), (2, "1.16.0"), (3, "1.17.0")] {
         ok(&deploy(script(v, six), &["--timeout", "180s"]));
@@ -761,19 +722,7 @@ fn node_a_deleted_pod_ends_on_sigterm_not_after_the_grace_period() {
     let Some(e) = NodeEnv::start() else { return };
     let name = unique_name("term");
     let path = e.script("term.py", PY_SERVER);
-    ok(&e.prisn(&[
-        "deploy",
-        &path,
-        "--name",
-        &name,
-        "--port",
-        "8080",
-        "--base",
-        &e.shared.python_base,
-        "--wait",
-        "--timeout",
-        "180s",
-    ]));
+    ok(&e.deploy_python_app(&path, &name, &["--timeout", "180s"]));
     let pod = e
         .wait_ready_pods(&format!("prisn.io/app={name}"), 1)
         .remove(0);

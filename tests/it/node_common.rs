@@ -206,6 +206,24 @@ impl NodeEnv {
         )
     }
 
+    /// `prisn deploy PATH --name NAME --port 8080 --base <the python base> --wait`, then `extra`
+    /// (a `--timeout`, or flags of the test's own).
+    pub fn deploy_python_app(&self, path: &str, name: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "deploy",
+            path,
+            "--name",
+            name,
+            "--port",
+            "8080",
+            "--base",
+            &self.shared.python_base,
+            "--wait",
+        ];
+        args.extend_from_slice(extra);
+        self.prisn(&args)
+    }
+
     /// Writes `text` to the test's directory as `rel`; returns the path as a string.
     pub fn script(&self, rel: &str, text: &str) -> String {
         self.t.write(rel, text).display().to_string()
