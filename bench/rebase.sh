@@ -39,18 +39,9 @@ cleanup() {
 trap cleanup EXIT
 
 # --- a registry on a free loopback port, with both bases ---------------------------------
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-REG=127.0.0.1:$PORT
-mkdir -p "$WORK/registry"
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $WORK/registry}, delete: {enabled: true}}
-http: {addr: $REG, secret: bench}
-EOF
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -sf "http://$REG/v2/" >/dev/null && break; sleep 0.05; done
+# shellcheck source=bench/registry.sh
+source bench/registry.sh  # the scripts run from the repository root
+start_registry "$WORK"
 skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3:python3" "docker://$REG/base/python3:old"
 skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3-hello:python3" "docker://$REG/base/python3:patched"
 OLD=$REG/base/python3:old
