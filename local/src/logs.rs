@@ -8,6 +8,11 @@
 //!
 //! `name.log` is written; at `max_bytes` it becomes `name.log.1`, `.1` becomes `.2`, and so on
 //! up to `keep` old files.
+//!
+//! A [`Position`] names a place in the output by file identity (inode and birth time) and
+//! offset, not by name, so it stays valid while its file is renamed by rotations: a
+//! [`Follower`] resumes from it in whichever file holds it now, or, once that file has
+//! rotated out, at the oldest file kept (and says output was lost).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -212,21 +217,124 @@ impl Renderer {
     }
 }
 
-/// Where the current file ended when history was read, so following resumes exactly there.
+/// Which log file: its inode and, where the file system records it, its birth time (ns since
+/// the epoch; 0 when unknown). The birth time tells a file from a later one that reuses the
+/// inode of a file rotated out (ext4 hands a freed inode out again at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileId {
+    pub ino: u64,
+    pub born: u64,
+}
+
+impl FileId {
+    /// No file: the start of a log that had none yet.
+    pub const NONE: FileId = FileId { ino: 0, born: 0 };
+
+    pub fn of(meta: &fs::Metadata) -> FileId {
+        let born = meta
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+        FileId {
+            ino: meta.ino(),
+            born,
+        }
+    }
+
+    /// Whether `meta` is this file (an unknown birth time on either side matches any).
+    fn is(&self, meta: &fs::Metadata) -> bool {
+        let other = FileId::of(meta);
+        self.ino == other.ino && (self.born == 0 || other.born == 0 || self.born == other.born)
+    }
+}
+
+/// A place in a workload's output: a byte offset in one log file, whatever its name is now
+/// (`name.log`, or `name.log.N` after rotations). [`START`] is the start of a log that had no
+/// file yet. Written as `<ino>-<born>-<offset>` (see [`Position::parse`]): the cursor of the
+/// log stream's events, which a client sends back to resume right after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
-    pub ino: u64,
+    pub file: FileId,
     pub offset: u64,
 }
 
-/// The current end of the log (nothing yet: inode 0, offset 0).
+/// The start of the log.
+pub const START: Position = Position {
+    file: FileId::NONE,
+    offset: 0,
+};
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.file.ino, self.file.born, self.offset)
+    }
+}
+
+/// A cursor that is not `<ino>-<born>-<offset>`, three decimal numbers that fit 64 bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadPosition {
+    /// The value as given (cut to 64 characters: it comes from a request header).
+    pub value: String,
+}
+
+impl std::fmt::Display for BadPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid log position {:?}: expected <inode>-<birth>-<offset>, three decimal numbers, as sent in a log event's id",
+            self.value
+        )
+    }
+}
+
+impl Position {
+    /// Parse a cursor written by [`Display`](std::fmt::Display): digits only (no sign, no
+    /// spaces), each number at most `u64::MAX`.
+    ///
+    /// # Errors
+    /// [`BadPosition`] naming the value.
+    pub fn parse(s: &str) -> Result<Position, BadPosition> {
+        let number = |t: &str| {
+            (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<u64>().ok())
+                .flatten()
+        };
+        let mut parts = s.split('-');
+        let mut next = || parts.next().and_then(number);
+        let pos = (|| {
+            Some(Position {
+                file: FileId {
+                    ino: next()?,
+                    born: next()?,
+                },
+                offset: next()?,
+            })
+        })();
+        pos.filter(|_| parts.next().is_none())
+            .ok_or_else(|| BadPosition {
+                value: s.chars().take(64).collect(),
+            })
+    }
+
+    /// Whether this position lies in the file `meta` describes.
+    fn is_in(&self, meta: &fs::Metadata) -> bool {
+        self.file != FileId::NONE && self.file.is(meta)
+    }
+}
+
+/// The current end of the log: the end of the current file, or of the newest rotated one
+/// when there is no current file (then what comes next is new), or [`START`] when there are
+/// no files at all.
 pub fn end(path: &Path) -> Position {
-    fs::metadata(path)
-        .map(|m| Position {
-            ino: m.ino(),
+    files(path)
+        .iter()
+        .rev()
+        .find_map(|f| fs::metadata(f).ok())
+        .map_or(START, |m| Position {
+            file: FileId::of(&m),
             offset: m.len(),
         })
-        .unwrap_or(Position { ino: 0, offset: 0 })
 }
 
 /// Read the history up to `upto` (the current file's end when it was taken).
@@ -295,18 +403,18 @@ fn start_of_last(lines: &[Vec<u8>], n: usize) -> usize {
 
 fn all_raw_lines(path: &Path, upto: Position) -> io::Result<Vec<Vec<u8>>> {
     let mut lines = Vec::new();
+    if upto.file == FileId::NONE {
+        // No file existed at the snapshot: every file now is the follower's, from its start.
+        return Ok(lines);
+    }
     for f in files(path) {
-        if upto.ino == 0 && f == path {
-            // The file appeared after the snapshot: it is the follower's, from its start.
-            continue;
-        }
         let mut file = match File::open(&f) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
         let meta = file.metadata()?;
-        let limit = if meta.ino() == upto.ino {
+        let limit = if upto.is_in(&meta) {
             upto.offset
         } else {
             meta.len()
@@ -314,7 +422,7 @@ fn all_raw_lines(path: &Path, upto: Position) -> io::Result<Vec<Vec<u8>>> {
         let mut buf = Vec::new();
         (&mut file).take(limit).read_to_end(&mut buf)?;
         lines.extend(complete_lines(&buf).map(<[u8]>::to_vec));
-        if meta.ino() == upto.ino {
+        if upto.is_in(&meta) {
             break;
         }
     }
@@ -334,25 +442,25 @@ fn last_raw_lines(path: &Path, n: usize, upto: Position) -> io::Result<Vec<Vec<u
     const BLOCK: u64 = 64 * 1024;
     let mut rev: Vec<Vec<u8>> = Vec::new();
     let mut complete = 0;
+    if upto.file == FileId::NONE {
+        return Ok(rev); // as in `all_raw_lines`
+    }
     let mut all = files(path);
     all.reverse();
     // Newest first: files newer than the snapshot's belong to the follower, not the history.
-    let mut reached = upto.ino == 0;
+    let mut reached = false;
     'files: for f in all {
-        if upto.ino == 0 && f == path {
-            continue;
-        }
         let mut file = match File::open(&f) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
         let meta = file.metadata()?;
-        reached |= meta.ino() == upto.ino;
+        reached |= upto.is_in(&meta);
         if !reached {
             continue;
         }
-        let len = if meta.ino() == upto.ino {
+        let len = if upto.is_in(&meta) {
             upto.offset.min(meta.len())
         } else {
             meta.len()
@@ -403,44 +511,68 @@ fn last_raw_lines(path: &Path, n: usize, upto: Position) -> io::Result<Vec<Vec<u
 pub struct Follower {
     path: PathBuf,
     file: Option<File>,
-    ino: u64,
-    /// Rotated files that were history when following began without a current file.
-    history: Vec<u64>,
+    id: FileId,
+    /// Where the output read so far ends in `file` (complete lines only).
+    offset: u64,
+    /// The position followed from was in a file that rotated out: output was lost.
+    lost: bool,
     pending: Vec<u8>,
     renderer: Renderer,
 }
 
 impl Follower {
-    /// Follow `path` from `from` (see [`end`]).
+    /// Follow `path` from right after `from` (a [`Position`] from [`end`], or a client's
+    /// cursor): in whichever file it lies now, the current one or a rotated one; from
+    /// the oldest file kept when `from` is [`START`] or its file rotated out ([`lost`]).
+    ///
+    /// [`lost`]: Follower::lost
     pub fn new(path: &Path, from: Position, timestamps: bool) -> Follower {
         let mut f = Follower {
             path: path.to_path_buf(),
             file: None,
-            ino: 0,
-            history: Vec::new(),
+            id: FileId::NONE,
+            offset: 0,
+            lost: false,
             pending: Vec::new(),
             renderer: Renderer::new(timestamps),
         };
-        if let Ok(mut file) = File::open(path)
-            && let Ok(meta) = file.metadata()
+        // Oldest first; opened, so a rotation meanwhile only renames what we hold.
+        let opened: Vec<(File, fs::Metadata)> = files(path)
+            .iter()
+            .filter_map(|p| {
+                let file = File::open(p).ok()?;
+                let meta = file.metadata().ok()?;
+                Some((file, meta))
+            })
+            .collect();
+        let found = opened.iter().position(|(_, meta)| from.is_in(meta));
+        f.lost = from.file != FileId::NONE && found.is_none();
+        let (index, offset) = match found {
+            Some(i) => (i, from.offset),
+            None => (0, 0),
+        };
+        if let Some((mut file, meta)) = opened.into_iter().nth(index)
+            && file.seek(SeekFrom::Start(offset)).is_ok()
         {
-            let offset = if meta.ino() == from.ino {
-                from.offset
-            } else {
-                0
-            };
-            if file.seek(SeekFrom::Start(offset)).is_ok() {
-                f.ino = meta.ino();
-                f.file = Some(file);
-            }
-        }
-        if f.file.is_none() {
-            f.history = files(path)
-                .iter()
-                .filter_map(|p| fs::metadata(p).ok().map(|m| m.ino()))
-                .collect();
+            f.id = FileId::of(&meta);
+            f.offset = offset;
+            f.file = Some(file);
         }
         f
+    }
+
+    /// Whether the position followed from had rotated out of the files kept (the output
+    /// between it and the oldest file kept is gone; following began at that file).
+    pub fn lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Where the output returned so far ends: the position to resume right after it.
+    pub fn position(&self) -> Position {
+        Position {
+            file: self.id,
+            offset: self.offset,
+        }
     }
 
     /// Output written since the last call (empty when there is none).
@@ -452,10 +584,10 @@ impl Follower {
         self.drain(&mut out)?;
         // Rotated (maybe several times since the last poll): the files written after ours,
         // oldest first, each read whole; the newest stays open.
-        if fs::metadata(&self.path).is_ok_and(|m| m.ino() != self.ino) {
-            for (file, ino) in self.newer_files() {
+        if fs::metadata(&self.path).is_ok_and(|m| !self.id.is(&m)) {
+            for (file, id) in self.newer_files() {
                 self.file = Some(file);
-                self.ino = ino;
+                self.id = id;
                 self.pending.clear();
                 self.drain(&mut out)?;
             }
@@ -465,9 +597,9 @@ impl Follower {
 
     /// The files written after the one being read, oldest first, opened. Scanning from the
     /// current file towards older ones: a rotation meanwhile only moves files to older names,
-    /// so none is missed (one seen twice is skipped by its inode).
-    fn newer_files(&self) -> Vec<(File, u64)> {
-        let mut found: Vec<(File, u64)> = Vec::new();
+    /// so none is missed (one seen twice is skipped).
+    fn newer_files(&self) -> Vec<(File, FileId)> {
+        let mut found: Vec<(File, FileId)> = Vec::new();
         let mut i = 0;
         loop {
             let name = if i == 0 {
@@ -478,14 +610,15 @@ impl Follower {
             let Ok(file) = File::open(&name) else {
                 break; // no older file: ours was removed (more rotations than kept files)
             };
-            let Ok(ino) = file.metadata().map(|m| m.ino()) else {
+            let Ok(meta) = file.metadata() else {
                 break;
             };
-            if ino == self.ino || self.history.contains(&ino) {
+            if self.id.is(&meta) {
                 break;
             }
-            if !found.iter().any(|(_, seen)| *seen == ino) {
-                found.push((file, ino));
+            let id = FileId::of(&meta);
+            if !found.iter().any(|(_, seen)| *seen == id) {
+                found.push((file, id));
             }
             i += 1;
         }
@@ -509,6 +642,7 @@ impl Follower {
             .rposition(|b| *b == b'\n')
             .map_or(0, |i| i + 1);
         let lines: Vec<u8> = self.pending.drain(..end).collect();
+        self.offset = file.stream_position()? - self.pending.len() as u64;
         for l in complete_lines(&lines) {
             self.renderer.push(l, out);
         }

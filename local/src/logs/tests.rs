@@ -177,3 +177,108 @@ fn a_follower_that_began_before_the_first_file_skips_the_history() {
         "new 1\nnew 2\nnew 3\nnew 4\n"
     );
 }
+
+#[test]
+fn a_position_is_written_and_read_back_and_garbage_is_refused() {
+    let p = Position {
+        file: FileId {
+            ino: 1234,
+            born: 1_796_007_350_573_002_220,
+        },
+        offset: u64::MAX,
+    };
+    assert_eq!(p.to_string(), "1234-1796007350573002220-18446744073709551615");
+    assert_eq!(Position::parse(&p.to_string()), Ok(p));
+    assert_eq!(Position::parse("0-0-0"), Ok(START));
+    let long = "9".repeat(5000);
+    for bad in [
+        "",
+        "1-2",
+        "1-2-3-4",
+        "-1-2-3",
+        "1--2-3",
+        "1-2-+3",
+        " 1-2-3",
+        "1-2-3\n",
+        "1-2-18446744073709551616",
+        "../../etc/passwd",
+        "1-2-../3",
+        "a-b-c",
+        "１-2-3",
+        long.as_str(),
+    ] {
+        let err = Position::parse(bad).unwrap_err();
+        assert_eq!(err.value, bad.chars().take(64).collect::<String>());
+        assert!(err.to_string().contains("invalid log position"), "{err}");
+    }
+}
+
+/// A log whose files hold `line 0` … `line 39`, ~120 bytes a file, two rotated files kept.
+fn rotating_log(dir: &Path) -> (PathBuf, LogWriter) {
+    let path = dir.join("resume.log");
+    let w = LogWriter::open(&path, 120, 2).unwrap();
+    (path, w)
+}
+
+fn follow_all(f: &mut Follower) -> String {
+    String::from_utf8(f.poll().unwrap()).unwrap()
+}
+
+#[test]
+fn resuming_from_a_position_in_a_rotated_file_gives_exactly_the_lines_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut w) = rotating_log(dir.path());
+    w.write_at(b"line 0\n", at(0)).unwrap();
+    let mut f = Follower::new(&path, START, false);
+    assert_eq!(follow_all(&mut f), "line 0\n");
+    w.write_at(b"line 1\n", at(1)).unwrap();
+    assert_eq!(follow_all(&mut f), "line 1\n");
+    let cursor = f.position().to_string();
+    // The cursor's file rotates (to .1, then to .2) while nobody follows.
+    for i in 2..8 {
+        w.write_at(format!("line {i}\n").as_bytes(), at(i)).unwrap();
+    }
+    assert_eq!(files(&path).len(), 3);
+    let from = Position::parse(&cursor).unwrap();
+    let oldest = std::fs::metadata(&files(&path)[0]).unwrap();
+    assert!(from.is_in(&oldest), "{cursor} lies in the oldest file now");
+    let mut resumed = Follower::new(&path, from, false);
+    assert!(!resumed.lost());
+    let expected: String = (2..8).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(follow_all(&mut resumed), expected);
+    // And it follows on from there.
+    w.write_at(b"line 8\n", at(8)).unwrap();
+    assert_eq!(follow_all(&mut resumed), "line 8\n");
+}
+
+#[test]
+fn resuming_from_a_position_whose_file_rotated_out_starts_at_the_oldest_file_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut w) = rotating_log(dir.path());
+    w.write_at(b"line 0\n", at(0)).unwrap();
+    let cursor = end(&path);
+    for i in 1..40 {
+        w.write_at(format!("line {i}\n").as_bytes(), at(i)).unwrap();
+    }
+    let mut resumed = Follower::new(&path, cursor, false);
+    assert!(resumed.lost(), "{cursor} rotated out");
+    // Everything still on disk, in order, once.
+    assert_eq!(
+        follow_all(&mut resumed),
+        text(&path, &ReadOptions::default())
+    );
+    // A later file that reuses the inode is not the cursor's file.
+    let current = std::fs::metadata(&path).unwrap();
+    let id = FileId::of(&current);
+    assert_ne!(id.born, 0, "this test needs a file system that records birth times");
+    let reused = Position {
+        file: FileId {
+            ino: id.ino,
+            born: id.born - 1,
+        },
+        offset: 0,
+    };
+    assert!(Follower::new(&path, reused, false).lost());
+    // The start of a log is not a lost position.
+    assert!(!Follower::new(&path, START, false).lost());
+}
