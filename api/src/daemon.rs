@@ -347,6 +347,10 @@ pub struct LogQuery {
     pub since_seconds: Option<u64>,
     #[serde(default)]
     pub timestamps: bool,
+    /// Resume right after this log position (a cursor from an event's id; the
+    /// `Last-Event-ID` header wins over it): no history then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// Every error answer.

@@ -19,6 +19,8 @@ use crate::api::{
 use crate::paths::Paths;
 use crate::{Error, Result};
 
+mod follow;
+
 /// How long ordinary calls may take (delete and scale wait for processes to stop).
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a fresh daemon may take to answer.
@@ -27,6 +29,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// A connection to a daemon's API.
 pub struct Client {
     http: reqwest::blocking::Client,
+    /// How to reach it again, for the async client a followed log stream uses.
+    transport: Transport,
     base: String,
     /// What the client talks to, for messages: the daemon's socket or the server's URL.
     target: String,
@@ -48,6 +52,7 @@ impl Client {
             .map_err(Error::Client)?;
         Ok(Client {
             http,
+            transport: Transport::Unix(socket.to_path_buf()),
             base: "http://prisn".into(),
             target: format!("the prisn daemon on {}", socket.display()),
             hint: "`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log"
@@ -67,13 +72,17 @@ impl Client {
         tls: rustls::ClientConfig,
     ) -> Result<Client> {
         let http = reqwest::blocking::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .default_headers(headers)
+            .tls_backend_preconfigured(tls.clone())
+            .default_headers(headers.clone())
             .timeout(None::<Duration>)
             .build()
             .map_err(Error::Client)?;
         Ok(Client {
             http,
+            transport: Transport::Remote {
+                headers,
+                tls: Box::new(tls),
+            },
             base: base.trim_end_matches('/').to_string(),
             target: format!("the prisn server {base}"),
             hint: "is the server running at this address (`prisn context list`)? A changed server key is refused until the context pins the new one".into(),
@@ -121,16 +130,25 @@ impl Client {
     }
 
     fn send(&self, req: RequestBuilder) -> Result<Response> {
-        let resp = req.send().map_err(|e| Error::Unavailable {
-            message: format!("cannot reach {}: {}", self.target, chain(&e)),
-            hint: Some(self.hint.clone()),
-        })?;
+        let resp = req.send().map_err(|e| self.unreachable(&e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        Err(match serde_json::from_str::<ErrorBody>(&text) {
+        Err(self.error_answer(status, &resp.text().unwrap_or_default()))
+    }
+
+    /// The request did not get an answer.
+    fn unreachable(&self, e: &reqwest::Error) -> Error {
+        Error::Unavailable {
+            message: format!("cannot reach {}: {}", self.target, chain(e)),
+            hint: Some(self.hint.clone()),
+        }
+    }
+
+    /// An error answer: the API's `{"error", "hint"}`, or whatever else came.
+    fn error_answer(&self, status: u16, text: &str) -> Error {
+        match serde_json::from_str::<ErrorBody>(text) {
             Ok(b) => Error::Api {
                 status,
                 message: b.error,
@@ -141,7 +159,7 @@ impl Client {
                 message: format!("{} answered {status}: {}", self.target, text.trim()),
                 hint: None,
             },
-        })
+        }
     }
 
     fn json<T: for<'de> serde::Deserialize<'de>>(&self, req: RequestBuilder) -> Result<T> {
@@ -223,25 +241,14 @@ impl Client {
         )
     }
 
-    /// Copy the workload's output to `out` as it arrives (until the end, with `follow`).
+    /// Copy the workload's output to `out` as it arrives; with `follow`, as events until
+    /// their end, reconnecting where a connection broke (see [`follow`]; its notes go to
+    /// stderr).
     pub fn logs(&self, name: &str, q: &LogQuery, out: &mut dyn Write) -> Result<()> {
-        let mut params = vec![
-            format!("follow={}", q.follow),
-            format!("timestamps={}", q.timestamps),
-        ];
-        if let Some(t) = q.tail {
-            params.push(format!("tail={t}"));
+        if q.follow {
+            return follow::follow(self, name, q, out);
         }
-        if let Some(s) = q.since_seconds {
-            params.push(format!("since_seconds={s}"));
-        }
-        let url = self.url(&format!("/v1/workloads/{name}/logs?{}", params.join("&")));
-        let req = self.http.get(url);
-        let mut resp = self.send(if q.follow {
-            req
-        } else {
-            req.timeout(CALL_TIMEOUT)
-        })?;
+        let mut resp = self.send(self.http.get(self.logs_url(name, q)).timeout(CALL_TIMEOUT))?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match resp.read(&mut buf) {
@@ -250,7 +257,7 @@ impl Client {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Err(Error::Unavailable {
-                        message: format!("the log stream from the daemon broke: {e}"),
+                        message: format!("the log stream from {} broke: {e}", self.target),
                         hint: None,
                     });
                 }
@@ -262,6 +269,21 @@ impl Client {
         }
     }
 
+    /// The URL of `name`'s logs as `q` asks for them.
+    fn logs_url(&self, name: &str, q: &LogQuery) -> String {
+        let mut params = vec![
+            format!("follow={}", q.follow),
+            format!("timestamps={}", q.timestamps),
+        ];
+        if let Some(t) = q.tail {
+            params.push(format!("tail={t}"));
+        }
+        if let Some(s) = q.since_seconds {
+            params.push(format!("since_seconds={s}"));
+        }
+        self.url(&format!("/v1/workloads/{name}/logs?{}", params.join("&")))
+    }
+
     pub fn shutdown(&self, keep_apps: bool) -> Result<()> {
         self.send(
             self.http
@@ -271,6 +293,16 @@ impl Client {
         )
         .map(drop)
     }
+}
+
+/// How a [`Client`] reaches its daemon or server.
+#[derive(Clone)]
+enum Transport {
+    Unix(std::path::PathBuf),
+    Remote {
+        headers: reqwest::header::HeaderMap,
+        tls: Box<rustls::ClientConfig>,
+    },
 }
 
 /// `e: cause: cause` in one line.

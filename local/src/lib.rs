@@ -32,6 +32,7 @@ mod hub;
 mod isolate;
 pub mod limits;
 pub mod logs;
+pub mod logstream;
 pub mod name;
 mod ops;
 pub mod paths;

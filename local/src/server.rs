@@ -10,14 +10,17 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
 use crate::api::{DeployBody, ErrorBody, Kind, LogQuery, RollbackBody, ScaleBody, ShutdownBody};
 use crate::hub::{Daemon, blocking};
-use crate::logs::{self, Follower, ReadOptions};
+use crate::logs::{self, Follower, Position, ReadOptions};
+use crate::logstream::{self, EndReason};
 use crate::{Error, view};
 
 /// The API's router, bound to a daemon.
@@ -196,15 +199,111 @@ async fn shutdown(State(d): State<Arc<Daemon>>, bytes: Bytes) -> ApiResult<Respo
     ))
 }
 
+/// `GET /v1/workloads/{name}/logs`: plain text, or events when asked for (the wire format
+/// is in [`crate::logstream`]), from the history asked for or right after a cursor.
 async fn logs(
     State(d): State<Arc<Daemon>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     q: Result<Query<LogQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
     let kind = d.kind_of(&name)?;
+    let resume = resume_point(&headers, q.from.as_deref())?;
+    let events = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(logstream::EVENT_STREAM));
     let path = d.paths.log_file(&name);
-    let pos = logs::end(&path);
+    let (history, from) = match resume {
+        Some(pos) => (None, pos),
+        None => {
+            let pos = logs::end(&path);
+            (Some(history(&path, &q, pos).await?), pos)
+        }
+    };
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    if !events
+        && !q.follow
+        && let Some(history) = history
+    {
+        return Ok((text, history).into_response());
+    }
+    let (tx, rx) = mpsc::channel::<Piece>(16);
+    let stream = LogStream {
+        name,
+        kind,
+        from,
+        follow: q.follow,
+        timestamps: q.timestamps,
+    };
+    tokio::spawn(follow(d, stream, history, tx));
+    let pieces = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    if !events {
+        let bytes = pieces.filter_map(|piece| async move {
+            match piece {
+                Piece::Output(chunk, _) if !chunk.is_empty() => {
+                    Some(Ok::<_, Infallible>(Bytes::from(chunk)))
+                }
+                _ => None,
+            }
+        });
+        return Ok((text, Body::from_stream(bytes)).into_response());
+    }
+    let events = pieces.map(|piece| {
+        Ok::<_, Infallible>(match piece {
+            Piece::Output(chunk, at) => logstream::output(&chunk, at),
+            Piece::Notice(text) => logstream::notice(&text),
+            Piece::End(why) => logstream::end(why),
+        })
+    });
+    let heartbeat = logstream::heartbeat().as_millis().to_string();
+    Ok((
+        [
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                "no".to_string(),
+            ),
+            (
+                header::HeaderName::from_static(logstream::HEARTBEAT_HEADER),
+                heartbeat,
+            ),
+        ],
+        Sse::new(events).keep_alive(logstream::keep_alive()),
+    )
+        .into_response())
+}
+
+/// The cursor to resume after: `Last-Event-ID`, else `?from=`; an empty one is none.
+fn resume_point(headers: &HeaderMap, from: Option<&str>) -> Result<Option<Position>, Error> {
+    let header = match headers.get(logstream::LAST_EVENT_ID) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            Error::invalid(
+                format!(
+                    "invalid log position in {}: not text",
+                    logstream::LAST_EVENT_ID
+                ),
+                None,
+            )
+        })?),
+    };
+    let Some(cursor) = header.or(from).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    Position::parse(cursor).map(Some).map_err(|e| {
+        Error::invalid(
+            e.to_string(),
+            Some("resume with the id of the last event received, or leave Last-Event-ID and from out for the history".into()),
+        )
+    })
+}
+
+/// The history `q` asks for, up to `upto`.
+async fn history(path: &std::path::Path, q: &LogQuery, upto: Position) -> Result<Vec<u8>, Error> {
     let opts = ReadOptions {
         tail: q.tail,
         since: q
@@ -212,57 +311,76 @@ async fn logs(
             .and_then(|s| SystemTime::now().checked_sub(Duration::from_secs(s))),
         timestamps: q.timestamps,
     };
-    let history = {
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || logs::read(&p, &opts, pos))
-            .await
-            .map_err(|source| Error::Task {
-                what: "log reader",
-                source,
-            })?
-            .map_err(Error::io("read", &path))?
-    };
-    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    if !q.follow {
-        return Ok((text, history).into_response());
-    }
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(16);
-    tokio::spawn(follow(d, name, kind, pos, q.timestamps, history, tx));
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(Bytes::from(chunk)), rx))
-    });
-    Ok((text, Body::from_stream(stream)).into_response())
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || logs::read(&p, &opts, upto))
+        .await
+        .map_err(|source| Error::Task {
+            what: "log reader",
+            source,
+        })?
+        .map_err(Error::io("read", path))
 }
 
-/// Stream new output until the client leaves, the workload is deleted, a job ends, or the
-/// daemon shuts down.
-async fn follow(
-    d: Arc<Daemon>,
+/// What a log stream is of.
+struct LogStream {
     name: String,
     kind: Kind,
-    pos: logs::Position,
+    /// Where the output streamed begins (right after it).
+    from: Position,
+    follow: bool,
     timestamps: bool,
-    history: Vec<u8>,
-    tx: mpsc::Sender<Vec<u8>>,
-) {
-    if !history.is_empty() && tx.send(history).await.is_err() {
+}
+
+/// What the follower hands to the answer: each answer type writes what it can carry.
+enum Piece {
+    /// Output, and the position right after it.
+    Output(Vec<u8>, Position),
+    Notice(String),
+    End(EndReason),
+}
+
+/// Stream the history, then new output until the client leaves, the workload is deleted, a
+/// job ends, or the daemon shuts down (only what is there now without `follow`).
+async fn follow(d: Arc<Daemon>, s: LogStream, history: Option<Vec<u8>>, tx: mpsc::Sender<Piece>) {
+    if let Some(h) = history
+        && tx.send(Piece::Output(h, s.from)).await.is_err()
+    {
         return;
     }
-    let path = d.paths.log_file(&name);
-    let mut follower = Follower::new(&path, pos, timestamps);
-    loop {
-        let over = d.shutting_down()
-            || match d.db(|db| db.get(&name)) {
-                Ok(Some(_)) => kind == Kind::Job && job_done(&d, &name),
-                _ => true,
-            };
-        let chunk = follower.poll().unwrap_or_default();
-        if !chunk.is_empty() && tx.send(chunk).await.is_err() {
+    let path = d.paths.log_file(&s.name);
+    let mut follower = Follower::new(&path, s.from, s.timestamps);
+    if follower.lost() {
+        let note = format!(
+            "position {} is no longer in the log (its file rotated out): output after it is lost; resuming at the oldest output kept",
+            s.from
+        );
+        if tx.send(Piece::Notice(note)).await.is_err() {
             return;
         }
-        if over {
+    }
+    loop {
+        let over = if d.shutting_down() {
+            Some(EndReason::Shutdown)
+        } else {
+            match d.db(|db| db.get(&s.name)) {
+                Ok(Some(_)) if s.kind == Kind::Job && job_done(&d, &s.name) => {
+                    Some(EndReason::Finished)
+                }
+                Ok(Some(_)) => None,
+                _ => Some(EndReason::Deleted),
+            }
+        };
+        let chunk = follower.poll().unwrap_or_default();
+        if !chunk.is_empty()
+            && tx
+                .send(Piece::Output(chunk, follower.position()))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        if let Some(why) = over.or((!s.follow).then_some(EndReason::Done)) {
+            let _ = tx.send(Piece::End(why)).await;
             return;
         }
         tokio::select! {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use prisn_builder::home::Home;
 use prisn_local::Paths;
@@ -43,6 +43,19 @@ pub fn dir(data: &Path, ns: &str) -> PathBuf {
 pub fn home(data: &Path, ns: &str) -> Home {
     Home::at(dir(data, ns).join("home"))
 }
+
+/// The request headers forwarded to a daemon: what a log stream is asked for with (events,
+/// and the cursor to resume after; see `prisn_local::logstream`).
+const PASSED: [&str; 2] = ["accept", prisn_local::logstream::LAST_EVENT_ID];
+
+/// The answer headers handed back: the type, and what keeps a log stream flowing through
+/// proxies (no caching, no buffering, the heartbeat interval).
+const RETURNED: [&str; 4] = [
+    "content-type",
+    "cache-control",
+    "x-accel-buffering",
+    prisn_local::logstream::HEARTBEAT_HEADER,
+];
 
 /// The daemons of the namespaces, started on demand.
 pub struct Namespaces {
@@ -112,9 +125,11 @@ impl Namespaces {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Send a request to `ns`'s daemon and hand its answer back as it comes (log streams
-    /// too). A daemon that went away is started again and asked once more: every route
-    /// forwarded is idempotent.
+    /// Send a request to `ns`'s daemon and hand its answer back as it comes, unbuffered (log
+    /// streams too). Of the caller's headers only those in [`PASSED`] go along (never
+    /// `Authorization`: the daemon trusts its socket); of the answer's, those in [`RETURNED`].
+    /// A daemon that went away is started again and asked once more: every route forwarded
+    /// is idempotent.
     ///
     /// # Errors
     /// 503 when the daemon cannot be reached or started.
@@ -123,15 +138,19 @@ impl Namespaces {
         ns: &str,
         method: Method,
         path_and_query: &str,
+        headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response> {
         let mut fresh = false;
         let resp = loop {
             let client = self.client(ns, fresh).await?;
-            let req = client
+            let mut req = client
                 .request(method.clone(), format!("http://prisn{path_and_query}"))
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
+            for (name, value) in headers.iter().filter(|(n, _)| PASSED.contains(&n.as_str())) {
+                req = req.header(name.as_str(), value.as_bytes());
+            }
             match req.send().await {
                 Ok(r) => break r,
                 Err(e) if !fresh => {
@@ -148,15 +167,19 @@ impl Namespaces {
         };
         let status = StatusCode::from_u16(resp.status().as_u16())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let ctype = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+        let returned: Vec<(HeaderName, HeaderValue)> = RETURNED
+            .iter()
+            .filter_map(|name| {
+                let v = resp.headers().get(*name)?;
+                Some((
+                    HeaderName::from_static(name),
+                    HeaderValue::from_bytes(v.as_bytes()).ok()?,
+                ))
+            })
+            .collect();
         let mut out = Response::new(Body::from_stream(resp.bytes_stream()));
         *out.status_mut() = status;
-        if let Some(c) = ctype {
-            out.headers_mut().insert(header::CONTENT_TYPE, c);
-        }
+        out.headers_mut().extend(returned);
         Ok(out)
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, OriginalUri, Path as UrlPath, Query, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -232,11 +232,12 @@ async fn forward(
     Extension(c): Extension<Caller>,
     method: Method,
     OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let bytes = json_body(body, &s.limits).await?;
     let pq = uri.path_and_query().map_or("/", |p| p.as_str());
-    Ok(s.ns.forward(&c.ns, method, pq, bytes).await?)
+    Ok(s.ns.forward(&c.ns, method, pq, &headers, bytes).await?)
 }
 
 async fn missing(
@@ -331,7 +332,7 @@ async fn deploy(
     })?;
     let path = format!("/v1/workloads/{name}");
     Ok(s.ns
-        .forward(&c.ns, Method::PUT, &path, bytes.into())
+        .forward(&c.ns, Method::PUT, &path, &HeaderMap::new(), bytes.into())
         .await?)
 }
 
@@ -351,7 +352,7 @@ async fn rollback(
     })?;
     let path = format!("/v1/workloads/{name}/rollback");
     Ok(s.ns
-        .forward(&c.ns, Method::POST, &path, bytes.into())
+        .forward(&c.ns, Method::POST, &path, &HeaderMap::new(), bytes.into())
         .await?)
 }
 

@@ -245,6 +245,7 @@ impl Backend for LocalBackend {
             tail: opts.tail,
             since_seconds: opts.since.map(|d| d.as_secs().max(1)),
             timestamps: opts.timestamps,
+            from: None,
         };
         // Tracebacks name the snapshot's files; show the user's own paths instead.
         let view = client.get(name).ok().flatten();

@@ -310,6 +310,7 @@ impl Backend for RemoteBackend {
             tail: opts.tail,
             since_seconds: opts.since.map(|d| d.as_secs().max(1)),
             timestamps: opts.timestamps,
+            from: None,
         };
         self.client.logs(name, &q, out).map_err(|e| match e {
             prisn_local::Error::Api { status: 404, .. } => {

@@ -187,7 +187,10 @@ fn a_position_is_written_and_read_back_and_garbage_is_refused() {
         },
         offset: u64::MAX,
     };
-    assert_eq!(p.to_string(), "1234-1796007350573002220-18446744073709551615");
+    assert_eq!(
+        p.to_string(),
+        "1234-1796007350573002220-18446744073709551615"
+    );
     assert_eq!(Position::parse(&p.to_string()), Ok(p));
     assert_eq!(Position::parse("0-0-0"), Ok(START));
     let long = "9".repeat(5000);
@@ -270,7 +273,10 @@ fn resuming_from_a_position_whose_file_rotated_out_starts_at_the_oldest_file_and
     // A later file that reuses the inode is not the cursor's file.
     let current = std::fs::metadata(&path).unwrap();
     let id = FileId::of(&current);
-    assert_ne!(id.born, 0, "this test needs a file system that records birth times");
+    assert_ne!(
+        id.born, 0,
+        "this test needs a file system that records birth times"
+    );
     let reused = Position {
         file: FileId {
             ino: id.ino,
