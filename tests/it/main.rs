@@ -41,6 +41,7 @@ mod local_state_loss;
 mod remote;
 mod remote_airgap;
 mod remote_attacks;
+mod remote_logs;
 
 // contexts: where commands act (use, list, remove)
 mod context;

@@ -150,11 +150,16 @@ impl Remote {
 
     /// The seed's context (issue 11), pointed at this server, plus the fingerprint.
     pub fn write_context(&self, name: &str, namespace: &str, token: &str) {
+        self.write_context_via(name, namespace, token, self.port);
+    }
+
+    /// A context for this server reached at `port` on loopback (a relay in front of it).
+    pub fn write_context_via(&self, name: &str, namespace: &str, token: &str, port: u16) {
         let path = self.t.home.path().join("config.toml");
         let mut text = std::fs::read_to_string(&path).unwrap_or_default();
         text.push_str(&format!(
-            "\n[contexts.{name}]\nname = \"{name}\"\nmode = \"remote\"\nserver = \"127.0.0.1:{}\"\nnamespace = \"{namespace}\"\ntoken = \"{token}\"\nfingerprint = \"{}\"\n",
-            self.port, self.fingerprint
+            "\n[contexts.{name}]\nname = \"{name}\"\nmode = \"remote\"\nserver = \"127.0.0.1:{port}\"\nnamespace = \"{namespace}\"\ntoken = \"{token}\"\nfingerprint = \"{}\"\n",
+            self.fingerprint
         ));
         std::fs::write(&path, text).unwrap();
         use std::os::unix::fs::PermissionsExt;
