@@ -198,7 +198,10 @@ impl Session<'_> {
                     )));
                 }
                 Ok(None) => return Ok(Ended::Broken("the connection closed".into())),
-                Ok(Some(Err(e))) => return Ok(Ended::Broken(super::chain(&e))),
+                Ok(Some(Err(e))) => {
+                    tracing::debug!("the log stream broke: {}", super::chain(&e));
+                    return Ok(Ended::Broken("the connection broke".into()));
+                }
                 Ok(Some(Ok(bytes))) => bytes,
             };
             self.failing = None;
