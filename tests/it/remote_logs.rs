@@ -153,6 +153,24 @@ impl Lines {
     }
 }
 
+/// A child killed when the test ends early (a failing assertion must not leave it running).
+struct Guard(Option<Child>);
+
+impl Guard {
+    fn take(&mut self) -> Child {
+        self.0.take().expect("the child")
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn number(line: &str) -> u64 {
     line.split_whitespace()
         .nth(1)
@@ -175,6 +193,7 @@ fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
             .spawn()
             .unwrap();
     let lines = Lines::of(child.stdout.take().unwrap());
+    let mut child = Guard(Some(child));
     let mut seen = lines.until("n 20", |l| l == "n 20");
     relay.cut();
     seen.extend(lines.until("n 60 after the cut", |l| l == "n 60"));
@@ -183,7 +202,7 @@ fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
     // A clean end: the workload is deleted, the stream says so, `logs -f` exits 0.
     r.ok(&["delete", "count", "--yes"]);
     seen.extend(lines.rest());
-    let out = child.wait_with_output().unwrap();
+    let out = child.take().wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let numbers: Vec<u64> = seen.iter().map(|l| number(l)).collect();
@@ -206,7 +225,7 @@ fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
 
 /// `curl -N` of `path` with `headers` (and the token and namespace), streaming: the child and
 /// its output lines (response headers first).
-fn stream(r: &Remote, path: &str, headers: &[&str]) -> (Child, Lines) {
+fn stream(r: &Remote, path: &str, headers: &[&str]) -> (Guard, Lines) {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-skiN",
@@ -222,7 +241,7 @@ fn stream(r: &Remote, path: &str, headers: &[&str]) -> (Child, Lines) {
         .stdout(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let lines = Lines::of(child.stdout.take().unwrap());
-    (child, lines)
+    (Guard(Some(child)), lines)
 }
 
 const SSE: &str = "Accept: text/event-stream";
@@ -282,7 +301,7 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_and_ends() 
     r.ok(&["delete", "quiet", "--yes"]);
     let rest = lines.rest().join("\n");
     assert!(rest.contains("event: end\ndata: deleted\n"), "{rest}");
-    assert!(curl.wait().unwrap().success());
+    assert!(curl.take().wait().unwrap().success());
 
     // A cursor from the middle of a stream: the second event after the history.
     let (mut curl, lines) = stream(&r, "/v1/workloads/count/logs?follow=true", &[SSE]);
@@ -290,8 +309,7 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_and_ends() 
     lines.until("the history event", str::is_empty);
     lines.until("an event", str::is_empty);
     let event = lines.until("another event", str::is_empty);
-    curl.kill().unwrap();
-    curl.wait().unwrap();
+    drop(curl);
     let cursor = event[0]
         .strip_prefix("id: ")
         .expect("an id first")
@@ -346,7 +364,7 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_and_ends() 
         let shown: String = bad.chars().take(64).collect();
         let (code, body) = r.curl(
             "GET",
-            "/v1/workloads/count/logs?follow=true",
+            "/v1/workloads/count/logs",
             &[&auth, ns, SSE, &header],
             None,
         );
