@@ -323,18 +323,42 @@ impl Position {
     }
 }
 
-/// The current end of the log: the end of the current file, or of the newest rotated one
-/// when there is no current file (then what comes next is new), or [`START`] when there are
-/// no files at all.
+/// The current end of the log: the end of the last complete line of the current file, or of
+/// the newest rotated one when there is no current file (then what comes next is new), or
+/// [`START`] when there are no files at all. A line being written (a reader can see part of
+/// a write) is left to the follower, so history and follower meet at a line boundary.
 pub fn end(path: &Path) -> Position {
-    files(path)
-        .iter()
-        .rev()
-        .find_map(|f| fs::metadata(f).ok())
-        .map_or(START, |m| Position {
-            file: FileId::of(&m),
-            offset: m.len(),
-        })
+    for f in files(path).iter().rev() {
+        let Ok(mut file) = File::open(f) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        return Position {
+            file: FileId::of(&meta),
+            offset: complete_up_to(&mut file, meta.len()),
+        };
+    }
+    START
+}
+
+/// Where the last complete line before `len` ends (`len` itself when the file cannot be read).
+fn complete_up_to(file: &mut File, len: u64) -> u64 {
+    const BLOCK: u64 = 4096;
+    let mut pos = len;
+    while pos > 0 {
+        let start = pos.saturating_sub(BLOCK);
+        let mut block = vec![0u8; (pos - start) as usize];
+        if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
+            return len;
+        }
+        if let Some(i) = block.iter().rposition(|b| *b == b'\n') {
+            return start + i as u64 + 1;
+        }
+        pos = start;
+    }
+    0
 }
 
 /// Read the history up to `upto` (the current file's end when it was taken).

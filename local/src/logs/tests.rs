@@ -288,3 +288,24 @@ fn resuming_from_a_position_whose_file_rotated_out_starts_at_the_oldest_file_and
     // The start of a log is not a lost position.
     assert!(!Follower::new(&path, START, false).lost());
 }
+
+#[test]
+fn the_end_of_a_log_being_written_is_the_end_of_its_last_complete_line() {
+    // A reader can see part of a write (one that crosses a page, say): history and
+    // follower must meet at a line boundary, or the follower prints the rest as a line.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.log");
+    let whole = "2026-01-01T00:00:00.000000000Z P n\n";
+    std::fs::write(&path, format!("{whole}2026-01-01T00:00:01.000000000Z P n")).unwrap();
+    let at = end(&path);
+    assert_eq!(at.offset, whole.len() as u64);
+    assert_eq!(read(&path, &ReadOptions::default(), at).unwrap(), b"n");
+    let mut f = Follower::new(&path, at, false);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"\n2026-01-01T00:00:02.000000000Z F  1\n")
+        .unwrap();
+    assert_eq!(f.poll().unwrap(), b"n 1\n");
+}
