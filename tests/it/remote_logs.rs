@@ -1,7 +1,7 @@
 //! `prisn logs -f` through proxies (issue 11): the log stream as Server-Sent Events with
 //! heartbeats, resumable by position. A real server over TLS, the real CLI, and between them
 //! a TCP relay in the test that can cut or freeze its connections: the faults a proxy
-//! causes, caused for real.
+//! causes, caused for real (and a server restart).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -180,7 +180,7 @@ fn number(line: &str) -> u64 {
 
 #[test]
 fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
-    let r = server();
+    let mut r = server();
     r.t.write("count.py", COUNT);
     r.ok(&["deploy", "count.py"]);
     let relay = Relay::start(r.port);
@@ -199,13 +199,29 @@ fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
     seen.extend(lines.until("n 60 after the cut", |l| l == "n 60"));
     relay.freeze();
     seen.extend(lines.until("n 100 after the freeze", |l| l == "n 100"));
+    // The server restarts: SIGTERM ends its streams (it does not wait for them), and the
+    // client resumes from the new server.
+    let mut old = r.server.take().unwrap();
+    unsafe { libc::kill(old.id() as i32, libc::SIGTERM) };
+    eventually("the server to stop on SIGTERM", 30, || {
+        old.try_wait().unwrap().is_some()
+    });
+    r.start();
+    seen.extend(lines.until("n 140 after the restart", |l| l == "n 140"));
     // A clean end: the workload is deleted, the stream says so, `logs -f` exits 0.
     r.ok(&["delete", "count", "--yes"]);
     seen.extend(lines.rest());
     let out = child.take().wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let numbers: Vec<u64> = seen.iter().map(|l| number(l)).collect();
+    let numbers: Vec<u64> = seen
+        .iter()
+        .map(|l| {
+            l.strip_prefix("n ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a numbered line: {l:?} in {seen:?}; {err}"))
+        })
+        .collect();
     let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
     assert_eq!(
         numbers, expected,
@@ -217,7 +233,7 @@ fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
     );
     assert_eq!(
         err.matches(&target).count(),
-        2,
+        3,
         "one note a reconnect: {err}"
     );
     assert!(err.contains("not even a heartbeat"), "{err}");
