@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use futures::StreamExt as _;
 use prisn_builder::home::Home;
 use prisn_local::Paths;
 
@@ -63,6 +64,10 @@ pub struct Namespaces {
     /// The prisn executable, run as `prisn daemon run` with `PRISN_HOME` = the namespace.
     exe: PathBuf,
     clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// Turns true when the server stops: answers still streaming (`logs -f`) end then, or
+    /// the graceful shutdown would wait for them forever. An event stream cut so has no
+    /// `end` event, so its client resumes from the restarted server.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Create `DATA/ns/<ns>/` (and `DATA/ns/`) with mode 0711: a sandboxed run must pass
@@ -83,11 +88,16 @@ pub fn prepare(data: &Path, ns: &str) -> Result<PathBuf> {
 }
 
 impl Namespaces {
-    pub fn new(data: &Path, exe: PathBuf) -> Namespaces {
+    pub fn new(
+        data: &Path,
+        exe: PathBuf,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Namespaces {
         Namespaces {
             data: data.to_path_buf(),
             exe,
             clients: Mutex::new(HashMap::new()),
+            stopping,
         }
     }
 
@@ -177,7 +187,12 @@ impl Namespaces {
                 ))
             })
             .collect();
-        let mut out = Response::new(Body::from_stream(resp.bytes_stream()));
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        let body = resp.bytes_stream().take_until(stopped);
+        let mut out = Response::new(Body::from_stream(body));
         *out.status_mut() = status;
         out.headers_mut().extend(returned);
         Ok(out)

@@ -489,10 +489,11 @@ async fn serve(opts: Options, tls: Option<Arc<rustls::ServerConfig>>, db: Db) ->
             (false, false) => "unreachable: deploys install from the wheels their clients ship",
         }
     );
+    let (stop_streams, stopping) = tokio::sync::watch::channel(false);
     let server = Arc::new(Server {
         data: opts.data.clone(),
         db: Mutex::new(db),
-        ns: Namespaces::new(&opts.data, opts.exe.clone()),
+        ns: Namespaces::new(&opts.data, opts.exe.clone(), stopping),
         limits: opts.limits,
         info: Info {
             index_reachable: reachable,
@@ -521,7 +522,7 @@ async fn serve(opts: Options, tls: Option<Arc<rustls::ServerConfig>>, db: Db) ->
         }
     );
     let app = router(server);
-    let stop = async {
+    let stop = async move {
         use tokio::signal::unix::{SignalKind, signal};
         if let (Ok(mut term), Ok(mut int)) = (
             signal(SignalKind::terminate()),
@@ -532,6 +533,7 @@ async fn serve(opts: Options, tls: Option<Arc<rustls::ServerConfig>>, db: Db) ->
                 _ = int.recv() => {}
             }
         }
+        stop_streams.send_replace(true);
     };
     let served = match tls {
         Some(cfg) => {

@@ -199,8 +199,9 @@ fn logs_follow_through_a_relay_that_cuts_and_freezes_prints_every_line_once() {
     seen.extend(lines.until("n 60 after the cut", |l| l == "n 60"));
     relay.freeze();
     seen.extend(lines.until("n 100 after the freeze", |l| l == "n 100"));
-    // The server restarts (its graceful shutdown ends the streams): the client retries
-    // with backoff while nothing listens and resumes from the new server.
+    // The server restarts: SIGTERM ends its streams (a graceful shutdown would wait for
+    // them forever), and the client retries while nothing listens and resumes from the new
+    // server.
     let mut old = r.server.take().unwrap();
     unsafe { libc::kill(old.id() as i32, libc::SIGTERM) };
     eventually("the server to stop on SIGTERM", 30, || {
