@@ -280,8 +280,8 @@ fn assert_follows(numbers: &[u64], after: u64, what: &str) {
 }
 
 #[test]
-fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_and_ends() {
-    let r = server();
+fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_ends_and_gives_up() {
+    let mut r = server();
     r.t.write("quiet.py", QUIET);
     r.t.write("count.py", COUNT);
     r.ok(&["deploy", "quiet.py"]);
@@ -321,7 +321,7 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_and_ends() 
     assert!(curl.take().wait().unwrap().success());
 
     // A cursor from the middle of a stream: the second event after the history.
-    let (mut curl, lines) = stream(&r, "/v1/workloads/count/logs?follow=true", &[SSE]);
+    let (curl, lines) = stream(&r, "/v1/workloads/count/logs?follow=true", &[SSE]);
     lines.until("the response headers", str::is_empty);
     lines.until("the history event", str::is_empty);
     lines.until("an event", str::is_empty);
@@ -400,6 +400,41 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_and_ends() 
         assert!(body.contains(&shown), "{body}");
     }
     assert!(r.ok(&["get"]).contains("count"), "the daemon still answers");
+
+    // A server that does not come back: `logs -f` gives up after its 30 s of retrying, with
+    // an error naming the server and the last position.
+    let mut follow =
+        r.t.prisn()
+            .args(["--context", "prod", "logs", "count", "-f"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let lines = Lines::of(follow.stdout.take().unwrap());
+    let mut follow = Guard(Some(follow));
+    lines.until("a line", |l| l.starts_with("n "));
+    r.kill();
+    let mut child = follow.take();
+    let mut status = None;
+    eventually("logs -f to give up", 90, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.unwrap().success(), "{err}");
+    let server = format!("the prisn server https://127.0.0.1:{}", r.port);
+    assert!(
+        err.contains(&format!("the log stream from {server} broke"))
+            && err.contains("could not be resumed within 30s; last position ")
+            && err.contains(&format!("reconnecting to {server} (resuming at position ")),
+        "{err}"
+    );
 
     // The token is in no log and no file of the server.
     let secret = r.token.rsplit('_').next().unwrap();
