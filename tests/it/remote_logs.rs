@@ -414,7 +414,7 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_ends_and_gi
     let mut follow = Guard(Some(follow));
     lines.until("a line", |l| l.starts_with("n "));
     r.kill();
-    let mut child = follow.take();
+    let child = follow.0.as_mut().unwrap();
     let mut status = None;
     eventually("logs -f to give up", 90, || {
         status = child.try_wait().unwrap();
