@@ -13,7 +13,8 @@
 //! - [`daemon`]: start-up (lock, state.db, re-adoption), serving, shutdown; `hub` the shared
 //!   state every part sees (a leaf); `gc` the collection of unused code snapshots.
 //! - [`api`] the wire types and routes; [`server`] the axum router; [`client`] the blocking
-//!   client and the on-demand start of the daemon.
+//!   client and the on-demand start of the daemon; [`logstream`] the log stream's events
+//!   (`logs -f` resumable by position, with heartbeats, through proxies).
 //! - [`state`]: SQLite (WAL) with versioned migrations and a backup before each.
 //! - `supervisor`: restarts with capped exponential backoff, cron slots, stops.
 //! - [`shim`] + `isolate` + [`sandbox`] + [`limits`]: namespaces, mounts that show a run only
