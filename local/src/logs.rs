@@ -531,6 +531,25 @@ fn last_raw_lines(path: &Path, n: usize, upto: Position) -> io::Result<Vec<Vec<u
     Ok(rev)
 }
 
+/// Whether the file line that ends at `offset` is a piece of a line (`P`); false when it
+/// cannot be told (no line before, or one longer than the block read).
+fn ends_a_piece(file: &mut File, offset: u64) -> bool {
+    const BLOCK: u64 = 64 * 1024;
+    let start = offset.saturating_sub(BLOCK);
+    let mut block = vec![0u8; (offset - start) as usize];
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
+        return false;
+    }
+    let Some(body) = block.strip_suffix(b"\n") else {
+        return false;
+    };
+    match body.iter().rposition(|b| *b == b'\n') {
+        Some(i) => parse(&body[i + 1..]).partial,
+        None if start == 0 => parse(body).partial,
+        None => false,
+    }
+}
+
 /// Follows a log as it grows, across rotations.
 pub struct Follower {
     path: PathBuf,
@@ -575,12 +594,14 @@ impl Follower {
             Some(i) => (i, from.offset),
             None => (0, 0),
         };
-        if let Some((mut file, meta)) = opened.into_iter().nth(index)
-            && file.seek(SeekFrom::Start(offset)).is_ok()
-        {
-            f.id = FileId::of(&meta);
-            f.offset = offset;
-            f.file = Some(file);
+        if let Some((mut file, meta)) = opened.into_iter().nth(index) {
+            // Resuming after a piece of a line: its time was shown already.
+            f.renderer.mid_line = ends_a_piece(&mut file, offset);
+            if file.seek(SeekFrom::Start(offset)).is_ok() {
+                f.id = FileId::of(&meta);
+                f.offset = offset;
+                f.file = Some(file);
+            }
         }
         f
     }

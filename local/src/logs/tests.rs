@@ -309,3 +309,23 @@ fn the_end_of_a_log_being_written_is_the_end_of_its_last_complete_line() {
         .unwrap();
     assert_eq!(f.poll().unwrap(), b"n 1\n");
 }
+
+#[test]
+fn resuming_after_a_piece_of_a_line_does_not_stamp_its_rest_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.log");
+    let mut w = LogWriter::open(&path, MAX_BYTES, KEEP).unwrap();
+    w.write_at(b"one\npro", at(1)).unwrap();
+    let mut f = Follower::new(&path, START, true);
+    assert_eq!(
+        String::from_utf8(f.poll().unwrap()).unwrap(),
+        "2023-11-14T22:13:21.000000000Z one\n2023-11-14T22:13:21.000000000Z pro"
+    );
+    let cursor = f.position();
+    w.write_at(b"gress\ntwo\n", at(2)).unwrap();
+    let mut resumed = Follower::new(&path, cursor, true);
+    assert_eq!(
+        String::from_utf8(resumed.poll().unwrap()).unwrap(),
+        "gress\n2023-11-14T22:13:22.000000000Z two\n"
+    );
+}
