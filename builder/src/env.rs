@@ -221,6 +221,39 @@ fn install_python(
     Ok(())
 }
 
+/// After a new Python environment lands in the store: byte-compile it and deduplicate it
+/// against the other entries, in a detached `EXE store optimise ENV` (with `PRISN_HOME` =
+/// `home`) so nobody waits for it — a first run simply starts without bytecode. The CLI, the
+/// daemon's deploys and the server's all come through here. `PRISN_OPTIMISE=sync` does it
+/// before returning, `off` not at all.
+pub fn optimise_detached(env: &Env, home: &crate::home::Home, exe: &Path) {
+    if !env.built || env.runtime != Runtime::Python3 {
+        return;
+    }
+    let mut cmd = Command::new(exe);
+    cmd.env("PRISN_HOME", home.root())
+        .args(["--quiet", "store", "optimise"])
+        .arg(&env.path);
+    match std::env::var("PRISN_OPTIMISE").unwrap_or_default().as_str() {
+        "off" => {}
+        "sync" => {
+            let _ = cmd.status();
+        }
+        _ => {
+            // Through `sh … &` so the worker is re-parented at once: `prisn run` execs the
+            // script next, which would otherwise inherit an unreaped child.
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg("\"$@\" </dev/null >/dev/null 2>&1 &")
+                .arg("sh")
+                .arg(cmd.get_program())
+                .args(cmd.get_args())
+                .env("PRISN_HOME", home.root())
+                .status();
+        }
+    }
+}
+
 /// Compile the environment's Python files to bytecode with its own interpreter.
 ///
 /// `python -B` (how prisn runs scripts) never writes bytecode, so without this every start

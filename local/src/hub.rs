@@ -130,7 +130,7 @@ pub struct Daemon {
     /// `Some(keep_apps)` once shutdown was asked for.
     pub(crate) shutdown: watch::Sender<Option<bool>>,
     /// Ports that answered lately, so views don't each probe the app.
-    pub(crate) answered: crate::view::PortMemo,
+    pub(crate) answered: crate::probe::PortMemo,
 }
 
 impl Daemon {

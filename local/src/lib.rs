@@ -35,6 +35,7 @@ pub mod logs;
 pub mod name;
 mod ops;
 pub mod paths;
+mod probe;
 pub mod proc;
 pub mod quantity;
 mod release;

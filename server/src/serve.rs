@@ -313,11 +313,11 @@ async fn deploy(
     // No index: the shipped wheels only.
     let no_index = !s.info.index_reachable;
     let (dir, env, files) = {
-        let (name, deploy) = (name.clone(), deploy.clone());
+        let (name, deploy, exe) = (name.clone(), deploy.clone(), s.ns.exe().to_path_buf());
         tokio::task::spawn_blocking(move || -> Result<_> {
             let code = upload::materialise(&dir, &name, &manifest)?;
             let wheels = no_index.then_some(manifest.wheels.as_slice());
-            let env = upload::environment(&home, &dir, &code, &deploy, wheels)?;
+            let env = upload::environment(&home, &dir, &code, &deploy, wheels, &exe)?;
             let dir = code;
             let mut files: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
             files.sort();

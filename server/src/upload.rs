@@ -362,6 +362,7 @@ pub fn environment(
     dir: &Path,
     body: &DeployBody,
     wheels: Wheels,
+    exe: &Path,
 ) -> Result<PathBuf> {
     use prisn_builder::lock::{EnsureOptions, LockMode};
     let failed = |e: prisn_builder::Error| {
@@ -412,6 +413,9 @@ pub fn environment(
         &reporter,
     )
     .map_err(failed)?;
+    // Bytecode in the background: runs can't write it into the store, and without it every
+    // start of a flask app compiled flask again (a code-only deploy 370 ms instead of 210).
+    prisn_builder::env::optimise_detached(&env, home, exe);
     Ok(env.path.clone())
 }
 
