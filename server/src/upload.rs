@@ -417,11 +417,14 @@ pub fn environment(
     if env.built {
         // What an operator (and bench/remote.sh) reads to see what a cold deploy cost.
         tracing::info!(
-            "namespace {}: built the environment of {} in {} ms ({} wheels shipped by the client)",
+            "namespace {}: built the environment of {} in {} ms ({} shipped by the client)",
             ns.file_name().unwrap_or_default().to_string_lossy(),
             body.code.entrypoint,
             started.elapsed().as_millis(),
-            wheels.map_or(0, <[WheelFile]>::len)
+            match wheels.map_or(0, <[WheelFile]>::len) {
+                1 => "1 wheel".to_string(),
+                n => format!("{n} wheels"),
+            }
         );
     }
     // Bytecode in the background: runs can't write it into the store, and without it every
