@@ -43,6 +43,8 @@ pub struct Env {
     pub runtime: Runtime,
     /// True when this call built it (false: it was already there).
     pub built: bool,
+    /// How many locked packages it holds.
+    pub packages: usize,
     /// Held while the environment is in use: `prisn gc` does not delete a leased entry.
     #[serde(skip)]
     pub lease: Option<std::sync::Arc<crate::fslock::FileLock>>,
@@ -128,6 +130,7 @@ pub fn ensure(
         hash,
         runtime: script.runtime,
         built,
+        packages: section.packages.len(),
         lease: Some(std::sync::Arc::new(lease)),
     })
 }
@@ -227,7 +230,8 @@ fn install_python(
 /// daemon's deploys and the server's all come through here. `PRISN_OPTIMISE=sync` does it
 /// before returning, `off` not at all.
 pub fn optimise_detached(env: &Env, home: &crate::home::Home, exe: &Path) {
-    if !env.built || env.runtime != Runtime::Python3 {
+    // Nothing to compile without packages: no process for a dependency-free script.
+    if !env.built || env.runtime != Runtime::Python3 || env.packages == 0 {
         return;
     }
     let mut cmd = Command::new(exe);
