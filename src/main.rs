@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     // One TLS stack and one crypto provider in the whole graph (see crates.md §5): ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
-    init_tracing(cli.global.verbose);
+    // A serving server logs what it does (builds, index probe, daemons) unless told otherwise.
+    let serving = matches!(&cli.command, cli::Command::Server(a) if a.cmd.is_none());
+    init_tracing(cli.global.verbose, serving);
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -25,13 +27,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `-v` shows debug logs, `RUST_LOG` overrides.
-fn init_tracing(verbose: u8) {
+/// Logs go to stderr; `-v` shows debug logs, `RUST_LOG` overrides; `serving`: info by default.
+fn init_tracing(verbose: u8, serving: bool) {
     // rustls logs certificate failures itself; prisn's error already says what failed and how
     // to fix it, so its line would only repeat it.
     let default = match verbose {
         // kube-client logs a failed call at ERROR before returning it; the error prisn prints
         // names the call and the server, so the log line would only repeat it (and ignore -q).
+        0 if serving => "info,rustls=off",
         0 => "warn,rustls=off,kube_client=off,kube_runtime=off",
         1 => "info,prisn=debug,prisn_builder=debug",
         _ => "debug",

@@ -43,6 +43,8 @@ pub struct Env {
     pub runtime: Runtime,
     /// True when this call built it (false: it was already there).
     pub built: bool,
+    /// How many locked packages it holds.
+    pub packages: usize,
     /// Held while the environment is in use: `prisn gc` does not delete a leased entry.
     #[serde(skip)]
     pub lease: Option<std::sync::Arc<crate::fslock::FileLock>>,
@@ -128,6 +130,7 @@ pub fn ensure(
         hash,
         runtime: script.runtime,
         built,
+        packages: section.packages.len(),
         lease: Some(std::sync::Arc::new(lease)),
     })
 }
@@ -219,6 +222,40 @@ fn install_python(
         }
     }
     Ok(())
+}
+
+/// After a new Python environment lands in the store: byte-compile it and deduplicate it
+/// against the other entries, in a detached `EXE store optimise ENV` (with `PRISN_HOME` =
+/// `home`) so nobody waits for it — a first run simply starts without bytecode. The CLI, the
+/// daemon's deploys and the server's all come through here. `PRISN_OPTIMISE=sync` does it
+/// before returning, `off` not at all.
+pub fn optimise_detached(env: &Env, home: &crate::home::Home, exe: &Path) {
+    // Nothing to compile without packages: no process for a dependency-free script.
+    if !env.built || env.runtime != Runtime::Python3 || env.packages == 0 {
+        return;
+    }
+    let mut cmd = Command::new(exe);
+    cmd.env("PRISN_HOME", home.root())
+        .args(["--quiet", "store", "optimise"])
+        .arg(&env.path);
+    match std::env::var("PRISN_OPTIMISE").unwrap_or_default().as_str() {
+        "off" => {}
+        "sync" => {
+            let _ = cmd.status();
+        }
+        _ => {
+            // Through `sh … &` so the worker is re-parented at once: `prisn run` execs the
+            // script next, which would otherwise inherit an unreaped child.
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg("\"$@\" </dev/null >/dev/null 2>&1 &")
+                .arg("sh")
+                .arg(cmd.get_program())
+                .args(cmd.get_args())
+                .env("PRISN_HOME", home.root())
+                .status();
+        }
+    }
 }
 
 /// Compile the environment's Python files to bytecode with its own interpreter.

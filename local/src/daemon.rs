@@ -188,6 +188,7 @@ async fn serve(paths: Paths, config: Config, db: Db) -> Result<()> {
         deploy_lock: tokio::sync::Mutex::new(()),
         started_ms: now_ms(),
         shutdown,
+        answered: Default::default(),
     });
     restore_from_runs(&daemon);
     recover(&daemon).await?;

@@ -129,6 +129,8 @@ pub struct Daemon {
     pub(crate) started_ms: i64,
     /// `Some(keep_apps)` once shutdown was asked for.
     pub(crate) shutdown: watch::Sender<Option<bool>>,
+    /// Ports that answered lately, so views don't each probe the app.
+    pub(crate) answered: crate::probe::PortMemo,
 }
 
 impl Daemon {

@@ -37,6 +37,7 @@ pub mod logstream;
 pub mod name;
 mod ops;
 pub mod paths;
+mod probe;
 pub mod proc;
 pub mod quantity;
 mod release;

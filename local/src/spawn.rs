@@ -111,6 +111,7 @@ fn shim_spec(d: &Daemon, rec: &Record, id: i64, plan: limits::Plan) -> Result<Sh
         hash: String::new(),
         runtime: s.runtime,
         built: false,
+        packages: 0,
         lease: None,
     };
     let cmd = env.command(&script);

@@ -2,13 +2,12 @@
 //! the worker's live state, the recorded runs and — for apps with a port — whether the port
 //! answers on 127.0.0.1.
 
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
 use crate::api::{ExitView, Kind, RunView, WorkloadView, now_ms, rfc3339};
 use crate::hub::{Daemon, Live};
+use crate::probe;
 use crate::shim::Started;
 use crate::state::{Record, Run};
+use std::time::Duration;
 
 /// Lines of output `status` shows.
 const OUTPUT_LINES: usize = 10;
@@ -46,7 +45,10 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
     let last_exit = finished.first().map(|r| exit_view(r));
     let active = live.active.values().filter(|a| !a.stopping).count() as u32;
     let stopping = live.active.values().any(|a| a.stopping);
-    let port_open = rec.spec.port.is_some_and(answers);
+    let port_open = rec
+        .spec
+        .port
+        .is_some_and(|p| d.answered.answers(p, pid, probe::answers));
 
     let (phase, desired, ready, message) = match rec.kind {
         Kind::App => {
@@ -172,15 +174,6 @@ fn build(d: &Daemon, rec: &Record, live: &Live, runs: &[Run], detail: bool) -> W
 fn source_dir(spec: &crate::api::Spec) -> Option<std::path::PathBuf> {
     let depth = std::path::Path::new(&spec.entrypoint).components().count();
     spec.origin.as_ref()?.ancestors().nth(depth).map(Into::into)
-}
-
-/// Does something accept connections on 127.0.0.1:port?
-fn answers(port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(100),
-    )
-    .is_ok()
 }
 
 fn exit_view(r: &Run) -> ExitView {

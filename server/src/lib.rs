@@ -15,9 +15,10 @@
 //!
 //! - [`tls`]: certificates, the fingerprint, the client's [`tls::PinnedVerifier`];
 //!   `listener`: TLS for axum.
-//! - [`token`] + [`db`]: tokens and the audit log; [`serve`]: the router and its guard.
+//! - [`token`] + [`db`]: tokens and the audit log ([`audit`]: its writer); [`serve`]: the router and its guard.
 //! - [`namespace`]: the namespaces' daemons; [`upload`]: blobs, manifests, environments.
 
+pub mod audit;
 pub mod db;
 mod listener;
 pub mod namespace;

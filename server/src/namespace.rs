@@ -101,6 +101,11 @@ impl Namespaces {
         }
     }
 
+    /// The prisn executable the server runs its helpers with.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
     pub fn home(&self, ns: &str) -> Home {
         home(&self.data, ns)
     }

@@ -25,7 +25,8 @@ use prisn_api::remote::{
 };
 use prisn_local::ApiError;
 
-use crate::db::Db;
+use crate::audit::AuditLog;
+use crate::db::{Db, Entry, NO_TOKEN};
 use crate::namespace::{self, Namespaces};
 use crate::token::{self, Role};
 use crate::{Error, Result, upload};
@@ -56,6 +57,7 @@ pub const LIMITS: Limits = Limits {
 pub struct Server {
     data: PathBuf,
     db: Mutex<Db>,
+    audit: AuditLog,
     ns: Namespaces,
     limits: Limits,
     /// What `GET /v1/info` answers (fixed at start, the index probe included).
@@ -150,7 +152,7 @@ async fn guard(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Re
     let who =
         namespace::validate(&ns).and_then(|()| s.db(|db| token::authenticate(db, auth.as_deref())));
     let (id, resp) = match who {
-        Err(e) => ("-".to_string(), ApiError(e).into_response()),
+        Err(e) => (NO_TOKEN.to_string(), ApiError(e).into_response()),
         Ok(t) => {
             let resp = match authorize(&t, &ns, req.method(), req.uri().path(), &action) {
                 Err(e) => ApiError(e).into_response(),
@@ -168,9 +170,14 @@ async fn guard(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Re
             (t.id, resp)
         }
     };
-    let status = resp.status().as_u16();
-    if let Err(e) = s.db(|db| db.audit(&id, &ns, &action, status)) {
-        tracing::error!("cannot write the audit log: {e}");
+    let entry = Entry {
+        token: id,
+        namespace: ns,
+        action,
+        status: resp.status().as_u16(),
+    };
+    if let Err(e) = s.audit.record(entry).await {
+        tracing::error!("{e}");
     }
     resp
 }
@@ -307,11 +314,11 @@ async fn deploy(
     // No index: the shipped wheels only.
     let no_index = !s.info.index_reachable;
     let (dir, env, files) = {
-        let (name, deploy) = (name.clone(), deploy.clone());
+        let (name, deploy, exe) = (name.clone(), deploy.clone(), s.ns.exe().to_path_buf());
         tokio::task::spawn_blocking(move || -> Result<_> {
             let code = upload::materialise(&dir, &name, &manifest)?;
             let wheels = no_index.then_some(manifest.wheels.as_slice());
-            let env = upload::environment(&home, &dir, &code, &deploy, wheels)?;
+            let env = upload::environment(&home, &dir, &code, &deploy, wheels, &exe)?;
             let dir = code;
             let mut files: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
             files.sort();
@@ -493,6 +500,7 @@ async fn serve(opts: Options, tls: Option<Arc<rustls::ServerConfig>>, db: Db) ->
     let server = Arc::new(Server {
         data: opts.data.clone(),
         db: Mutex::new(db),
+        audit: AuditLog::start(&opts.data)?,
         ns: Namespaces::new(&opts.data, opts.exe.clone(), stopping),
         limits: opts.limits,
         info: Info {

@@ -362,6 +362,7 @@ pub fn environment(
     dir: &Path,
     body: &DeployBody,
     wheels: Wheels,
+    exe: &Path,
 ) -> Result<PathBuf> {
     use prisn_builder::lock::{EnsureOptions, LockMode};
     let failed = |e: prisn_builder::Error| {
@@ -385,6 +386,7 @@ pub fn environment(
         dir.join(&body.code.entrypoint)
     };
     let reporter = prisn_builder::reporter::NoReporter;
+    let started = std::time::Instant::now();
     let mut r = prisn_builder::prepare::resolve(&target, &opts, home, &reporter).map_err(failed)?;
     let section = &r.lock.section;
     // Held until the install is done: the find-links directory of this deploy's wheels.
@@ -412,6 +414,22 @@ pub fn environment(
         &reporter,
     )
     .map_err(failed)?;
+    if env.built {
+        // What an operator (and bench/remote.sh) reads to see what a cold deploy cost.
+        tracing::info!(
+            "namespace {}: built the environment of {} in {} ms ({} shipped by the client)",
+            ns.file_name().unwrap_or_default().to_string_lossy(),
+            body.code.entrypoint,
+            started.elapsed().as_millis(),
+            match wheels.map_or(0, <[WheelFile]>::len) {
+                1 => "1 wheel".to_string(),
+                n => format!("{n} wheels"),
+            }
+        );
+    }
+    // Bytecode in the background: runs can't write it into the store, and without it every
+    // start of a flask app compiled flask again (a code-only deploy 370 ms instead of 210).
+    prisn_builder::env::optimise_detached(&env, home, exe);
     Ok(env.path.clone())
 }
 

@@ -193,7 +193,7 @@ impl Backend for LocalBackend {
             &self.home,
             reporter,
         )?;
-        crate::optimise::new_env(&env);
+        crate::optimise::new_env(&env, &self.home);
         let script = &resolved.script;
         let code = LocalSource {
             root: script.root.clone(),

@@ -35,7 +35,7 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let (resolved, env) =
         prisn_builder::prepare::prepare(&script.path, &script.prepare, &home, reporter.as_ref())?;
     drop(reporter);
-    prisn::optimise::new_env(&env);
+    prisn::optimise::new_env(&env, &home);
     if args.format == Format::Text {
         printer::line(env.path.display().to_string());
         return Ok(ExitCode::SUCCESS);

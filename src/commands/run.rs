@@ -24,7 +24,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         prisn_builder::prepare::prepare(&script.path, &script.prepare, &home, reporter.as_ref())?
         // The reporter drops here, clearing its bars before the script writes anything.
     };
-    prisn::optimise::new_env(&env);
+    prisn::optimise::new_env(&env, &home);
     let mut cmd = env.command(&resolved.script);
     cmd.args(&args.args).envs(env_vars);
     // The script holds the environment's lease while it runs: `prisn gc` leaves it alone.

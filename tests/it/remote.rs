@@ -310,6 +310,17 @@ fn the_seed_context_deploys_gets_logs_scales_and_deletes_like_local_mode() {
     assert_eq!(out, "app/api created\n");
     let body = http_get(port, "/hello/Ada").expect("the api answers");
     assert!(body.contains("\"greeting\":\"hello, Ada\""), "{body}");
+    // The server byte-compiles the environment it built, in the background: runs can't
+    // write bytecode into the store, so without it every start compiles flask again.
+    let store = r.data.path().join("ns/production/home/store");
+    eventually("bytecode for flask in the server's environment", 60, || {
+        walk(&store).iter().any(|p| {
+            p.extension().is_some_and(|e| e == "pyc")
+                && p.parent()
+                    .and_then(|d| d.parent())
+                    .is_some_and(|d| d.ends_with("site-packages/flask"))
+        })
+    });
 
     let status = r.status("api");
     assert_eq!(status["phase"], "Running", "{status}");

@@ -171,6 +171,13 @@ fn an_air_gapped_server_installs_only_the_wheels_its_client_ships() {
     assert!(stderr(&out).contains("1 wheel shipped"), "{}", stderr(&out));
     assert!(r.ok(&["logs", "job"]).contains("six 1.16.0"));
     assert_eq!(recorder.requests(), "", "the server asked the index");
+    // The server says what the build took (bench/remote.sh reads this line).
+    let log = std::fs::read_to_string(r.log_file()).unwrap();
+    assert!(
+        log.contains("built the environment of job.py in ")
+            && log.contains(" ms (1 wheel shipped by the client)"),
+        "{log}"
+    );
 
     // A cached wheel whose bytes changed is refused by the client, naming the package.
     let cached = find_file(&r.t.home.path().join("cache/wheels"), ".whl").unwrap();

@@ -1,0 +1,3 @@
+module prisn.invalid/bench/load
+
+go 1.22
