@@ -132,12 +132,19 @@ pub fn build(
     verify: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<BuiltImage> {
-    let mut built = rt.block_on(prisn_builder::image::build_image(
-        &resolved.script,
-        &resolved.lock.section,
-        opts,
-        reporter,
-    ))?;
+    // The SBOM's reading of the base runs beside the build, not after the push.
+    let (built, ()) = rt.block_on(async {
+        tokio::join!(
+            prisn_builder::image::build_image(
+                &resolved.script,
+                &resolved.lock.section,
+                opts,
+                reporter,
+            ),
+            prisn_builder::sbom::prepare(&resolved.script, &resolved.lock.section, opts),
+        )
+    });
+    let mut built = built?;
     rt.block_on(prisn_builder::sbom::attach_built(
         &resolved.script,
         &resolved.lock.section,

@@ -12,12 +12,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    prisn_builder::timings::mark("prisn started");
     // One TLS stack and one crypto provider in the whole graph (see crates.md §5): ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose);
     match commands::dispatch(cli) {
-        Ok(code) => code,
+        Ok(code) => {
+            prisn_builder::timings::mark("prisn done");
+            code
+        }
         Err(err) => {
             printer::error(&err);
             ExitCode::from(1)
