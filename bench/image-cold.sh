@@ -112,7 +112,7 @@ hyperfine --shell bash --style basic --runs "$RUNS" --prepare "$EMPTY" --export-
 digest() { "$1" -q build "$WORK/app/app.py" --output "$WORK/out-$2" --base "$BASE" "${@:3}"; }
 D_AFTER="$(PRISN_HOME=$WORK/home-d1 digest "$PRISN" after --no-bytecode) $(PRISN_HOME=$WORK/home-d3 digest "$PRISN" after-pyc)"
 [ -n "$BEFORE" ] && D_BEFORE="$(PRISN_HOME=$WORK/home-d2 digest "$BEFORE" before --no-bytecode) $(PRISN_HOME=$WORK/home-d4 digest "$BEFORE" before-pyc)"
-COLD_MD=$COLD_MD
+COLD_MD=$(cat "$WORK/cold.md")
 }
 
 # --- import time of examples/api.py's dependencies in the image -----------------------------
