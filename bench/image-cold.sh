@@ -76,8 +76,17 @@ lock = tomllib.load(open(sys.argv[1], "rb"))
 for pkg in lock["scripts"]["app.py"]["package"]:
     print(f"{pkg['name']}=={pkg['version']} " + " ".join(f"--hash={h}" for h in pkg["hashes"]))
 PY
-# uv's platform for the base, as prisn read it from the base (its cached inspection).
-GLIBC=$(python3 -c 'import json,glob,sys; print(json.load(open(glob.glob(sys.argv[1]+"/cache/base-v2/*.json")[0]))["libc_version"])' "$PRISN_HOME")
+# uv's platform for the base, as prisn reads it: the base's io.prisn.base.info label, else
+# prisn's cached inspection of its layers.
+GLIBC=$(python3 - "$BASES/python3" "$PRISN_HOME" <<'PY'
+import glob, json, sys
+blob = lambda d: json.load(open(f"{sys.argv[1]}/blobs/sha256/{d.split(':')[1]}"))
+m = blob(json.load(open(sys.argv[1] + "/index.json"))["manifests"][0]["digest"])
+label = blob(m["config"]["digest"])["config"].get("Labels", {}).get("io.prisn.base.info")
+info = json.loads(label) if label else json.load(open(glob.glob(sys.argv[2] + "/cache/base-v2/*.json")[0]))
+print(info["libc_version"])
+PY
+)
 PLATFORM=x86_64-manylinux_${GLIBC/./_}
 
 JSON=$WORK/json
@@ -88,7 +97,8 @@ EMPTY="rm -rf $PRISN_HOME/cache $UV_CACHE_DIR $WORK/uv-target; echo \$((\$(cat $
 COLD_MD="(cold rows not run: ONLY=$ONLY)"; D_BEFORE=-; D_AFTER=-
 [ "$ONLY" = import ] || {
 ROWS=()
-[ -n "$BEFORE" ] && ROWS+=(-n "prisn before (no bytecode)" "$BEFORE -q build $WORK/app/app.py --image $REG/bench/before:c\$(cat $WORK/n) --base $BASE >/dev/null")
+[ -n "$BEFORE" ] && ROWS+=(-n "prisn before --no-bytecode" "$BEFORE -q build $WORK/app/app.py --image $REG/bench/before:c\$(cat $WORK/n) --base $BASE --no-bytecode >/dev/null")
+[ -n "$BEFORE" ] && ROWS+=(-n "prisn before (bytecode, the default)" "$BEFORE -q build $WORK/app/app.py --image $REG/bench/before-pyc:c\$(cat $WORK/n) --base $BASE >/dev/null")
 ROWS+=(-n "prisn --no-bytecode" "$PRISN -q build $WORK/app/app.py --image $REG/bench/after:c\$(cat $WORK/n) --base $BASE --no-bytecode >/dev/null")
 ROWS+=(-n "prisn (bytecode, the default)" "$PRISN -q build $WORK/app/app.py --image $REG/bench/pyc:c\$(cat $WORK/n) --base $BASE >/dev/null")
 UVI="$UV pip install -q --target $WORK/uv-target --python-version 3.11 --python-platform $PLATFORM --only-binary :all: --require-hashes --no-deps -r $WORK/requirements.txt"
@@ -98,11 +108,11 @@ log "== cold image for flask+requests ($NPKG packages), empty caches"
 hyperfine --shell bash --style basic --runs "$RUNS" --prepare "$EMPTY" --export-json "$JSON/cold.json" \
   --export-markdown "$WORK/cold.md" "${ROWS[@]}" >&2
 
-# Digests: the same image before and after the change (no bytecode: the old default).
+# Digests: the same image before and after the change, with and without bytecode.
 digest() { "$1" -q build "$WORK/app/app.py" --output "$WORK/out-$2" --base "$BASE" "${@:3}"; }
-D_AFTER=$(PRISN_HOME=$WORK/home-d1 digest "$PRISN" after --no-bytecode)
-[ -n "$BEFORE" ] && D_BEFORE=$(PRISN_HOME=$WORK/home-d2 digest "$BEFORE" before)
-COLD_MD=$COLD_MD
+D_AFTER="$(PRISN_HOME=$WORK/home-d1 digest "$PRISN" after --no-bytecode) $(PRISN_HOME=$WORK/home-d3 digest "$PRISN" after-pyc)"
+[ -n "$BEFORE" ] && D_BEFORE="$(PRISN_HOME=$WORK/home-d2 digest "$BEFORE" before --no-bytecode) $(PRISN_HOME=$WORK/home-d4 digest "$BEFORE" before-pyc)"
+COLD_MD=$(cat "$WORK/cold.md")
 }
 
 # --- import time of examples/api.py's dependencies in the image -----------------------------
@@ -143,7 +153,7 @@ $RUNS cold runs per row (prisn's cache and uv's cache emptied before each; wheel
 
 $COLD_MD
 
-$( [ "$ONLY" = import ] || [ -z "$BEFORE" ] || { [ "$D_BEFORE" = "$D_AFTER" ] && echo "Same digest before and after (no bytecode): yes, ${D_AFTER:0:19}…" || echo "Same digest before and after (no bytecode): NO: before $D_BEFORE, after $D_AFTER"; })
+$( [ "$ONLY" = import ] || [ -z "$BEFORE" ] || { [ "$D_BEFORE" = "$D_AFTER" ] && echo "Same digests before and after (--no-bytecode, bytecode): yes, ${D_AFTER%% *} and ${D_AFTER##* }" || echo "Same digests before and after (--no-bytecode, bytecode): NO: before $D_BEFORE, after $D_AFTER"; })
 
 | examples/api.py in the image (runc), \`import flask\` | median of $RUNS_IMPORT | dependency layer |
 |---|---|---|

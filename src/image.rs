@@ -132,12 +132,22 @@ pub fn build(
     verify: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<BuiltImage> {
-    let mut built = rt.block_on(prisn_builder::image::build_image(
-        &resolved.script,
-        &resolved.lock.section,
-        opts,
-        reporter,
-    ))?;
+    // The SBOM's reading of the base runs beside the build, not after the push (and is
+    // dropped when the build fails).
+    let (mut built, ()) = rt.block_on(async {
+        tokio::try_join!(
+            prisn_builder::image::build_image(
+                &resolved.script,
+                &resolved.lock.section,
+                opts,
+                reporter,
+            ),
+            async {
+                prisn_builder::sbom::prepare(&resolved.script, &resolved.lock.section, opts).await;
+                Ok(())
+            },
+        )
+    })?;
     rt.block_on(prisn_builder::sbom::attach_built(
         &resolved.script,
         &resolved.lock.section,

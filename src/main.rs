@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    prisn_builder::timings::mark("prisn started");
     // One TLS stack and one crypto provider in the whole graph (see crates.md §5): ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
@@ -19,7 +20,10 @@ fn main() -> ExitCode {
     let serving = matches!(&cli.command, cli::Command::Server(a) if a.cmd.is_none());
     init_tracing(cli.global.verbose, serving);
     match commands::dispatch(cli) {
-        Ok(code) => code,
+        Ok(code) => {
+            prisn_builder::timings::mark("prisn done");
+            code
+        }
         Err(err) => {
             printer::error(&err);
             ExitCode::from(1)

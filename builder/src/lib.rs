@@ -27,6 +27,7 @@ pub mod reporter;
 pub mod sbom;
 pub mod script;
 pub mod store;
+pub mod timings;
 
 pub use error::{Error, Result};
 pub use image::{BuiltImage, ImageOptions, build_image};

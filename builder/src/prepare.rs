@@ -48,11 +48,13 @@ pub fn resolve(
         Runtime::Node => Interpreter::Node(interpreter::node()?),
         Runtime::Bash => Interpreter::Bash,
     };
+    crate::timings::mark("host interpreter found");
     let python = match &interpreter {
         Interpreter::Python(p) => Some(p),
         _ => None,
     };
     let lock = lock::ensure(&script, &requirements, python, home, &opts.lock, reporter)?;
+    crate::timings::mark("lock checked");
     Ok(Resolved {
         script,
         requirements,

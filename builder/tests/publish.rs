@@ -12,6 +12,12 @@ use prisn_builder::image::{BlobStore, LayerSpec, Reference, Registries, Registry
 use prisn_testsupport::registry::Registry;
 
 fn image(store: &BlobStore, text: &str) -> StoredImage {
+    image_on(store, &[], text)
+}
+
+/// An image of one layer holding `text`, on top of the layers `base` (a registry checks no
+/// config, so its diff_ids name only the new layer).
+fn image_on(store: &BlobStore, base: &[Descriptor], text: &str) -> StoredImage {
     let mut spec = LayerSpec::new();
     spec.add_bytes("app/x.txt", text.as_bytes().to_vec(), false)
         .unwrap();
@@ -25,11 +31,15 @@ fn image(store: &BlobStore, text: &str) -> StoredImage {
         schema_version: 2,
         media_type: Some(OCI_MANIFEST.into()),
         config: Descriptor::new(OCI_CONFIG, &config_digest, config.len() as u64),
-        layers: vec![Descriptor::new(
-            prisn_builder::image::layer::MEDIA_TYPE,
-            &layer.digest,
-            layer.size,
-        )],
+        layers: base
+            .iter()
+            .cloned()
+            .chain([Descriptor::new(
+                prisn_builder::image::layer::MEDIA_TYPE,
+                &layer.digest,
+                layer.size,
+            )])
+            .collect(),
         annotations: None,
     };
     let bytes = manifest::canonical(&m);
@@ -89,4 +99,103 @@ async fn declined_mount_falls_back_to_upload_and_a_second_push_sends_nothing() {
         .await
         .unwrap();
     assert_eq!(mounted.mounted, vec![layer]);
+}
+
+/// Records the uploads a push starts and the blobs it reports done.
+#[derive(Default)]
+struct Uploads(std::sync::Mutex<Vec<String>>);
+
+impl prisn_builder::Reporter for Uploads {
+    fn report(&self, event: prisn_builder::Event) {
+        if let prisn_builder::Event::UploadStart { digest, .. } = event {
+            self.0.lock().unwrap().push(digest);
+        }
+    }
+}
+
+/// Blobs pushed early (as `build` does while the image is still being built) are not sent
+/// again, and the push sums them up as one push of the whole image would: the same blobs
+/// uploaded, mounted and found, the same bytes.
+#[tokio::test]
+async fn an_early_push_reports_what_one_push_would() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let reg = Registry::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path());
+    let regs = Registries::new(RegistryOptions::default());
+    let repo = |name: &str| Reference::parse(&format!("{}/{name}:v1", reg.host())).unwrap();
+    // A "base" whose layer the images below mount, and an image with that layer, a layer of
+    // its own and a config.
+    let base = image(&store, "base");
+    publish::push(&regs, &repo("base/src"), &base, &store, None, &NoReporter)
+        .await
+        .unwrap();
+    let img = image_on(&store, &base.blobs[1..], "app");
+    let upstream = Upstream {
+        reference: repo("base/src").with_digest(&base.manifest.digest),
+        blobs: HashSet::from([base.blobs[1].digest.clone()]),
+    };
+    let whole = publish::push(
+        &regs,
+        &repo("team/whole"),
+        &img,
+        &store,
+        Some(&upstream),
+        &NoReporter,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        whole.mounted,
+        vec![base.blobs[1].digest.clone()],
+        "{whole:?}"
+    );
+    assert_eq!(whole.uploaded.len(), 2, "{whole:?}");
+
+    // The same image, its layers pushed before the config and the manifest.
+    let target = repo("team/early");
+    let early = publish::Early::default();
+    let seen = Uploads::default();
+    early
+        .push(
+            &regs,
+            &target,
+            &img.blobs[1..],
+            &store,
+            Some(&upstream),
+            &seen,
+        )
+        .await
+        .unwrap();
+    let before = seen.0.lock().unwrap().clone();
+    assert_eq!(
+        before,
+        vec![img.blobs[2].digest.clone()],
+        "early: the base layer is mounted, only the app layer goes up"
+    );
+    let pushed = publish::push_with(&regs, &target, &img, &store, Some(&upstream), &early, &seen)
+        .await
+        .unwrap();
+    let after = seen.0.lock().unwrap()[before.len()..].to_vec();
+    assert_eq!(
+        after,
+        vec![img.blobs[0].digest.clone()],
+        "then only the config"
+    );
+    assert_eq!(
+        (
+            &pushed.uploaded,
+            &pushed.mounted,
+            &pushed.existing,
+            pushed.bytes_uploaded
+        ),
+        (
+            &whole.uploaded,
+            &whole.mounted,
+            &whole.existing,
+            whole.bytes_uploaded
+        ),
+        "early: {pushed:?}\nwhole: {whole:?}"
+    );
+    publish::verify(&regs, &target, &img).await.unwrap();
 }

@@ -128,6 +128,26 @@ fn python3_base_runs_as_nonroot_and_one_lock_gives_one_digest_anywhere() {
         "{labels}"
     );
     assert_eq!(cfg["created"], "1970-01-01T00:00:00Z");
+    // What `prisn build` reads from a base instead of scanning its layer, checked against
+    // what the lock says of the packages: Python's minor version, glibc's, the interpreter.
+    let info: Value = serde_json::from_str(labels["io.prisn.base.info"].as_str().unwrap()).unwrap();
+    let minor = |v: &str| v.split(['.', '-']).take(2).collect::<Vec<_>>().join(".");
+    let libc6 = lock
+        .split("name = \"libc6\"\nversion = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("libc6 in base.lock");
+    assert_eq!(
+        info,
+        serde_json::json!({
+            "diff_ids": cfg["rootfs"]["diff_ids"],
+            "python": minor(labels["io.prisn.base.runtime-version"].as_str().unwrap()),
+            "libc": "glibc",
+            "libc_version": minor(libc6),
+            "interpreter": "/usr/bin/python3",
+        }),
+        "{labels}"
+    );
 
     // Another machine: an empty cache, the same lock, --locked → the same digest.
     let b = TestContext::new();

@@ -216,3 +216,134 @@ fn a_machine_without_user_namespaces_is_told_to_allow_them_or_pass_no_bytecode()
     );
     image_line(&confined("plain", &["--no-bytecode"]), &host);
 }
+
+/// The compile is shared by one sandboxed process per core the build may use, and the split
+/// does not show in the bytes: built on one core and on two, from empty caches, one digest.
+#[test]
+fn bytecode_digest_is_the_same_on_one_core_and_on_two() {
+    let (reg, base) = registry_with_base("python3");
+    let host = reg.host();
+    let mut lock = None::<String>;
+    let mut digests = Vec::new();
+    for (i, (cpus, shards)) in [("0", "1 shard"), ("0,1", "2 shard")].iter().enumerate() {
+        let t = TestContext::new();
+        t.write("s.py", SCRIPT);
+        if let Some(l) = &lock {
+            std::fs::write(t.path("prisn.lock"), l).unwrap();
+        }
+        // taskset: the cores the build may use, which set the number of compiling processes.
+        let out = Command::new("taskset")
+            .args(["-c", cpus, env!("CARGO_BIN_EXE_prisn"), "build", "s.py"])
+            .args(["--image", &format!("{host}/cores:{i}"), "--base", &base])
+            .env("PRISN_HOME", t.home.path())
+            .env("PRISN_TIMINGS", "1")
+            .current_dir(t.work.path())
+            .output()
+            .expect("taskset runs");
+        let reference = image_line(&out, &host);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("dependencies compiled in {shards}")),
+            "on cpus {cpus} expected {shards}(s):\n{err}"
+        );
+        lock.get_or_insert_with(|| std::fs::read_to_string(t.path("prisn.lock")).unwrap());
+        digests.push(digest_of(&reference));
+    }
+    assert_eq!(digests[0], digests[1], "one core and two gave two images");
+}
+
+/// A copy of the python3 base without its `io.prisn.base.info` label (as any image not made
+/// by `prisn base` is), pushed as `base/unlabelled:test`; returns the reference.
+fn push_unlabelled_base(reg: &prisn_testsupport::registry::Registry) -> String {
+    let from = prisn_testsupport::registry::base_layout("python3").unwrap();
+    let to = tempfile::tempdir().unwrap();
+    let (src, dst) = (from.join("blobs/sha256"), to.path().join("blobs/sha256"));
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    std::fs::copy(from.join("oci-layout"), to.path().join("oci-layout")).unwrap();
+    let read = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(src.join(d.trim_start_matches("sha256:"))).unwrap())
+            .unwrap()
+    };
+    let write = |v: &serde_json::Value| {
+        let bytes = serde_json::to_vec(v).unwrap();
+        let digest = format!("sha256:{}", prisn_builder::digest::sha256_hex(&bytes));
+        std::fs::write(dst.join(&digest[7..]), &bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
+    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
+    let labels = config["config"]["Labels"].as_object_mut().unwrap();
+    assert!(
+        labels.remove("io.prisn.base.info").is_some(),
+        "the base has the label"
+    );
+    let (digest, size) = write(&config);
+    manifest["config"]["digest"] = digest.into();
+    manifest["config"]["size"] = size.into();
+    let (digest, size) = write(&manifest);
+    index["manifests"][0]["digest"] = digest.into();
+    index["manifests"][0]["size"] = size.into();
+    std::fs::write(
+        to.path().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    reg.push_layout(to.path(), "python3", "base/unlabelled:test")
+        .unwrap()
+}
+
+/// A base without prisn's facts label (any image not made by `prisn base`) has its layers
+/// scanned, as before the label; one with it has not (no scan cached for it), and both give
+/// the same dependency layer: the same Python, platform, and interpreter in the shebang of
+/// tabulate's console script.
+#[test]
+fn a_base_without_the_info_label_is_scanned_and_gives_the_same_layer() {
+    let reg = prisn_testsupport::registry::Registry::start().unwrap();
+    let host = reg.host();
+    let labelled = push_base(&reg, "python3");
+    let unlabelled = push_unlabelled_base(&reg);
+    let t = TestContext::new();
+    t.write(
+        "t.py",
+        "# /// script\n# dependencies = [\"tabulate==0.9.0\"]\n# ///\nimport tabulate\n",
+    );
+    let mut built = Vec::new();
+    for (i, base) in [&labelled, &unlabelled].into_iter().enumerate() {
+        let out = build_image(
+            &t,
+            "t.py",
+            &format!("{host}/facts:{i}"),
+            base,
+            &["-o", "json"],
+        );
+        let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+        let deps = v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["role"] == "dependencies")
+            .expect("a dependency layer")["digest"]
+            .clone();
+        let base_digest = v["base_digest"].as_str().unwrap().to_string();
+        let scanned = t
+            .home
+            .path()
+            .join("cache/base-v2")
+            .join(format!("{}.json", &base_digest[7..]))
+            .exists();
+        built.push((deps, base_digest, scanned));
+    }
+    assert_ne!(built[0].1, built[1].1, "two bases");
+    assert_eq!(
+        (built[0].2, built[1].2),
+        (false, true),
+        "only the unlabelled base is scanned"
+    );
+    assert_eq!(built[0].0, built[1].0, "one dependency layer on both");
+}

@@ -15,6 +15,7 @@ use super::preset::Preset;
 use super::version;
 use crate::error::Result;
 use crate::image::assemble::{DEFAULT_PATH, created};
+use crate::image::base::{BaseInfo, info_label};
 use crate::image::blobs::BlobStore;
 use crate::image::layer::{Layer, MEDIA_TYPE};
 use crate::image::layout::{StoredImage, named};
@@ -28,10 +29,13 @@ pub use crate::image::build::{
 pub const LABEL_PACKAGE: &str = "io.prisn.base.runtime-package";
 pub const LABEL_SUITE: &str = "io.prisn.base.suite";
 pub const LABEL_LOCK: &str = "io.prisn.base.lock-digest";
+pub use crate::image::base::LABEL_INFO;
 
-/// The labels of a base built from `section`.
-pub fn labels(preset: &Preset, section: &Section) -> BTreeMap<String, String> {
+/// The labels of a base built from `section`, whose layer holds `info`
+/// ([`crate::image::base::info_label`]'s JSON, [`LABEL_INFO`]).
+pub fn labels(preset: &Preset, section: &Section, info: &str) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
+    l.insert(LABEL_INFO.to_string(), info.to_string());
     l.insert(LABEL_NAME.to_string(), preset.name.to_string());
     l.insert(LABEL_SUITE.to_string(), section.request.suite.clone());
     l.insert(LABEL_LOCK.to_string(), section.digest());
@@ -53,7 +57,8 @@ pub fn labels(preset: &Preset, section: &Section) -> BTreeMap<String, String> {
     l
 }
 
-/// Assemble the image from its one layer; config and manifest go into `store`.
+/// Assemble the image from its one layer, whose facts are `info`; config and manifest go
+/// into `store`.
 ///
 /// # Errors
 /// IO errors writing the two JSON blobs.
@@ -61,9 +66,10 @@ pub fn assemble(
     store: &BlobStore,
     preset: &Preset,
     section: &Section,
-    layer: &Layer,
+    (layer, info): (&Layer, &BaseInfo),
     epoch: u64,
 ) -> Result<StoredImage> {
+    let info = info_label(info, std::slice::from_ref(&layer.diff_id));
     let when = created(epoch);
     let config = json!({
         "architecture": section.request.architecture,
@@ -72,7 +78,7 @@ pub fn assemble(
         "config": {
             "Env": [format!("PATH={DEFAULT_PATH}"), "LANG=C.UTF-8"],
             "Cmd": preset.cmd,
-            "Labels": labels(preset, section),
+            "Labels": labels(preset, section, &info),
         },
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
         "history": [{

@@ -41,9 +41,9 @@ use preset::Preset;
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// The default suite.
 pub const DEFAULT_SUITE: &str = "bookworm";
-/// Bumped when the image layout of a base changes for the same lock (new setup steps):
-/// part of the warm cache's key.
-const FORMAT: &str = "prisn-base-v1";
+/// Bumped when the image of a base changes for the same lock (new setup steps, new labels):
+/// part of the warm cache's key. v2: the `io.prisn.base.info` label.
+const FORMAT: &str = "prisn-base-v2";
 
 /// How to build a base.
 #[derive(Debug, Clone)]
@@ -117,7 +117,16 @@ pub async fn build(
     )));
     let paths = fetch::debs(&http, &debs, &opts.mirror, &section.packages).await?;
     let layer = layer(preset, &section, paths, &blobs, epoch, reporter).await?;
-    let image = image::assemble(&blobs, preset, &section, &layer, epoch)?;
+    let info = {
+        let (blobs, digest) = (blobs.clone(), layer.digest.clone());
+        let arch = section.request.architecture.clone();
+        let name = format!("base {}", preset.name);
+        crate::image::blocking::run("inspecting the base layer", move || {
+            facts(&blobs, &digest, &arch, &name)
+        })
+        .await?
+    };
+    let image = image::assemble(&blobs, preset, &section, (&layer, &info), epoch)?;
     crate::atomic::write(&pointer, image.manifest.digest.as_bytes())?;
     Ok(Built {
         digest: image.manifest.digest.clone(),
@@ -161,6 +170,22 @@ async fn layer(
         size: layer.size,
     });
     Ok(layer)
+}
+
+/// What `prisn build` needs to know of the base (Python, libc, interpreter), found by the scan
+/// `build` would make of the packed layer, so the label and a scan agree by construction.
+fn facts(
+    blobs: &BlobStore,
+    digest: &str,
+    arch: &str,
+    name: &str,
+) -> Result<crate::image::base::BaseInfo> {
+    let path = blobs.path(digest);
+    let file = std::fs::File::open(&path).map_err(Error::io("read", &path))?;
+    let reader: Box<dyn std::io::Read> = Box::new(flate2::read::MultiGzDecoder::new(
+        std::io::BufReader::new(file),
+    ));
+    crate::image::base::scan([Ok((digest.to_string(), reader))], arch, name)
 }
 
 /// Every `.deb` unpacked (xz decoding is the slow part: one package per core at a time),

@@ -1,6 +1,11 @@
 //! The base image: resolved to a digest once, fetched into the blob cache, and inspected
 //! for what the dependency layer must match: the Python minor version, the C library and
 //! the CPU architecture. Everything is read from the image itself, never from the host.
+//!
+//! A base made by `prisn base` carries those facts in its config ([`LABEL_INFO`]), found by
+//! the same scan when it was made; the config is part of the base's digest, so the label is as
+//! trustworthy as the base, and `build` can start installing before a layer is fetched. A
+//! base without the label (any other image) is scanned, and the answer cached per digest.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -84,6 +89,54 @@ impl BaseInfo {
             _ => None,
         }
     }
+}
+
+/// The label of a base's config that holds its [`BaseInfo`] (less `arch`, which the config
+/// has): JSON `{"diff_ids": [...], "python": "3.11", "libc": "glibc", "libc_version":
+/// "2.36", "interpreter": "/usr/bin/python3"}`, a missing thing as `null`. The facts are those
+/// of exactly the layers `diff_ids` names: an image built on the base (by docker's `FROM`, or
+/// by prisn) inherits the label but adds layers that may change them, so the label counts only
+/// when the config's `rootfs.diff_ids` are the same list.
+pub const LABEL_INFO: &str = "io.prisn.base.info";
+
+/// [`LABEL_INFO`]'s value.
+#[derive(Debug, Serialize, Deserialize)]
+struct InfoLabel {
+    diff_ids: Vec<String>,
+    python: Option<String>,
+    libc: Option<String>,
+    libc_version: Option<String>,
+    interpreter: Option<String>,
+}
+
+/// The value of [`LABEL_INFO`] for a base whose layers have `diff_ids` and hold `info`.
+pub fn info_label(info: &BaseInfo, diff_ids: &[String]) -> String {
+    serde_json::to_string(&InfoLabel {
+        diff_ids: diff_ids.to_vec(),
+        python: info.python.clone(),
+        libc: info.libc.clone(),
+        libc_version: info.libc_version.clone(),
+        interpreter: info.interpreter.clone(),
+    })
+    .expect("the label serializes")
+}
+
+/// The base's facts from its [`LABEL_INFO`], when it has one that describes its layers.
+pub fn labelled(base: &Base) -> Option<BaseInfo> {
+    let text = base.config["config"]["Labels"][LABEL_INFO].as_str()?;
+    let label: InfoLabel = serde_json::from_str(text).ok()?;
+    let diff_ids: Vec<&str> = base.config["rootfs"]["diff_ids"]
+        .as_array()?
+        .iter()
+        .map(Value::as_str)
+        .collect::<Option<_>>()?;
+    (label.diff_ids == diff_ids).then(|| BaseInfo {
+        python: label.python,
+        libc: label.libc,
+        libc_version: label.libc_version,
+        arch: base.architecture().to_string(),
+        interpreter: label.interpreter,
+    })
 }
 
 /// How to pick the base.
@@ -215,15 +268,28 @@ pub async fn fetch_layers(
         )));
     }
     let what = base.name.to_string();
-    let pulls = missing
-        .iter()
-        .map(|l| regs_pull(regs, &from, &l.digest, cache, &what));
+    let pulls = missing.iter().map(|l| async {
+        // One download per blob even when two tasks of this process want it (the build's
+        // bytecode and the SBOM's reading of the base): the second waits, then finds it.
+        let lock = in_flight(&l.digest);
+        let _held = lock.lock().await;
+        regs_pull(regs, &from, &l.digest, cache, &what).await
+    });
     futures::future::try_join_all(pulls).await?;
     Ok(())
 }
 
-/// What `build` (and `rebase`) read from a base: its layers fetched into `cache`, then
-/// [`inspect`]ed (the answer cached per digest under `$PRISN_HOME/cache/base-v2`).
+/// The lock of a blob being fetched by this process.
+fn in_flight(digest: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    locks.entry(digest.to_string()).or_default().clone()
+}
+
+/// What `build` (and `rebase`) read from a base: its [`LABEL_INFO`] when it has one (nothing
+/// fetched), else its layers fetched into `cache`, then [`inspect`]ed (the answer cached per
+/// digest under `$PRISN_HOME/cache/base-v2`).
 ///
 /// # Errors
 /// A layer that cannot be fetched (offline and not cached) or read.
@@ -234,6 +300,9 @@ pub async fn info(
     home: &crate::home::Home,
     reporter: &dyn Reporter,
 ) -> Result<BaseInfo> {
+    if let Some(info) = labelled(base) {
+        return Ok(info);
+    }
     fetch_layers(regs, base, cache, reporter).await?;
     let (base, cache, dir) = (base.clone(), cache.clone(), home.cache().join("base-v2"));
     super::blocking::run("inspecting the base", move || inspect(&base, &cache, &dir)).await
@@ -262,16 +331,12 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
     {
         return Ok(info);
     }
-    let mut view = View::default();
-    for layer in &base.manifest.layers {
-        let reader = layer_reader(base, layer, cache)?;
-        view.scan(reader).map_err(|e| Error::BaseLayer {
-            layer: layer.digest.clone(),
-            base: base.name.to_string(),
-            message: e.to_string(),
-        })?;
-    }
-    let info = view.conclude(base.architecture());
+    let layers = base
+        .manifest
+        .layers
+        .iter()
+        .map(|l| Ok((l.digest.clone(), layer_reader(base, l, cache)?)));
+    let info = scan(layers, base.architecture(), &base.name.to_string())?;
     if std::fs::create_dir_all(info_dir).is_ok() {
         let tmp = info_dir.join(format!(".{hex}.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(&info).expect("BaseInfo serializes");
@@ -280,6 +345,28 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
         }
     }
     Ok(info)
+}
+
+/// The facts of the file system that `layers` (digest, tar stream; lowest first) make, on
+/// `arch`: the one scan behind [`inspect`] and `prisn base`'s [`LABEL_INFO`].
+///
+/// # Errors
+/// A layer that cannot be opened or is not a readable tar ([`Error::BaseLayer`] naming it).
+pub fn scan(
+    layers: impl IntoIterator<Item = Result<(String, Box<dyn Read>)>>,
+    arch: &str,
+    base: &str,
+) -> Result<BaseInfo> {
+    let mut view = View::default();
+    for layer in layers {
+        let (digest, reader) = layer?;
+        view.scan(reader).map_err(|e| Error::BaseLayer {
+            layer: digest,
+            base: base.to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(view.conclude(arch))
 }
 
 /// The tar stream of one of the base's layers, from `cache` (gzip or plain).
@@ -556,6 +643,60 @@ mod tests {
         assert_eq!(
             info.uv_platform().as_deref(),
             Some("x86_64-unknown-linux-musl")
+        );
+    }
+
+    fn base_with(config: Value) -> Base {
+        Base {
+            name: Reference::parse("127.0.0.1:5000/b:1").unwrap(),
+            digest: "sha256:00".into(),
+            manifest: Manifest {
+                schema_version: 2,
+                media_type: None,
+                config: manifest::Descriptor::new(manifest::OCI_CONFIG, "sha256:01", 1),
+                layers: Vec::new(),
+                annotations: None,
+            },
+            config,
+        }
+    }
+
+    /// The label round-trips to the scanned facts, and counts only for the layers it names:
+    /// an image built on the base inherits it, with more layers, and is scanned.
+    #[test]
+    fn the_info_label_describes_exactly_its_layers() {
+        let scanned = BaseInfo {
+            python: Some("3.11".into()),
+            libc: Some("glibc".into()),
+            libc_version: Some("2.36".into()),
+            arch: "arm64".into(),
+            interpreter: Some("/usr/bin/python3".into()),
+        };
+        let ids = vec!["sha256:aa".to_string()];
+        let config = |diff_ids: &[&str]| {
+            serde_json::json!({
+                "architecture": "arm64",
+                "config": {"Labels": {LABEL_INFO: info_label(&scanned, &ids)}},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            })
+        };
+        assert_eq!(
+            labelled(&base_with(config(&["sha256:aa"]))),
+            Some(scanned.clone())
+        );
+        assert_eq!(
+            labelled(&base_with(config(&["sha256:aa", "sha256:bb"]))),
+            None
+        );
+        assert_eq!(labelled(&base_with(config(&["sha256:bb"]))), None);
+        let plain =
+            serde_json::json!({"architecture": "amd64", "rootfs": {"diff_ids": ["sha256:aa"]}});
+        assert_eq!(labelled(&base_with(plain)), None, "no label: scanned");
+        let garbage = serde_json::json!({"config": {"Labels": {LABEL_INFO: "{"}}, "rootfs": {"diff_ids": []}});
+        assert_eq!(
+            labelled(&base_with(garbage)),
+            None,
+            "a label that is not ours: scanned"
         );
     }
 

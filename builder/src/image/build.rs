@@ -15,7 +15,7 @@ use super::code_layer::{self, APP};
 use super::deps_layer::{self, Bytecode, DepsInput, SITE_PACKAGES};
 use super::layer::{self, Layer};
 use super::layout::{self, StoredImage};
-use super::manifest::OCI_MANIFEST;
+use super::manifest::{Descriptor, OCI_MANIFEST};
 use super::publish::{self, Pushed, Upstream};
 use super::reference::Reference;
 use super::registry::{Registries, RegistryOptions};
@@ -176,6 +176,45 @@ pub fn default_base(runtime: Runtime, section: &LockSection) -> String {
     }
 }
 
+/// The base a build of `script` with `opts` is on, as named (`--base`; none named: the one
+/// prisn.lock pins, so `--output` and `--offline` rebuild on it instead of reaching for the
+/// runtime's default on docker.io; else that default), and how to resolve it.
+///
+/// # Errors
+/// A base name that is not a reference.
+pub fn base_request(
+    script: &Script,
+    section: &LockSection,
+    opts: &ImageOptions,
+) -> Result<(String, BaseRequest)> {
+    let spec = opts
+        .base
+        .clone()
+        .or_else(|| section.base.as_ref().map(|pin| pin.image.clone()))
+        .unwrap_or_else(|| default_base(script.runtime, section));
+    let request = BaseRequest {
+        reference: Reference::parse(&spec)?,
+        platform: opts.platform.clone(),
+        pinned: section.base.clone(),
+        refresh: opts.refresh_base,
+    };
+    Ok((spec, request))
+}
+
+/// The registries a build with `opts` on a base from `base_registry` talks to: offline, only
+/// the base's and the target's.
+pub fn registries(opts: &ImageOptions, base_registry: &str) -> Registries {
+    let mut reg_opts = opts.registry.clone();
+    reg_opts.offline |= opts.offline;
+    if reg_opts.offline {
+        reg_opts.offline_allowed.push(base_registry.to_string());
+        reg_opts
+            .offline_allowed
+            .extend(opts.target.iter().map(|t| t.registry.clone()));
+    }
+    Registries::new(reg_opts)
+}
+
 /// The blob cache and the other image caches under `$PRISN_HOME/cache`.
 pub fn blob_cache(home: &Home) -> BlobStore {
     BlobStore::new(home.cache().join("blobs"))
@@ -213,36 +252,11 @@ pub async fn build_image(
     opts: &ImageOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage> {
+    crate::timings::mark("build started");
     let cache = blob_cache(&opts.home);
-    // No base named: the one prisn.lock pins (so `--output` and `--offline` rebuild on it
-    // instead of reaching for the runtime's default on docker.io), else that default.
-    let base_spec = opts
-        .base
-        .clone()
-        .or_else(|| section.base.as_ref().map(|pin| pin.image.clone()))
-        .unwrap_or_else(|| default_base(script.runtime, section));
-    let base_ref = Reference::parse(&base_spec)?;
-    let mut reg_opts = opts.registry.clone();
-    reg_opts.offline |= opts.offline;
-    if reg_opts.offline {
-        reg_opts.offline_allowed.push(base_ref.registry.clone());
-        reg_opts
-            .offline_allowed
-            .extend(opts.target.iter().map(|t| t.registry.clone()));
-    }
-    let regs = Registries::new(reg_opts);
-    let base = base::resolve(
-        &regs,
-        &BaseRequest {
-            reference: base_ref.clone(),
-            platform: opts.platform.clone(),
-            pinned: section.base.clone(),
-            refresh: opts.refresh_base,
-        },
-        &cache,
-        reporter,
-    )
-    .await?;
+    let (base_spec, request) = base_request(script, section, opts)?;
+    let regs = registries(opts, &request.reference.registry);
+    let base = base::resolve(&regs, &request, &cache, reporter).await?;
     let pin = BasePin {
         image: base_spec.clone(),
         digest: base.digest.clone(),
@@ -274,42 +288,40 @@ pub async fn build_image(
         ),
         None => (opts.home.cache(), cache.clone()),
     };
+    crate::timings::mark("base resolved");
+    // Bytecode needs the base unpacked, which needs its layers: fetched and unpacked while
+    // the dependencies install (a labelled base), or before its scan (one without).
+    let (mut unpack_start, unpacking) = if script.runtime == Runtime::Python3
+        && opts.bytecode == Bytecode::Base
+        && !section.packages.is_empty()
+    {
+        let (start, unpacking) = Unpacking::later();
+        (Some(start), Some(unpacking))
+    } else {
+        (None, None)
+    };
     // Python: the base's own interpreter decides the wheels.
-    let mut unpacking = None;
     let (python, platform, interpreter) = if script.runtime == Runtime::Python3 {
-        base::fetch_layers(&regs, &base, &cache, reporter).await?;
-        if opts.bytecode == Bytecode::Base && !section.packages.is_empty() {
-            // The compiler's root file system, meanwhile.
-            unpacking = Some(Unpacking::start(
-                base.clone(),
-                cache.clone(),
-                layer_cache_dir.clone(),
-            ));
-        }
-        // The layers are in the cache now: this only inspects them.
-        let info = base::info(&regs, &base, &cache, &opts.home, reporter).await?;
+        let info = match base::labelled(&base) {
+            Some(info) => info,
+            None => {
+                base::fetch_layers(&regs, &base, &cache, reporter).await?;
+                if let Some(start) = unpack_start.take() {
+                    start.start(base.clone(), cache.clone(), layer_cache_dir.clone());
+                }
+                // The layers are in the cache now: this only inspects them.
+                base::info(&regs, &base, &cache, &opts.home, reporter).await?
+            }
+        };
+        crate::timings::mark("base inspected");
         let Some(py) = info.python.clone() else {
-            return Err(Error::Base {
-                base: base_spec,
-                message: "has no Python 3 (no lib/python3.*/os.py in any layer)".into(),
-                hint: "a Python script needs a base with python3: give one with --base (e.g. python:3.11-slim or your mirror of it)".into(),
-            });
+            return Err(no_python(&base_spec));
         };
         if let Some(locked) = &section.python
             && !section.packages.is_empty()
             && *locked != py
         {
-            return Err(Error::Base {
-                base: base_spec,
-                message: format!(
-                    "has Python {py}, but prisn.lock resolved {} for Python {locked}",
-                    script.entrypoint
-                ),
-                hint: format!(
-                    "use a base with Python {locked} (e.g. --base python:{locked}-slim), or lock for {py}: prisn lock --python python{py} {}",
-                    script.entrypoint
-                ),
-            });
+            return Err(other_python(&base_spec, script, locked, &py));
         }
         let platform = opts.python_platform.clone().or_else(|| info.uv_platform());
         (Some(py), platform, info.interpreter)
@@ -320,18 +332,68 @@ pub async fn build_image(
     let requirements = analyze::analyze(script)?;
     // The code layer packs while the dependency layer installs (each on the blocking pool).
     let code_spec = code_layer::spec(script)?;
-    let (deps, code) = tokio::try_join!(
-        deps_layer_task(
-            script,
-            section,
-            &requirements.index,
-            &base.digest,
-            (python.clone(), platform.clone(), interpreter.clone()),
-            compiler(unpacking, &base, &interpreter)?,
-            opts,
-            (layer_cache_dir.clone(), layer_blobs.clone(), mtime, threads),
-            reporter,
-        ),
+    // Pushing starts now, blob by blob, and the manifest goes last (publish::Early).
+    let target = push_target(opts);
+    let upstream = Upstream::base(&base);
+    let early = publish::Early::default();
+    let push_early = |blobs: Vec<Descriptor>, local: BlobStore| {
+        let (target, early, upstream, regs) = (&target, &early, &upstream, &regs);
+        async move {
+            match target {
+                Some(t) => {
+                    early
+                        .push(regs, t, &blobs, &local, Some(upstream), reporter)
+                        .await
+                }
+                None => Ok(()),
+            }
+        }
+    };
+    let fetch = async {
+        if let Some(start) = unpack_start {
+            base::fetch_layers(&regs, &base, &cache, reporter).await?;
+            crate::timings::mark("base layers fetched");
+            start.start(base.clone(), cache.clone(), layer_cache_dir.clone());
+        }
+        Ok::<_, Error>(())
+    };
+    // Base layers mount within a registry at once; copied from another one, after the fetch
+    // (which needs them anyway), so no layer is downloaded twice.
+    let base_blobs = base.manifest.layers.clone();
+    let base_layers = async {
+        if target
+            .as_ref()
+            .is_some_and(|t| t.registry == base.name.registry)
+        {
+            tokio::try_join!(fetch, push_early(base_blobs, cache.clone()))?;
+        } else {
+            fetch.await?;
+            push_early(base_blobs, cache.clone()).await?;
+        }
+        crate::timings::mark("base layers pushed");
+        Ok::<_, Error>(())
+    };
+    let ((), deps, code) = tokio::try_join!(
+        base_layers,
+        async {
+            let deps = deps_layer_task(
+                script,
+                section,
+                &requirements.index,
+                &base.digest,
+                (python.clone(), platform.clone(), interpreter.clone()),
+                compiler(unpacking, &base, &interpreter, threads)?,
+                opts,
+                (layer_cache_dir.clone(), layer_blobs.clone(), mtime, threads),
+                reporter,
+            )
+            .await?;
+            if let Some(l) = &deps {
+                push_early(vec![descriptor(l)], layer_blobs.clone()).await?;
+                crate::timings::mark("dependency layer pushed");
+            }
+            Ok(deps)
+        },
         async {
             reporter.report(Event::LayerStart {
                 name: "code".into(),
@@ -342,11 +404,13 @@ pub async fn build_image(
                 code_spec.pack(&blobs, mtime, threads)
             })
             .await?;
+            crate::timings::mark("code layer packed");
             reporter.report(Event::LayerDone {
                 name: "code".into(),
                 digest: code.digest.clone(),
                 size: code.size,
             });
+            push_early(vec![descriptor(&code)], layer_blobs.clone()).await?;
             Ok::<_, Error>(code)
         }
     )?;
@@ -384,6 +448,7 @@ pub async fn build_image(
         );
     }
     let image = assemble::assemble(&base, &parts);
+    crate::timings::mark("assembled");
     cache.put(&image.config)?;
     cache.put(&image.manifest)?;
     let tag = opts
@@ -446,25 +511,63 @@ pub async fn build_image(
         .await?;
         built.layout = Some(dir.clone());
     }
-    if let Some(target) = &opts.target {
-        // A name without tag or digest is pushed as `:latest` too (as ko and docker do), so
-        // registries and tools that list tags see it.
-        let mut target = target.clone();
-        if target.tag.is_none() && target.digest.is_none() {
-            target.tag = Some("latest".into());
-        }
-        let target = &target;
-        let upstream = Upstream::base(&base);
+    if let Some(target) = &target {
         reporter.report(Event::PushStart {
             target: target.to_string(),
         });
-        let pushed =
-            publish::push(&regs, target, &stored, &cache, Some(&upstream), reporter).await?;
+        let pushed = publish::push_with(
+            &regs,
+            target,
+            &stored,
+            &cache,
+            Some(&upstream),
+            &early,
+            reporter,
+        )
+        .await?;
+        crate::timings::mark("pushed");
         built.reference = Some(pushed.reference.clone());
         built.push = Some(pushed);
     }
     built.stored = Some(stored);
     Ok(built)
+}
+
+/// Where the image goes: `--image`, where a name without tag or digest is pushed as
+/// `:latest` too (as ko and docker do), so registries and tools that list tags see it.
+fn push_target(opts: &ImageOptions) -> Option<Reference> {
+    let mut target = opts.target.clone()?;
+    if target.tag.is_none() && target.digest.is_none() {
+        target.tag = Some("latest".into());
+    }
+    Some(target)
+}
+
+/// A layer as a manifest names it (what a push needs: digest and size).
+fn descriptor(l: &Layer) -> Descriptor {
+    Descriptor::new(layer::MEDIA_TYPE, &l.digest, l.size)
+}
+
+fn no_python(base: &str) -> Error {
+    Error::Base {
+        base: base.to_string(),
+        message: "has no Python 3 (no lib/python3.*/os.py in any layer)".into(),
+        hint: "a Python script needs a base with python3: give one with --base (e.g. python:3.11-slim or your mirror of it)".into(),
+    }
+}
+
+fn other_python(base: &str, script: &Script, locked: &str, py: &str) -> Error {
+    Error::Base {
+        base: base.to_string(),
+        message: format!(
+            "has Python {py}, but prisn.lock resolved {} for Python {locked}",
+            script.entrypoint
+        ),
+        hint: format!(
+            "use a base with Python {locked} (e.g. --base python:{locked}-slim), or lock for {py}: prisn lock --python python{py} {}",
+            script.entrypoint
+        ),
+    }
 }
 
 /// The base's Python as the dependency layer's compiler, when bytecode is wanted (the base
@@ -476,6 +579,7 @@ fn compiler(
     unpacking: Option<Unpacking>,
     base: &base::Base,
     interpreter: &Option<String>,
+    shards: usize,
 ) -> Result<Option<BaseCompiler>> {
     let Some(rootfs) = unpacking else {
         return Ok(None);
@@ -490,6 +594,7 @@ fn compiler(
     Ok(Some(BaseCompiler {
         rootfs,
         interpreter,
+        shards,
     }))
 }
 
@@ -541,6 +646,7 @@ async fn deps_layer_task(
         )
     })
     .await?;
+    crate::timings::mark("dependency layer packed");
     if let Some(l) = &layer {
         reporter.report(Event::LayerDone {
             name: "dependencies".into(),

@@ -4,7 +4,7 @@
 //! on the build machine's Python.
 //!
 //! ```text
-//! base layers (blob cache) ─rootfs→ cache/rootfs-v1/<base digest>/   (unpacked once, read-only use)
+//! base layers (blob cache) ─rootfs→ cache/rootfs-v2/<base digest>/   (unpacked once, read-only use)
 //! site-packages (temp dir) ─compile→ __pycache__/*.cpython-3X.pyc    (PEP 552 unchecked-hash)
 //! ```
 //!
@@ -13,8 +13,8 @@
 //! (`pivot_root`, the old root detached), the site-packages bind-mounted read-write at
 //! [`SITE_PACKAGES`] — the only writable path — and no network. Python runs isolated (`-I`:
 //! no `PYTHON*` variables, no user site), with `PYTHONHASHSEED=0` (the order of frozenset
-//! constants), compiling files in sorted order in one process (a worker pool would need
-//! `/dev/shm` and gains nothing on 2 cores). Unchecked-hash pycs hold the source's hash, not
+//! constants), compiling its share of the files in one process per core (each in a sandbox of
+//! its own: compileall's worker pool would need `/dev/shm`). Unchecked-hash pycs hold the source's hash, not
 //! its mtime, and the paths are the image's own, so the bytes depend only on the sources and
 //! the base.
 //!
@@ -33,33 +33,55 @@ use super::base::{self, Base};
 use super::blobs::BlobStore;
 use crate::error::{Error, Result};
 
-/// Format version of the unpacked bases; bump when what is unpacked changes.
-const ROOTFS_DIR: &str = "rootfs-v1";
+/// Format version of the unpacked bases; bump when what is unpacked changes. v2: without
+/// [`LEFT_OUT`].
+const ROOTFS_DIR: &str = "rootfs-v2";
 
-/// The program the base's Python runs: compile every `.py` under site-packages, sorted, as
-/// unchecked-hash pycs. Exit 1 when a file does not compile (e.g. Python-2-only test files in a
+/// What the compiler never reads and so is not unpacked: architecture-independent data (docs,
+/// man pages, locales, zoneinfo: half of a Debian base's files, a third of the unpacking time).
+const LEFT_OUT: &str = "usr/share/";
+
+/// The program the base's Python runs, as shard `argv[2]` of `argv[3]`: `compileall.compile_dir`'s
+/// walk of site-packages (sorted, no `__pycache__`, no symlinked directories), its `.py` files
+/// dealt round-robin to the shards, each compiled by `compile_file` as `compile_dir` would (an
+/// unchecked-hash pyc whose bytes depend only on the source and its path, not on what else the
+/// process compiled). Exit 1 when a file does not compile (e.g. Python-2-only test files in a
 /// wheel): that file gets no pyc, as with pip.
 const PROGRAM: &str = "\
-import compileall, py_compile, sys
-ok = compileall.compile_dir(sys.argv[1], quiet=1, workers=1,
-    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+import compileall, os, py_compile, sys
+def walk(d):
+    for name in sorted(os.listdir(d)):
+        if name == '__pycache__':
+            continue
+        full = os.path.join(d, name)
+        if not os.path.isdir(full):
+            yield full
+        elif not os.path.islink(full):
+            yield from walk(full)
+shard, shards = int(sys.argv[2]), int(sys.argv[3])
+files = [f for f in walk(sys.argv[1]) if f.endswith('.py')]
+ok = True
+for f in files[shard::shards]:
+    ok &= bool(compileall.compile_file(f, quiet=1,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH))
 sys.exit(0 if ok else 1)
 ";
 
 /// The base being unpacked (or found unpacked) on a thread of its own, started as soon as its
-/// layers are in the cache, so unpacking overlaps the base's inspection and the install.
+/// layers are in the cache, so unpacking overlaps the install.
 #[derive(Debug)]
 pub struct Unpacking(std::sync::mpsc::Receiver<Result<PathBuf>>);
 
+/// Starts the [`Unpacking`] it was made with, once the base's layers are fetched; dropped
+/// unstarted (the fetch failed), the compile waiting for it fails instead of waiting forever.
+#[derive(Debug)]
+pub struct UnpackStart(std::sync::mpsc::Sender<Result<PathBuf>>);
+
 impl Unpacking {
-    /// Start [`rootfs`] in the background.
-    pub fn start(base: Base, blobs: BlobStore, cache_dir: PathBuf) -> Unpacking {
+    /// An unpacking that starts when its [`UnpackStart`] says so.
+    pub fn later() -> (UnpackStart, Unpacking) {
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Nobody waiting (the dependency layer was cached) is fine: the unpacked base stays.
-            let _ = tx.send(rootfs(&base, &blobs, &cache_dir));
-        });
-        Unpacking(rx)
+        (UnpackStart(tx), Unpacking(rx))
     }
 
     fn wait(&self) -> Result<PathBuf> {
@@ -70,11 +92,26 @@ impl Unpacking {
     }
 }
 
-/// What compiling needs: the base's root file system and its interpreter (`/usr/bin/python3`).
+impl UnpackStart {
+    /// Start [`rootfs`] in the background (the base's layers must be in `blobs`).
+    pub fn start(self, base: Base, blobs: BlobStore, cache_dir: PathBuf) {
+        std::thread::spawn(move || {
+            // Nobody waiting (the dependency layer was cached) is fine: the unpacked base stays.
+            let unpacked = rootfs(&base, &blobs, &cache_dir);
+            crate::timings::mark("base unpacked");
+            let _ = self.0.send(unpacked);
+        });
+    }
+}
+
+/// What compiling needs: the base's root file system and its interpreter (`/usr/bin/python3`),
+/// and how many processes share the work (the cores the build uses; the bytes do not depend
+/// on it).
 #[derive(Debug)]
 pub struct BaseCompiler {
     pub rootfs: Unpacking,
     pub interpreter: String,
+    pub shards: usize,
 }
 
 impl BaseCompiler {
@@ -84,12 +121,18 @@ impl BaseCompiler {
     /// # Errors
     /// See [`rootfs`] and [`compile`].
     pub fn compile(&self, site_packages: &Path) -> Result<()> {
-        compile(&self.rootfs.wait()?, &self.interpreter, site_packages)
+        let rootfs = self.rootfs.wait()?;
+        compile(&rootfs, &self.interpreter, site_packages, self.shards)?;
+        crate::timings::mark(&format!(
+            "dependencies compiled in {} shard(s)",
+            self.shards.max(1)
+        ));
+        Ok(())
     }
 }
 
-/// The base unpacked at `cache_dir/rootfs-v1/<digest hex>` (layers applied in order,
-/// whiteouts honoured, device nodes left out), with the mount point for site-packages. A
+/// The base unpacked at `cache_dir/rootfs-v2/<digest hex>` (layers applied in order,
+/// whiteouts honoured, device nodes and [`LEFT_OUT`] left out), with the mount point for site-packages. A
 /// digest's content never changes, so it is unpacked once; concurrent builds each unpack into
 /// a temp dir and the first rename wins.
 ///
@@ -158,6 +201,9 @@ fn apply_layer(reader: impl Read, root: &Path) -> std::io::Result<()> {
         let Some(rel) = clean(&entry.path()?) else {
             continue;
         };
+        if rel.starts_with(LEFT_OUT) {
+            continue;
+        }
         let name = rel.file_name().map(|n| n.to_string_lossy().into_owned());
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
         if name.as_deref() == Some(".wh..wh..opq") {
@@ -262,24 +308,55 @@ fn mount_point(root: &Path, path: &str) -> Result<()> {
 }
 
 /// Run the base's `interpreter` over `site_packages` inside the sandbox described in the
-/// module docs, writing `__pycache__` directories into `site_packages` only.
+/// module docs, writing `__pycache__` directories into `site_packages` only: `shards`
+/// sandboxed processes at once, each compiling its share of the files ([`PROGRAM`]).
 ///
 /// # Errors
 /// Namespaces refused by this machine (the error says how to allow them, or `--no-bytecode`);
 /// the interpreter missing or failing.
-pub fn compile(rootfs: &Path, interpreter: &str, site_packages: &Path) -> Result<()> {
-    let sandbox = Sandbox::new(rootfs, site_packages)?;
-    let mut cmd = Command::new(interpreter);
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("PYTHONHASHSEED", "0")
-        .env("LC_ALL", "C.UTF-8")
-        .args(["-I", "-B", "-c", PROGRAM, SITE_PACKAGES])
-        .stdin(Stdio::null());
-    // SAFETY: `enter` makes only async-signal-safe system calls on memory prepared before
-    // the fork (no allocation, no locks), as a pre_exec hook must.
-    unsafe { cmd.pre_exec(move || sandbox.enter()) };
-    let out = cmd.output().map_err(|e| {
+pub fn compile(
+    rootfs: &Path,
+    interpreter: &str,
+    site_packages: &Path,
+    shards: usize,
+) -> Result<()> {
+    let sandbox = std::sync::Arc::new(Sandbox::new(rootfs, site_packages)?);
+    let shards = shards.max(1);
+    let outputs: Vec<std::io::Result<std::process::Output>> = std::thread::scope(|s| {
+        let running: Vec<_> = (0..shards)
+            .map(|shard| {
+                let sandbox = sandbox.clone();
+                s.spawn(move || {
+                    let mut cmd = Command::new(interpreter);
+                    cmd.env_clear()
+                        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                        .env("PYTHONHASHSEED", "0")
+                        .env("LC_ALL", "C.UTF-8")
+                        .args(["-I", "-B", "-c", PROGRAM, SITE_PACKAGES])
+                        .args([shard.to_string(), shards.to_string()])
+                        .stdin(Stdio::null());
+                    // SAFETY: `enter` makes only async-signal-safe system calls on memory
+                    // prepared before the fork (no allocation, no locks), as a pre_exec hook must.
+                    unsafe { cmd.pre_exec(move || sandbox.enter()) };
+                    cmd.output()
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().expect("a compile thread does not panic"))
+            .collect()
+    });
+    for out in outputs {
+        check(interpreter, out)?;
+    }
+    Ok(())
+}
+
+/// One compiling process's result as an error, or none (exit 0, or 1: a file that did not
+/// compile).
+fn check(interpreter: &str, out: std::io::Result<std::process::Output>) -> Result<()> {
+    let out = out.map_err(|e| {
         Error::tool(
             format!("cannot start the base's {interpreter} to byte-compile the dependencies: {e}"),
             Some("build with --no-bytecode".into()),
@@ -522,6 +599,8 @@ mod tests {
                 ("opt/", b""),
                 ("opt/x", b"old"),
                 ("bin/su", b"#!"),
+                ("usr/share/doc/x", b"doc"),
+                ("usr/lib/x", b"lib"),
             ])
             .as_slice(),
             r,
@@ -543,6 +622,11 @@ mod tests {
         )
         .err();
         assert!(!r.join("etc/a").exists(), "whiteout removes a file");
+        assert!(
+            !r.join("usr/share").exists(),
+            "the compiler needs no usr/share"
+        );
+        assert!(r.join("usr/lib/x").exists());
         use std::os::unix::fs::PermissionsExt;
         let su = std::fs::metadata(r.join("bin/su"))
             .unwrap()

@@ -193,6 +193,7 @@ fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
             platform,
         ));
     }
+    crate::timings::mark("dependencies installed");
     scrub(&target, input.interpreter.unwrap_or(ENV_PYTHON3))?;
     if let Some(compiler) = input.bytecode {
         compiler.compile(&target)?;

@@ -9,6 +9,12 @@
 //!    otherwise upload from the local cache, fetching a base blob from the base's registry
 //!    first when it is not cached;
 //! 3. the manifest, under the tag if there is one (by digest otherwise).
+//!
+//! `build` starts step 2 early ([`Early`]): the base's layers while the dependencies install,
+//! each of its own layers as soon as it is packed; [`push_with`] then sends only what is left
+//! (the config) and the manifest, and sums up every blob as one push would. A build that fails
+//! after an early upload leaves unreferenced blobs, as a push that dies half-way does
+//! (registries collect them; the next push finds them there).
 
 use std::collections::HashSet;
 
@@ -18,6 +24,7 @@ use serde::Serialize;
 use super::base::Base;
 use super::blobs::BlobStore;
 use super::layout::StoredImage;
+use super::manifest::Descriptor;
 use super::reference::Reference;
 use super::registry::Registries;
 use crate::error::{Error, Result};
@@ -64,10 +71,53 @@ pub struct Pushed {
     pub bytes_uploaded: u64,
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     Existing,
     Mounted,
     Uploaded(u64),
+}
+
+/// Blobs pushed to a target before their image's manifest exists (while the rest of the image
+/// is being built), and what became of each: [`push_with`] counts them and skips them.
+#[derive(Debug, Default)]
+pub struct Early {
+    done: std::sync::Mutex<Vec<(String, Outcome)>>,
+    /// The target's tag looked up once first, as [`push`] starts with its manifest: that
+    /// request authenticates for the repository (and says which credentials a 401 refused).
+    checked: tokio::sync::OnceCell<()>,
+}
+
+impl Early {
+    /// Push `blobs` (in `local`, or the base's at `upstream`) to `target`'s repository now,
+    /// as [`push`] would: there → skipped, the base's → mounted, else uploaded.
+    ///
+    /// # Errors
+    /// As [`push`].
+    pub async fn push(
+        &self,
+        regs: &Registries,
+        target: &Reference,
+        blobs: &[Descriptor],
+        local: &BlobStore,
+        upstream: Option<&Upstream>,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        self.checked
+            .get_or_try_init(|| async { regs.manifest_digest(target).await.map(|_| ()) })
+            .await?;
+        let repo = Reference::repo(&target.registry, &target.repository);
+        let done = push_blobs(regs, &repo, blobs.iter(), local, upstream, reporter).await?;
+        self.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(done);
+        Ok(())
+    }
+
+    fn take(&self) -> Vec<(String, Outcome)> {
+        std::mem::take(&mut *self.done.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// How many blobs go up at once.
@@ -85,6 +135,24 @@ pub async fn push(
     upstream: Option<&Upstream>,
     reporter: &dyn Reporter,
 ) -> Result<Pushed> {
+    let none = Early::default();
+    push_with(regs, target, image, local, upstream, &none, reporter).await
+}
+
+/// [`push`], after `early` pushed some of the image's blobs: those are not sent or checked
+/// again, and count in the summary as what they were.
+///
+/// # Errors
+/// As [`push`].
+pub async fn push_with(
+    regs: &Registries,
+    target: &Reference,
+    image: &StoredImage,
+    local: &BlobStore,
+    upstream: Option<&Upstream>,
+    early: &Early,
+    reporter: &dyn Reporter,
+) -> Result<Pushed> {
     let digest = image.manifest.digest.clone();
     let repo = Reference::repo(&target.registry, &target.repository);
     let mut pushed = Pushed {
@@ -100,45 +168,34 @@ pub async fn push(
         .manifest_digest(&repo.with_digest(&digest))
         .await?
         .is_some();
+    let mut outcomes = early.take();
+    let rest: Vec<&Descriptor> = image
+        .blobs
+        .iter()
+        .filter(|b| !outcomes.iter().any(|(d, _)| *d == b.digest))
+        .collect();
     if have_manifest {
-        for b in &image.blobs {
-            pushed.existing.push(b.digest.clone());
+        // The registry has the manifest, so it has every blob.
+        for b in rest {
+            outcomes.push((b.digest.clone(), Outcome::Existing));
             reporter.report(Event::UploadDone {
                 digest: b.digest.clone(),
                 skipped: true,
             });
         }
     } else {
-        let outcomes: Vec<(String, Outcome)> = futures::stream::iter(image.blobs.iter())
-            .map(|blob| {
-                let repo = &repo;
-                async move {
-                    let o = push_blob(
-                        regs,
-                        repo,
-                        &blob.digest,
-                        blob.size,
-                        local,
-                        upstream,
-                        reporter,
-                    )
-                    .await?;
-                    Ok::<_, Error>((blob.digest.clone(), o))
-                }
-            })
-            .buffer_unordered(PARALLEL)
-            .try_collect()
-            .await?;
-        // Report in manifest order, not completion order.
-        for b in &image.blobs {
-            if let Some((d, o)) = outcomes.iter().find(|(d, _)| *d == b.digest) {
-                match o {
-                    Outcome::Existing => pushed.existing.push(d.clone()),
-                    Outcome::Mounted => pushed.mounted.push(d.clone()),
-                    Outcome::Uploaded(n) => {
-                        pushed.uploaded.push(d.clone());
-                        pushed.bytes_uploaded += n;
-                    }
+        outcomes
+            .extend(push_blobs(regs, &repo, rest.into_iter(), local, upstream, reporter).await?);
+    }
+    // Report in manifest order, not completion order.
+    for b in &image.blobs {
+        if let Some((d, o)) = outcomes.iter().find(|(d, _)| *d == b.digest) {
+            match o {
+                Outcome::Existing => pushed.existing.push(d.clone()),
+                Outcome::Mounted => pushed.mounted.push(d.clone()),
+                Outcome::Uploaded(n) => {
+                    pushed.uploaded.push(d.clone());
+                    pushed.bytes_uploaded += n;
                 }
             }
         }
@@ -164,6 +221,34 @@ pub async fn push(
         }
     }
     Ok(pushed)
+}
+
+/// Every blob of `blobs` to `repo`, [`PARALLEL`] at a time.
+async fn push_blobs(
+    regs: &Registries,
+    repo: &Reference,
+    blobs: impl Iterator<Item = &Descriptor>,
+    local: &BlobStore,
+    upstream: Option<&Upstream>,
+    reporter: &dyn Reporter,
+) -> Result<Vec<(String, Outcome)>> {
+    futures::stream::iter(blobs)
+        .map(|blob| async move {
+            let o = push_blob(
+                regs,
+                repo,
+                &blob.digest,
+                blob.size,
+                local,
+                upstream,
+                reporter,
+            )
+            .await?;
+            Ok::<_, Error>((blob.digest.clone(), o))
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect()
+        .await
 }
 
 async fn push_blob(

@@ -21,6 +21,8 @@ pub(super) fn is_unauthorized(e: &OciDistributionError) -> bool {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 401,
+        // A HEAD (a blob's existence) has no body to carry the registry's error envelope.
+        OciDistributionError::RequestError(r) => r.status().is_some_and(|s| s.as_u16() == 401),
         OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
             format!("{:?}", e.code)
                 .to_ascii_uppercase()
@@ -36,10 +38,14 @@ pub(super) fn is_transient(e: &OciDistributionError) -> bool {
         OciDistributionError::RequestError(r) => {
             // A certificate problem or a DNS failure will not fix itself in a second.
             let chain = error_chain(r);
+            let refused = r
+                .status()
+                .is_some_and(|s| s.is_client_error() && ![408, 429].contains(&s.as_u16()));
             !(chain.contains("certificate")
                 || chain.contains("dns error")
                 || speaks_plain_http(&chain)
-                || r.is_builder())
+                || r.is_builder()
+                || refused)
         }
         OciDistributionError::IoError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,

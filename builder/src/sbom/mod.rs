@@ -170,15 +170,7 @@ pub async fn attach_built(
 ) -> Result<()> {
     let cache = crate::image::build::blob_cache(&opts.home);
     let base = cached_base(&built.base, &built.base_digest, &cache)?;
-    let mut reg_opts = opts.registry.clone();
-    reg_opts.offline |= opts.offline;
-    if reg_opts.offline {
-        reg_opts.offline_allowed.push(base.name.registry.clone());
-        reg_opts
-            .offline_allowed
-            .extend(opts.target.iter().map(|t| t.registry.clone()));
-    }
-    let regs = Registries::new(reg_opts);
+    let regs = crate::image::build::registries(opts, &base.name.registry);
     let config: serde_json::Value = serde_json::from_slice(&cache.read(&built.config_digest)?)
         .map_err(|e| Error::Malformed {
             what: format!("config of {}", built.digest),
@@ -198,8 +190,32 @@ pub async fn attach_built(
     if let (Some(target), Some(_)) = (&opts.target, &built.push) {
         crate::image::referrers::push(&regs, target, &art, &cache).await?;
     }
+    crate::timings::mark("sbom attached");
     built.sbom = Some(art.manifest.digest.clone());
     Ok(())
+}
+
+/// Read the packages of the base a build of `script` with `opts` is on into the cache while
+/// the image builds (resolved as the build resolves it; its layers fetched once for both), so
+/// [`attach_built`] finds them there instead of reading the base after the push. Best effort:
+/// whatever fails here, `attach_built` does again, and reports.
+pub async fn prepare(script: &Script, section: &LockSection, opts: &ImageOptions) {
+    let read = async {
+        let (_, request) = crate::image::build::base_request(script, section, opts)?;
+        let regs = crate::image::build::registries(opts, &request.reference.registry);
+        let cache = crate::image::build::blob_cache(&opts.home);
+        let quiet = crate::reporter::NoReporter;
+        let base = crate::image::base::resolve(&regs, &request, &cache, &quiet).await?;
+        crate::image::base::fetch_layers(&regs, &base, &cache, &quiet).await?;
+        let dir = opts.home.cache().join("sbom-debs-v1");
+        crate::image::blocking::run("reading the base's dpkg status", move || {
+            dpkg::packages(&base, &cache, &dir)
+        })
+        .await?;
+        crate::timings::mark("sbom: base packages read ahead");
+        Ok::<_, Error>(())
+    };
+    let _ = read.await;
 }
 
 /// The base of a built image, from the blob cache the build left it in.
@@ -247,6 +263,7 @@ pub async fn for_build(
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
     crate::image::base::fetch_layers(regs, base, cache, reporter).await?;
+    crate::timings::mark("sbom: base layers fetched");
     let debs = {
         let (base, cache, dir) = (
             base.clone(),
@@ -258,6 +275,7 @@ pub async fn for_build(
         })
         .await?
     };
+    crate::timings::mark("sbom: base packages read");
     let mut debs = debs;
     let lock = script.root.join("base.lock");
     let debs_from = if dpkg::add_lock_hashes(base, &lock, &mut debs)? {
