@@ -82,6 +82,10 @@ pub fn plan(
     opts.offline = flags.offline;
     opts.allow_sdist = flags.allow_sdist;
     opts.registry = settings.registry_options(&flags.registry, flags.offline);
+    // The uv beside the host Python (not a shim on PATH), as the lock and `prisn run` use.
+    if let prisn_builder::env::Interpreter::Python(py) = &resolved.interpreter {
+        opts.uv = prisn_builder::interpreter::uv_binary(Some(py));
+    }
     opts.bytecode = if flags.bytecode {
         Bytecode::Base
     } else {

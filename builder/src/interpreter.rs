@@ -171,6 +171,21 @@ pub fn which(program: &str) -> Result<PathBuf> {
     })
 }
 
+/// The uv binary to run beside `python`: `$PRISN_UV`, else the uv installed into that
+/// interpreter (`pip install uv` puts it beside it; running it directly skips wrappers on
+/// PATH such as pyenv's shims, a bash script that cost 0.1–0.4 s per call here), else uv on
+/// PATH. `None`: no uv binary at all.
+pub fn uv_binary(python: Option<&Python>) -> Option<PathBuf> {
+    let beside = python
+        .and_then(|py| py.executable.parent())
+        .map(|dir| dir.join("uv"))
+        .filter(|p| p.is_file());
+    std::env::var_os("PRISN_UV")
+        .map(PathBuf::from)
+        .or(beside)
+        .or_else(|| find_on_path("uv"))
+}
+
 /// Find `program` on PATH, if it is there.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

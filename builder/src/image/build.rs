@@ -104,6 +104,9 @@ pub struct ImageOptions {
     pub no_layer_cache: bool,
     /// gzip worker threads (0 = all cores).
     pub threads: usize,
+    /// The uv that installs the dependency layer (`None`: `interpreter::uv_binary(None)`);
+    /// the CLI names the one beside the host Python it resolved with.
+    pub uv: Option<PathBuf>,
 }
 
 impl ImageOptions {
@@ -125,6 +128,7 @@ impl ImageOptions {
             record_base: true,
             no_layer_cache: false,
             threads: 0,
+            uv: None,
         }
     }
 }
@@ -624,7 +628,7 @@ async fn deps_layer_task(
         index.clone(),
         base_digest.to_string(),
     );
-    let (allow_sdist, offline) = (opts.allow_sdist, opts.offline);
+    let (allow_sdist, offline, uv) = (opts.allow_sdist, opts.offline, opts.uv.clone());
     let layer = run_blocking("building the dependency layer", move || {
         deps_layer::build(
             &DepsInput {
@@ -639,6 +643,7 @@ async fn deps_layer_task(
                 allow_sdist,
                 offline,
                 mtime,
+                uv: uv.as_deref(),
             },
             &dir,
             &blobs,

@@ -70,6 +70,8 @@ pub struct DepsInput<'a> {
     pub allow_sdist: bool,
     pub offline: bool,
     pub mtime: u64,
+    /// The uv binary (`None`: [`crate::interpreter::uv_binary`] without a host Python).
+    pub uv: Option<&'a Path>,
 }
 
 /// Build (or take from the cache) the dependency layer; `None` when nothing is locked.
@@ -151,12 +153,15 @@ fn python_tree(input: &DepsInput, work: &Path) -> Result<LayerSpec> {
             });
         }
     };
-    let uv = crate::interpreter::find_on_path("uv").ok_or_else(|| {
-        Error::tool(
-            "uv is needed to install the dependency layer but is not on PATH".into(),
-            Some("install it: pip install uv (or pipx install uv)".into()),
-        )
-    })?;
+    let uv = input.uv.map(Path::to_path_buf);
+    let uv = uv
+        .or_else(|| crate::interpreter::uv_binary(None))
+        .ok_or_else(|| {
+            Error::tool(
+                "uv is needed to install the dependency layer but is not on PATH".into(),
+                Some("install it: pip install uv (or pipx install uv)".into()),
+            )
+        })?;
     let reqs = work.join("requirements.txt");
     std::fs::write(&reqs, input.section.requirements_txt()).map_err(Error::io("write", &reqs))?;
     let target = work.join("site-packages");

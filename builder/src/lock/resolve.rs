@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use super::{LockSection, Package};
 use crate::analyze::Requirements;
-use crate::interpreter::{Python, find_on_path};
+use crate::interpreter::Python;
 use crate::reporter::{Event, Reporter};
 use crate::script::{Runtime, Script};
 use crate::{Error, Result};
@@ -25,18 +25,7 @@ pub enum PyTool {
 impl PyTool {
     /// uv on PATH, else `python -m uv`, else pip.
     pub fn find(python: &Python) -> PyTool {
-        // uv installed into the interpreter itself (`pip install uv`) sits beside it; using
-        // it directly skips wrappers on PATH such as pyenv's shims (~50 ms per call).
-        let beside = python
-            .executable
-            .parent()
-            .map(|dir| dir.join("uv"))
-            .filter(|p| p.is_file());
-        if let Some(uv) = std::env::var_os("PRISN_UV")
-            .map(PathBuf::from)
-            .or(beside)
-            .or_else(|| find_on_path("uv"))
-        {
+        if let Some(uv) = crate::interpreter::uv_binary(Some(python)) {
             return PyTool::Uv(vec![uv.into_os_string()]);
         }
         let has_module = Command::new(&python.executable)
