@@ -39,6 +39,11 @@ BASES=${PRISN_BASE_IMAGES:-$CACHE/base-images}
 UV=$(command -v uv)
 # pyenv's uv is a shim script; the real binary, as prisn finds it beside the interpreter.
 UV=$(pyenv which uv 2>/dev/null || echo "$UV")
+# And prisn gets the real python3 first on PATH, as the uv rows get the real uv: a pyenv shim
+# is a bash script that costs 0.1-0.4 s per call on this machine, and the cold rows empty
+# the cache of prisn's probe of the host interpreter.
+PYBIN=$(dirname "$(pyenv which python3 2>/dev/null || command -v python3)")
+export PATH=$PYBIN:$PATH
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/prisn-bench-cold.XXXXXX)
