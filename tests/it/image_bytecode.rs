@@ -346,4 +346,76 @@ fn a_base_without_the_info_label_is_scanned_and_gives_the_same_layer() {
         "only the unlabelled base is scanned"
     );
     assert_eq!(built[0].0, built[1].0, "one dependency layer on both");
+
+    // The label's Debian packages are what the layers' dpkg status lists: the SBOM on the
+    // labelled base (from the label) and on the other (from the layers) name the same ones.
+    let sbom = |i: usize| -> (String, Vec<(String, String)>) {
+        let doc = ok(&t.run(&["sbom", &format!("{host}/facts:{i}")]));
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let mut debs: Vec<(String, String)> = v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                p["externalRefs"][0]["referenceLocator"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("pkg:deb/"))
+            })
+            .map(|p| {
+                let field = |k: &str| p[k].as_str().unwrap().to_string();
+                (field("name"), field("versionInfo"))
+            })
+            .collect();
+        debs.sort();
+        (v["creationInfo"]["comment"].as_str().unwrap().into(), debs)
+    };
+    let (from_label, labelled_debs) = sbom(0);
+    let (from_layers, scanned_debs) = sbom(1);
+    assert!(
+        from_label.contains("io.prisn.base.info label"),
+        "{from_label}"
+    );
+    assert!(
+        from_layers.contains("/var/lib/dpkg/status"),
+        "{from_layers}"
+    );
+    assert!(
+        labelled_debs.iter().any(|(n, _)| n == "libc6"),
+        "{labelled_debs:?}"
+    );
+    assert_eq!(labelled_debs, scanned_debs);
+}
+
+/// Without bytecode, an image on a labelled base needs nothing of the base's layers: not for
+/// the platform (the label), not for the SBOM (the label's packages), not for the push (the
+/// registry mounts them). Nothing of them is downloaded.
+#[test]
+fn an_image_without_bytecode_on_a_labelled_base_downloads_no_base_layer() {
+    let reg = prisn_testsupport::registry::Registry::start().unwrap();
+    let base = push_base(&reg, "python3");
+    let t = TestContext::new();
+    t.write(
+        "t.py",
+        "# /// script\n# dependencies = [\"tabulate==0.9.0\"]\n# ///\nimport tabulate\n",
+    );
+    let image = format!("{}/nolayers:1", reg.host());
+    let out = build_image(&t, "t.py", &image, &base, &["--no-bytecode", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let base_layers: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["role"] == "base")
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert!(!base_layers.is_empty(), "{v}");
+    for d in base_layers {
+        let blob = t.home.path().join("cache/blobs/sha256").join(&d[7..]);
+        assert!(!blob.exists(), "{d} was downloaded");
+    }
+    let doc = ok(&t.run(&["sbom", &image]));
+    assert!(
+        doc.contains("pkg:deb/debian/libc6@"),
+        "the SBOM lists the base's packages"
+    );
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::lock::Section;
 use super::preset::Preset;
 use super::version;
+use crate::deb::DebPackage;
 use crate::error::Result;
 use crate::image::assemble::{DEFAULT_PATH, created};
 use crate::image::base::{BaseInfo, info_label};
@@ -57,8 +58,8 @@ pub fn labels(preset: &Preset, section: &Section, info: &str) -> BTreeMap<String
     l
 }
 
-/// Assemble the image from its one layer, whose facts are `info`; config and manifest go
-/// into `store`.
+/// Assemble the image from its one layer, whose facts are `info` and whose installed Debian
+/// packages are `debs`; config and manifest go into `store`.
 ///
 /// # Errors
 /// IO errors writing the two JSON blobs.
@@ -66,10 +67,10 @@ pub fn assemble(
     store: &BlobStore,
     preset: &Preset,
     section: &Section,
-    (layer, info): (&Layer, &BaseInfo),
+    (layer, info, debs): (&Layer, &BaseInfo, &[DebPackage]),
     epoch: u64,
 ) -> Result<StoredImage> {
-    let info = info_label(info, std::slice::from_ref(&layer.diff_id));
+    let info = info_label(info, std::slice::from_ref(&layer.diff_id), debs);
     let when = created(epoch);
     let config = json!({
         "architecture": section.request.architecture,

@@ -28,6 +28,7 @@ pub mod version;
 
 use std::path::PathBuf;
 
+use crate::deb::DebPackage;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::image::BlobStore;
@@ -42,8 +43,8 @@ pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// The default suite.
 pub const DEFAULT_SUITE: &str = "bookworm";
 /// Bumped when the image of a base changes for the same lock (new setup steps, new labels):
-/// part of the warm cache's key. v2: the `io.prisn.base.info` label.
-const FORMAT: &str = "prisn-base-v2";
+/// part of the warm cache's key. v2: the `io.prisn.base.info` label; v3: its `debs`.
+const FORMAT: &str = "prisn-base-v3";
 
 /// How to build a base.
 #[derive(Debug, Clone)]
@@ -96,7 +97,13 @@ pub async fn build(
     let blobs = BlobStore::new(opts.home.cache().join("blobs"));
     let epoch = crate::image::layer::source_date_epoch();
     let key = crate::digest::sha256_hex(
-        format!("{FORMAT}\n{}\n{}\n{epoch}", preset.name, section.digest()).as_bytes(),
+        format!(
+            "{FORMAT}\n{}\n{}\n{}\n{epoch}",
+            crate::image::gzip::FORMAT,
+            preset.name,
+            section.digest()
+        )
+        .as_bytes(),
     );
     let pointer = opts.home.cache().join("bases-v1").join(&key);
     if let Some(image) = image::cached(&blobs, &pointer, preset.name) {
@@ -116,7 +123,7 @@ pub async fn build(
         opts.mirror
     )));
     let paths = fetch::debs(&http, &debs, &opts.mirror, &section.packages).await?;
-    let layer = layer(preset, &section, paths, &blobs, epoch, reporter).await?;
+    let (layer, debs) = layer(preset, &section, paths, &blobs, epoch, reporter).await?;
     let info = {
         let (blobs, digest) = (blobs.clone(), layer.digest.clone());
         let arch = section.request.architecture.clone();
@@ -126,7 +133,7 @@ pub async fn build(
         })
         .await?
     };
-    let image = image::assemble(&blobs, preset, &section, (&layer, &info), epoch)?;
+    let image = image::assemble(&blobs, preset, &section, (&layer, &info, &debs), epoch)?;
     crate::atomic::write(&pointer, image.manifest.digest.as_bytes())?;
     Ok(Built {
         digest: image.manifest.digest.clone(),
@@ -138,7 +145,8 @@ pub async fn build(
     })
 }
 
-/// Unpack the `.deb`s into a tree, apply [`setup`], pack the tree as the base's one layer.
+/// Unpack the `.deb`s into a tree, apply [`setup`], pack the tree as the base's one layer;
+/// with the packages its dpkg status lists, read from the very bytes that go into the layer.
 async fn layer(
     preset: &Preset,
     section: &Section,
@@ -146,11 +154,17 @@ async fn layer(
     blobs: &BlobStore,
     epoch: u64,
     reporter: &dyn Reporter,
-) -> Result<crate::image::Layer> {
+) -> Result<(crate::image::Layer, Vec<DebPackage>)> {
     let tree = {
         let section = section.clone();
         crate::image::blocking::run("unpacking the packages", move || rootfs(&section, &paths))
             .await?
+    };
+    let debs = match tree.get("var/lib/dpkg/status").map(|n| &n.kind) {
+        Some(tree::Kind::File(status)) => {
+            crate::deb::parse_status(&String::from_utf8_lossy(status))
+        }
+        _ => Vec::new(),
     };
     let name = format!("base {}", preset.name);
     reporter.report(Event::LayerStart {
@@ -169,7 +183,7 @@ async fn layer(
         digest: layer.digest.clone(),
         size: layer.size,
     });
-    Ok(layer)
+    Ok((layer, debs))
 }
 
 /// What `prisn build` needs to know of the base (Python, libc, interpreter), found by the scan

@@ -18,6 +18,7 @@ use super::blobs::BlobStore;
 use super::manifest::{self, Manifest, Parsed};
 use super::reference::Reference;
 use super::registry::Registries;
+use crate::deb::DebPackage;
 use crate::error::{Error, Result};
 use crate::lock::BasePin;
 use crate::reporter::{Event, Reporter};
@@ -92,11 +93,13 @@ impl BaseInfo {
 }
 
 /// The label of a base's config that holds its [`BaseInfo`] (less `arch`, which the config
-/// has): JSON `{"diff_ids": [...], "python": "3.11", "libc": "glibc", "libc_version":
-/// "2.36", "interpreter": "/usr/bin/python3"}`, a missing thing as `null`. The facts are those
-/// of exactly the layers `diff_ids` names: an image built on the base (by docker's `FROM`, or
-/// by prisn) inherits the label but adds layers that may change them, so the label counts only
-/// when the config's `rootfs.diff_ids` are the same list.
+/// has) and its Debian packages: JSON `{"diff_ids": [...], "python": "3.11", "libc": "glibc",
+/// "libc_version": "2.36", "interpreter": "/usr/bin/python3", "debs": [{"name": "libc6",
+/// "version": "2.36-9+deb12u9", "architecture": "amd64"}, ...]}`, a missing thing as `null`
+/// (`debs` absent on bases made before it). The facts are those of exactly the layers
+/// `diff_ids` names: an image built on the base (by docker's `FROM`, or by prisn) inherits the
+/// label but adds layers that may change them, so the label counts only when the config's
+/// `rootfs.diff_ids` are the same list.
 pub const LABEL_INFO: &str = "io.prisn.base.info";
 
 /// [`LABEL_INFO`]'s value.
@@ -107,22 +110,28 @@ struct InfoLabel {
     libc: Option<String>,
     libc_version: Option<String>,
     interpreter: Option<String>,
+    /// What the layers' dpkg status lists as installed ([`crate::deb::normalise`]d), so the
+    /// SBOM of an image on the base need not download and read its layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    debs: Option<Vec<DebPackage>>,
 }
 
-/// The value of [`LABEL_INFO`] for a base whose layers have `diff_ids` and hold `info`.
-pub fn info_label(info: &BaseInfo, diff_ids: &[String]) -> String {
+/// The value of [`LABEL_INFO`] for a base whose layers have `diff_ids`, hold `info` and
+/// have the Debian packages `debs` installed.
+pub fn info_label(info: &BaseInfo, diff_ids: &[String], debs: &[DebPackage]) -> String {
     serde_json::to_string(&InfoLabel {
         diff_ids: diff_ids.to_vec(),
         python: info.python.clone(),
         libc: info.libc.clone(),
         libc_version: info.libc_version.clone(),
         interpreter: info.interpreter.clone(),
+        debs: Some(crate::deb::normalise(debs.to_vec())),
     })
     .expect("the label serializes")
 }
 
-/// The base's facts from its [`LABEL_INFO`], when it has one that describes its layers.
-pub fn labelled(base: &Base) -> Option<BaseInfo> {
+/// The base's [`LABEL_INFO`], when it has one that describes its layers.
+fn trusted_label(base: &Base) -> Option<InfoLabel> {
     let text = base.config["config"]["Labels"][LABEL_INFO].as_str()?;
     let label: InfoLabel = serde_json::from_str(text).ok()?;
     let diff_ids: Vec<&str> = base.config["rootfs"]["diff_ids"]
@@ -130,13 +139,24 @@ pub fn labelled(base: &Base) -> Option<BaseInfo> {
         .iter()
         .map(Value::as_str)
         .collect::<Option<_>>()?;
-    (label.diff_ids == diff_ids).then(|| BaseInfo {
+    (label.diff_ids == diff_ids).then_some(label)
+}
+
+/// The base's facts from its [`LABEL_INFO`], when it has one that describes its layers.
+pub fn labelled(base: &Base) -> Option<BaseInfo> {
+    trusted_label(base).map(|label| BaseInfo {
         python: label.python,
         libc: label.libc,
         libc_version: label.libc_version,
         arch: base.architecture().to_string(),
         interpreter: label.interpreter,
     })
+}
+
+/// The base's installed Debian packages from its [`LABEL_INFO`], when it has one that
+/// describes its layers and lists them.
+pub fn labelled_debs(base: &Base) -> Option<Vec<DebPackage>> {
+    trusted_label(base)?.debs
 }
 
 /// How to pick the base.
@@ -673,10 +693,18 @@ mod tests {
             interpreter: Some("/usr/bin/python3".into()),
         };
         let ids = vec!["sha256:aa".to_string()];
+        let deb = |name: &str| DebPackage {
+            name: name.into(),
+            version: "1".into(),
+            architecture: "arm64".into(),
+            sha256: None,
+        };
+        // Out of order and repeated: the label holds them as the SBOM lists them.
+        let debs = [deb("zlib1g"), deb("libc6"), deb("zlib1g")];
         let config = |diff_ids: &[&str]| {
             serde_json::json!({
                 "architecture": "arm64",
-                "config": {"Labels": {LABEL_INFO: info_label(&scanned, &ids)}},
+                "config": {"Labels": {LABEL_INFO: info_label(&scanned, &ids, &debs)}},
                 "rootfs": {"type": "layers", "diff_ids": diff_ids},
             })
         };
@@ -685,13 +713,36 @@ mod tests {
             Some(scanned.clone())
         );
         assert_eq!(
+            labelled_debs(&base_with(config(&["sha256:aa"]))),
+            Some(vec![deb("libc6"), deb("zlib1g")])
+        );
+        assert_eq!(
             labelled(&base_with(config(&["sha256:aa", "sha256:bb"]))),
             None
+        );
+        assert_eq!(
+            labelled_debs(&base_with(config(&["sha256:aa", "sha256:bb"]))),
+            None,
+            "an image built on the base may have installed or removed packages"
         );
         assert_eq!(labelled(&base_with(config(&["sha256:bb"]))), None);
         let plain =
             serde_json::json!({"architecture": "amd64", "rootfs": {"diff_ids": ["sha256:aa"]}});
         assert_eq!(labelled(&base_with(plain)), None, "no label: scanned");
+        let before_debs = serde_json::json!({
+            "architecture": "arm64",
+            "config": {"Labels": {LABEL_INFO: r#"{"diff_ids":["sha256:aa"],"python":"3.11","libc":"glibc","libc_version":"2.36","interpreter":"/usr/bin/python3"}"#}},
+            "rootfs": {"diff_ids": ["sha256:aa"]},
+        });
+        assert_eq!(
+            labelled(&base_with(before_debs.clone())),
+            Some(scanned.clone())
+        );
+        assert_eq!(
+            labelled_debs(&base_with(before_debs)),
+            None,
+            "a base labelled before the label had packages: its layers are read"
+        );
         let garbage = serde_json::json!({"config": {"Labels": {LABEL_INFO: "{"}}, "rootfs": {"diff_ids": []}});
         assert_eq!(
             labelled(&base_with(garbage)),

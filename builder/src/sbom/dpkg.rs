@@ -5,9 +5,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::DebPackage;
 use crate::base::image::LABEL_LOCK;
 use crate::base::lock::LockFile;
+use crate::deb::{DebPackage, normalise, parse_status};
 use crate::error::{Error, Result};
 use crate::image::base::Base;
 use crate::image::blobs::BlobStore;
@@ -46,8 +46,7 @@ pub fn packages(base: &Base, cache: &BlobStore, dir: &Path) -> Result<Vec<DebPac
     for text in files.values() {
         out.extend(parse_status(&String::from_utf8_lossy(text)));
     }
-    out.sort();
-    out.dedup();
+    let out = normalise(out);
     if std::fs::create_dir_all(dir).is_ok() {
         let json = serde_json::to_vec(&out).expect("packages serialise");
         let _ = crate::atomic::write(&file, &json);
@@ -94,34 +93,6 @@ fn scan(
     Ok(())
 }
 
-/// Packages whose `Status:` says installed, from dpkg's status format.
-pub fn parse_status(text: &str) -> Vec<DebPackage> {
-    let mut out = Vec::new();
-    for stanza in text.split("\n\n") {
-        let field = |name: &str| {
-            stanza.lines().find_map(|l| {
-                l.strip_prefix(name)
-                    .and_then(|r| r.strip_prefix(':'))
-                    .map(|v| v.trim().to_string())
-            })
-        };
-        let (Some(name), Some(version)) = (field("Package"), field("Version")) else {
-            continue;
-        };
-        // distroless's status.d entries have no Status field: they are installed.
-        if field("Status").is_some_and(|s| !s.ends_with(" installed")) {
-            continue;
-        }
-        out.push(DebPackage {
-            name,
-            version,
-            architecture: field("Architecture").unwrap_or_default(),
-            sha256: None,
-        });
-    }
-    out
-}
-
 /// Fill in sha256s from `lock` when one of its sections made `base` (its digest equals the
 /// base's [`LABEL_LOCK`] label). Returns whether a section matched.
 ///
@@ -157,20 +128,6 @@ pub fn add_lock_hashes(base: &Base, lock: &Path, debs: &mut [DebPackage]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn installed_packages_are_read_and_others_skipped() {
-        let text = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\nArchitecture: amd64\n\n\
-                    Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n\
-                    Package: tzdata\nVersion: 2026b\nArchitecture: all\n";
-        let p = parse_status(text);
-        assert_eq!(p.len(), 2);
-        assert_eq!(
-            (p[0].name.as_str(), p[0].version.as_str()),
-            ("libc6", "2.36-9")
-        );
-        assert_eq!(p[1].architecture, "all");
-    }
 
     #[test]
     fn later_layers_and_whiteouts_decide() {

@@ -48,15 +48,7 @@ use spdx::{Document, Package, Relationship, id, purl_encode};
 
 pub use crate::image::referrers::MEDIA_TYPE;
 
-/// A Debian package of the base.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct DebPackage {
-    pub name: String,
-    pub version: String,
-    pub architecture: String,
-    /// Hex sha256 of the `.deb` (from base.lock), when known.
-    pub sha256: Option<String>,
-}
+pub use crate::deb::DebPackage;
 
 /// What the document is made from.
 #[derive(Debug, Clone)]
@@ -197,8 +189,9 @@ pub async fn attach_built(
 
 /// Read the packages of the base a build of `script` with `opts` is on into the cache while
 /// the image builds (resolved as the build resolves it; its layers fetched once for both), so
-/// [`attach_built`] finds them there instead of reading the base after the push. Best effort:
-/// whatever fails here, `attach_built` does again, and reports.
+/// [`attach_built`] finds them there instead of reading the base after the push. Nothing to
+/// do for a base whose label lists them. Best effort: whatever fails here, `attach_built`
+/// does again, and reports.
 pub async fn prepare(script: &Script, section: &LockSection, opts: &ImageOptions) {
     let read = async {
         let (_, request) = crate::image::build::base_request(script, section, opts)?;
@@ -206,6 +199,9 @@ pub async fn prepare(script: &Script, section: &LockSection, opts: &ImageOptions
         let cache = crate::image::build::blob_cache(&opts.home);
         let quiet = crate::reporter::NoReporter;
         let base = crate::image::base::resolve(&regs, &request, &cache, &quiet).await?;
+        if crate::image::base::labelled_debs(&base).is_some() {
+            return Ok(());
+        }
         crate::image::base::fetch_layers(&regs, &base, &cache, &quiet).await?;
         let dir = opts.home.cache().join("sbom-debs-v1");
         crate::image::blocking::run("reading the base's dpkg status", move || {
@@ -262,26 +258,22 @@ pub async fn for_build(
     home: &Home,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
-    crate::image::base::fetch_layers(regs, base, cache, reporter).await?;
-    crate::timings::mark("sbom: base layers fetched");
-    let debs = {
-        let (base, cache, dir) = (
-            base.clone(),
-            cache.clone(),
-            home.cache().join("sbom-debs-v1"),
-        );
-        crate::image::blocking::run("reading the base's dpkg status", move || {
-            dpkg::packages(&base, &cache, &dir)
-        })
-        .await?
+    let (mut debs, read_from) = match crate::image::base::labelled_debs(base) {
+        Some(debs) => (
+            debs,
+            "the base's dpkg status as its io.prisn.base.info label lists it",
+        ),
+        None => (
+            installed_debs(regs, base, cache, home, reporter).await?,
+            "the base's /var/lib/dpkg/status",
+        ),
     };
     crate::timings::mark("sbom: base packages read");
-    let mut debs = debs;
     let lock = script.root.join("base.lock");
     let debs_from = if dpkg::add_lock_hashes(base, &lock, &mut debs)? {
-        "the base's /var/lib/dpkg/status with sha256s from the base.lock section that made the base"
+        format!("{read_from}, with sha256s from the base.lock section that made the base")
     } else {
-        "the base's /var/lib/dpkg/status (no base.lock that made this base: no sha256s)"
+        format!("{read_from} (no base.lock that made this base: no sha256s)")
     };
     let doc = document(&Inputs {
         name: script.name(),
@@ -291,10 +283,32 @@ pub async fn for_build(
         base_name: base.name.to_string(),
         base_digest: base.digest.clone(),
         debs,
-        debs_from: debs_from.into(),
+        debs_from,
         section,
     });
     crate::image::referrers::artifact(cache, &doc, image, created)
+}
+
+/// The base's installed packages read from its layers (fetched if need be; the result
+/// cached per base digest).
+async fn installed_debs(
+    regs: &Registries,
+    base: &Base,
+    cache: &BlobStore,
+    home: &Home,
+    reporter: &dyn Reporter,
+) -> Result<Vec<DebPackage>> {
+    crate::image::base::fetch_layers(regs, base, cache, reporter).await?;
+    crate::timings::mark("sbom: base layers fetched");
+    let (base, cache, dir) = (
+        base.clone(),
+        cache.clone(),
+        home.cache().join("sbom-debs-v1"),
+    );
+    crate::image::blocking::run("reading the base's dpkg status", move || {
+        dpkg::packages(&base, &cache, &dir)
+    })
+    .await
 }
 
 fn pypi_package(n: usize, lp: &crate::lock::Package) -> Package {
