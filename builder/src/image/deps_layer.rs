@@ -129,7 +129,8 @@ fn cache_key(input: &DepsInput) -> Result<String> {
         Some(c) => format!("base {}", c.interpreter),
     };
     let text = format!(
-        "{CACHE_FORMAT}\nlock {}\nbase {}\npython {}\ninterpreter {}\nplatform {}\nbytecode {bytecode}\nsdist {}\nmtime {}\n",
+        "{CACHE_FORMAT}\n{}\nlock {}\nbase {}\npython {}\ninterpreter {}\nplatform {}\nbytecode {bytecode}\nsdist {}\nmtime {}\n",
+        super::gzip::FORMAT,
         input.section.digest(),
         input.base_digest,
         input.python.unwrap_or("-"),

@@ -475,5 +475,5 @@ mod tests {
     const GOLDEN_DIFF_ID: &str =
         "sha256:784d2b3220a47f9b75b362d90639c90572f992bd380ca738054add44c4946482";
     const GOLDEN_DIGEST: &str =
-        "sha256:bc1d22cd0452cc508ac47d0e7891fb7c0bec7ce092bd34abf84621ad28922d76";
+        "sha256:2f0ef4e644da2d3567262409edf5833842d39e328c7df1e0f9b633995ee8f4cb";
 }

@@ -121,7 +121,9 @@ fn binary_layer(
     sha: &str,
     epoch: u64,
 ) -> Result<Layer> {
-    let key = crate::digest::sha256_hex(format!("{FORMAT}\n{sha}\n{epoch}").as_bytes());
+    let key = crate::digest::sha256_hex(
+        format!("{FORMAT}\n{}\n{sha}\n{epoch}", super::gzip::FORMAT).as_bytes(),
+    );
     let pointer = cache.join("operator-layers-v1").join(key);
     if let Some(layer) = std::fs::read(&pointer)
         .ok()
