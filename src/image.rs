@@ -136,11 +136,11 @@ pub fn build(
     verify: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<BuiltImage> {
-    // The SBOM's reading of the base runs beside the build, not after the push (and is
-    // dropped when the build fails).
-    let (mut built, ()) = rt.block_on(async {
-        tokio::try_join!(
-            prisn_builder::image::build_image(
+    // The SBOM's reading of the base runs beside the build, and its push beside the image's
+    // manifest, not after it (both dropped when the build fails).
+    let built = rt.block_on(async {
+        let (staged, ()) = tokio::try_join!(
+            prisn_builder::image::stage_image(
                 &resolved.script,
                 &resolved.lock.section,
                 opts,
@@ -150,15 +150,20 @@ pub fn build(
                 prisn_builder::sbom::prepare(&resolved.script, &resolved.lock.section, opts).await;
                 Ok(())
             },
-        )
+        )?;
+        let (mut built, sbom) = tokio::try_join!(
+            staged.publish(reporter),
+            prisn_builder::sbom::attach(
+                &resolved.script,
+                &resolved.lock.section,
+                opts,
+                staged.built(),
+                reporter,
+            ),
+        )?;
+        built.sbom = Some(sbom);
+        Ok::<_, prisn_builder::Error>(built)
     })?;
-    rt.block_on(prisn_builder::sbom::attach_built(
-        &resolved.script,
-        &resolved.lock.section,
-        opts,
-        &mut built,
-        reporter,
-    ))?;
     if verify {
         // A lock written during this run already holds what a later pin needs.
         let mut section = resolved.lock.section.clone();

@@ -256,6 +256,70 @@ pub async fn build_image(
     opts: &ImageOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage> {
+    stage_image(script, section, opts, reporter)
+        .await?
+        .publish(reporter)
+        .await
+}
+
+/// An image built and written out, its blobs pushed as they were packed, all but its
+/// manifest: what [`Staged::publish`] tags. Between the two, the image's digest is known, so
+/// what refers to it (the SBOM) can be pushed beside its manifest instead of after it.
+pub struct Staged {
+    built: BuiltImage,
+    target: Option<Reference>,
+    regs: Registries,
+    cache: BlobStore,
+    upstream: Upstream,
+    early: publish::Early,
+}
+
+impl Staged {
+    /// The image as built: digest, config, layers, layout (not yet `reference` or `push`).
+    pub fn built(&self) -> &BuiltImage {
+        &self.built
+    }
+
+    /// Push the config and manifest (and tag) to `--image`, if any; the image with its
+    /// `reference` and `push` filled in.
+    ///
+    /// # Errors
+    /// Registry errors.
+    pub async fn publish(&self, reporter: &dyn Reporter) -> Result<BuiltImage> {
+        let mut built = self.built.clone();
+        let (Some(target), Some(stored)) = (&self.target, &self.built.stored) else {
+            return Ok(built);
+        };
+        reporter.report(Event::PushStart {
+            target: target.to_string(),
+        });
+        let pushed = publish::push_with(
+            &self.regs,
+            target,
+            stored,
+            &self.cache,
+            Some(&self.upstream),
+            &self.early,
+            reporter,
+        )
+        .await?;
+        crate::timings::mark("pushed");
+        built.reference = Some(pushed.reference.clone());
+        built.push = Some(pushed);
+        Ok(built)
+    }
+}
+
+/// Everything [`build_image`] does but the last push: see [`Staged`].
+///
+/// # Errors
+/// As [`build_image`].
+pub async fn stage_image(
+    script: &Script,
+    section: &LockSection,
+    opts: &ImageOptions,
+    reporter: &dyn Reporter,
+) -> Result<Staged> {
     crate::timings::mark("build started");
     let cache = blob_cache(&opts.home);
     let (base_spec, request) = base_request(script, section, opts)?;
@@ -515,26 +579,15 @@ pub async fn build_image(
         .await?;
         built.layout = Some(dir.clone());
     }
-    if let Some(target) = &target {
-        reporter.report(Event::PushStart {
-            target: target.to_string(),
-        });
-        let pushed = publish::push_with(
-            &regs,
-            target,
-            &stored,
-            &cache,
-            Some(&upstream),
-            &early,
-            reporter,
-        )
-        .await?;
-        crate::timings::mark("pushed");
-        built.reference = Some(pushed.reference.clone());
-        built.push = Some(pushed);
-    }
     built.stored = Some(stored);
-    Ok(built)
+    Ok(Staged {
+        built,
+        target,
+        regs,
+        cache,
+        upstream,
+        early,
+    })
 }
 
 /// Where the image goes: `--image`, where a name without tag or digest is pushed as

@@ -42,7 +42,7 @@ mod registry_errors;
 pub const SITE_PACKAGES: &str = "/opt/prisn/site-packages";
 
 pub use blobs::BlobStore;
-pub use build::{BuiltImage, ImageOptions, build_image};
+pub use build::{BuiltImage, ImageOptions, Staged, build_image, stage_image};
 pub use deps_layer::Bytecode;
 pub use layer::{Layer, LayerSpec};
 pub use publish::{Pushed, push};

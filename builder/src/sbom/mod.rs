@@ -146,20 +146,22 @@ pub fn document(inputs: &Inputs) -> Vec<u8> {
     bytes
 }
 
-/// Make the SBOM of `built` (just made by [`crate::image::build_image`] with `opts`) and put
-/// it where the image went: beside it in the `--output` layout, attached to it in the
-/// registry. Sets `built.sbom`. (Called after the build rather than from it, so the image
-/// pipeline does not depend on this module, which reads base.lock.)
+/// Make the SBOM of `built` (just made by [`crate::image::stage_image`] with `opts`) and put
+/// it where the image goes: beside it in the `--output` layout, attached to it in the
+/// registry of `--image` (run beside [`crate::image::Staged::publish`]: the artifact needs
+/// the image's digest, not the pushed image). Returns the SBOM artifact's manifest digest.
+/// (Called by the CLI rather than from the build, so the image pipeline does not depend on
+/// this module, which reads base.lock.)
 ///
 /// # Errors
 /// Reading the base or the image from the cache, the base.lock, the layout, the registry.
-pub async fn attach_built(
+pub async fn attach(
     script: &Script,
     section: &LockSection,
     opts: &ImageOptions,
-    built: &mut BuiltImage,
+    built: &BuiltImage,
     reporter: &dyn Reporter,
-) -> Result<()> {
+) -> Result<String> {
     let cache = crate::image::build::blob_cache(&opts.home);
     let base = cached_base(&built.base, &built.base_digest, &cache)?;
     let regs = crate::image::build::registries(opts, &base.name.registry);
@@ -179,12 +181,11 @@ pub async fn attach_built(
     if let Some(dir) = &built.layout {
         crate::image::layout::write(dir, &cache, std::slice::from_ref(&art))?;
     }
-    if let (Some(target), Some(_)) = (&opts.target, &built.push) {
+    if let Some(target) = &opts.target {
         crate::image::referrers::push(&regs, target, &art, &cache).await?;
     }
     crate::timings::mark("sbom attached");
-    built.sbom = Some(art.manifest.digest.clone());
-    Ok(())
+    Ok(art.manifest.digest.clone())
 }
 
 /// Read the packages of the base a build of `script` with `opts` is on into the cache while
