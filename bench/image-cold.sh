@@ -117,7 +117,24 @@ hyperfine --shell bash --style basic --runs "$RUNS" --prepare "$EMPTY" --export-
 digest() { "$1" -q build "$WORK/app/app.py" --output "$WORK/out-$2" --base "$BASE" "${@:3}"; }
 D_AFTER="$(PRISN_HOME=$WORK/home-d1 digest "$PRISN" after --no-bytecode) $(PRISN_HOME=$WORK/home-d3 digest "$PRISN" after-pyc)"
 [ -n "$BEFORE" ] && D_BEFORE="$(PRISN_HOME=$WORK/home-d2 digest "$BEFORE" before --no-bytecode) $(PRISN_HOME=$WORK/home-d4 digest "$BEFORE" before-pyc)"
-COLD_MD=$(cat "$WORK/cold.md")
+# Medians as well as hyperfine's means: now and then a download stalls for 5 s (for uv alone
+# as for prisn), and one such run moves a mean of five by a second.
+MEDIANS=$(python3 - "$JSON/cold.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+rows = [("prisn --no-bytecode", "uv pip install"),
+        ("prisn (bytecode, the default)", "uv pip install --compile-bytecode"),
+        ("prisn before --no-bytecode", "uv pip install"),
+        ("prisn before (bytecode, the default)", "uv pip install --compile-bytecode")]
+print("| medians | prisn | uv | ratio |\n|---|---|---|---|")
+for a, b in rows:
+    if a in r:
+        print(f"| {a} / {b} | {r[a]*1000:.0f} ms | {r[b]*1000:.0f} ms | {r[a]/r[b]:.2f}× |")
+PY
+)
+COLD_MD="$(cat "$WORK/cold.md")
+
+$MEDIANS"
 }
 
 # --- import time of examples/api.py's dependencies in the image -----------------------------
