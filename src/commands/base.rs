@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use prisn_builder::base::{self, preset};
-use prisn_builder::image::{Registries, layout, publish};
+use prisn_builder::image::{Registries, layout, publish, referrers};
 use prisn_builder::lock::LockMode;
 
 use super::{home, settings};
@@ -25,6 +25,8 @@ struct Record {
     lock: PathBuf,
     lock_written: bool,
     cached: bool,
+    /// The manifest digest of the base's SBOM artifact (its subject: the base).
+    sbom: String,
 }
 
 pub fn run(global: &Global, args: BaseArgs) -> anyhow::Result<ExitCode> {
@@ -66,8 +68,10 @@ pub fn run(global: &Global, args: BaseArgs) -> anyhow::Result<ExitCode> {
     let reporter = reporter::make(global.quiet, global.no_progress);
     let rt = runtime()?;
     let built = rt.block_on(base::build(&preset, &request, &opts, reporter.as_ref()))?;
+    // A base is an image like any other: it gets its SBOM too, beside it.
+    let sbom = prisn_builder::sbom::for_base(&built, preset.name)?;
     if let Some(dir) = &args.output {
-        layout::write(dir, &built.store, std::slice::from_ref(&built.image))?;
+        layout::write(dir, &built.store, &[built.image.clone(), sbom.clone()])?;
     }
     let mut reference = None;
     if let Some(target) = &target {
@@ -80,6 +84,7 @@ pub fn run(global: &Global, args: BaseArgs) -> anyhow::Result<ExitCode> {
             None,
             reporter.as_ref(),
         ))?;
+        rt.block_on(referrers::push(&regs, target, &sbom, &built.store))?;
         reference = Some(pushed.reference);
     }
     drop(reporter);
@@ -94,6 +99,7 @@ pub fn run(global: &Global, args: BaseArgs) -> anyhow::Result<ExitCode> {
                 lock: args.lock.clone(),
                 lock_written: built.lock_written,
                 cached: built.cached,
+                sbom: sbom.manifest.digest.clone(),
             },
         )?,
     }

@@ -137,6 +137,23 @@ fn python3_base_runs_as_nonroot_and_one_lock_gives_one_digest_anywhere() {
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .expect("libc6 in base.lock");
+    // And the installed Debian packages, which the SBOM of an image on the base lists
+    // without reading its layer: every package base.lock pins.
+    let parsed: toml::Value = toml::from_str(&lock).unwrap();
+    let pins = parsed["base"]["python3"]["package"].as_array().unwrap();
+    let mut debs: Vec<Value> = pins
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p["name"].as_str().unwrap(),
+                "version": p["version"].as_str().unwrap(),
+                "architecture": p["architecture"].as_str().unwrap(),
+            })
+        })
+        .collect();
+    let key =
+        |v: &Value| ["name", "version", "architecture"].map(|k| v[k].as_str().unwrap().to_string());
+    debs.sort_by_key(key);
     assert_eq!(
         info,
         serde_json::json!({
@@ -145,8 +162,16 @@ fn python3_base_runs_as_nonroot_and_one_lock_gives_one_digest_anywhere() {
             "libc": "glibc",
             "libc_version": minor(libc6),
             "interpreter": "/usr/bin/python3",
+            "debs": debs,
         }),
         "{labels}"
+    );
+    // The base's own SBOM sits beside it in the layout (the base stays the first image).
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(a.path("layout/index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][1]["artifactType"], "application/spdx+json",
+        "{index}"
     );
 
     // Another machine: an empty cache, the same lock, --locked → the same digest.
@@ -175,6 +200,45 @@ fn python3_base_runs_as_nonroot_and_one_lock_gives_one_digest_anywhere() {
         record["reference"].as_str().unwrap().ends_with(&digest),
         "{record}"
     );
+    // Pushed with its SBOM: every pinned package, with the sha256 base.lock pins for it.
+    assert!(
+        record["sbom"].as_str().unwrap().starts_with("sha256:"),
+        "{record}"
+    );
+    let doc = ok(&a.run(&["sbom", &target]));
+    crate::image_sbom::validate(doc.as_bytes(), a.work.path())
+        .unwrap_or_else(|e| panic!("pyspdxtools: {e}"));
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let listed: Vec<&Value> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("pkg:deb/"))
+        })
+        .collect();
+    assert_eq!(listed.len(), pins.len(), "every pinned package, no other");
+    let pin = pins
+        .iter()
+        .find(|p| p["name"].as_str() == Some("libc6"))
+        .unwrap();
+    let sbom_libc = listed.iter().find(|p| p["name"] == "libc6").unwrap();
+    assert_eq!(sbom_libc["versionInfo"].as_str(), pin["version"].as_str());
+    assert_eq!(
+        sbom_libc["checksums"][0]["checksumValue"].as_str(),
+        pin["sha256"].as_str(),
+        "{sbom_libc}"
+    );
+    assert_eq!(doc["documentDescribes"][0], "SPDXRef-Image");
+    let image = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["SPDXID"] == "SPDXRef-Image")
+        .unwrap();
+    assert_eq!(image["versionInfo"].as_str(), Some(digest.as_str()));
 
     // --frozen builds a stale lock as it is (here: from the warm cache, no index needed).
     let frozen = ok(&a.run(&[

@@ -24,7 +24,7 @@ fn validator() -> PathBuf {
 }
 
 /// Run the validator on `doc`; Ok or its complaint.
-fn validate(doc: &[u8], dir: &Path) -> Result<(), String> {
+pub(crate) fn validate(doc: &[u8], dir: &Path) -> Result<(), String> {
     let file = dir.join("sbom.spdx.json");
     std::fs::write(&file, doc).unwrap();
     let out = Command::new(validator())

@@ -201,13 +201,7 @@ pub fn write(dir: &Path, from: &BlobStore, images: &[StoredImage]) -> Result<Lay
             from.copy_to(&blob.digest, &store)?;
         }
         store.put(&img.manifest_bytes)?;
-        let name = img.manifest.ref_name().map(str::to_string);
-        // Same name: replaced. No name (an artifact): kept once.
-        index.manifests.retain(|m| match &name {
-            Some(_) => m.ref_name() != name.as_deref(),
-            None => m.digest != img.manifest.digest,
-        });
-        index.manifests.push(img.manifest.clone());
+        add(&mut index, &store, &img.manifest);
     }
     crate::atomic::write(&root.join("oci-layout"), OCI_LAYOUT.as_bytes())?;
     crate::atomic::write(&root.join("index.json"), &manifest::canonical(&index))?;
@@ -229,6 +223,37 @@ pub fn named(media_type: &str, digest: &str, size: u64, name: &str) -> Descripto
     let mut d = Descriptor::new(media_type, digest, size);
     d.annotations = Some([(REF_NAME.to_string(), name.to_string())].into());
     d
+}
+
+/// Put `entry` into `index`. An image with a name replaces the one of that name in its place
+/// (so the first image of a layout stays first), and the artifacts whose subject was the
+/// replaced image go with it: they describe an image the layout no longer holds. An artifact
+/// (no name) is kept once.
+fn add(index: &mut Index, store: &BlobStore, entry: &Descriptor) {
+    let Some(name) = entry.ref_name() else {
+        index.manifests.retain(|m| m.digest != entry.digest);
+        index.manifests.push(entry.clone());
+        return;
+    };
+    let Some(at) = index
+        .manifests
+        .iter()
+        .position(|m| m.ref_name() == Some(name))
+    else {
+        index.manifests.push(entry.clone());
+        return;
+    };
+    let replaced = std::mem::replace(&mut index.manifests[at], entry.clone());
+    if replaced.digest == entry.digest {
+        return;
+    }
+    let subject_of = |m: &Descriptor| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&store.read(&m.digest).ok()?).ok()?;
+        v.pointer("/subject/digest")?.as_str().map(str::to_string)
+    };
+    index.manifests.retain(|m| {
+        m.ref_name().is_some() || subject_of(m).as_deref() != Some(replaced.digest.as_str())
+    });
 }
 
 #[cfg(test)]
@@ -253,6 +278,56 @@ mod tests {
         let bytes = manifest::canonical(&m);
         let d = store.put(&bytes).unwrap();
         StoredImage::load(store, &named(OCI_MANIFEST, &d, bytes.len() as u64, name)).unwrap()
+    }
+
+    /// An artifact (no name) whose subject is `of`.
+    fn artifact(store: &BlobStore, of: &StoredImage) -> StoredImage {
+        let m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": Descriptor::new(OCI_CONFIG, &store.put(b"{}").unwrap(), 2),
+            "layers": [],
+            "subject": of.manifest,
+        });
+        let bytes = manifest::canonical(&m);
+        let d = store.put(&bytes).unwrap();
+        StoredImage {
+            manifest: Descriptor::new(OCI_MANIFEST, &d, bytes.len() as u64),
+            manifest_bytes: bytes,
+            blobs: Vec::new(),
+        }
+    }
+
+    /// Rebuilding an image into its layout keeps it first (readers take `manifests[0]`), and
+    /// the old image's SBOM goes with it; another image's artifact stays.
+    #[test]
+    fn a_replaced_image_keeps_its_place_and_takes_its_artifacts_along() {
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = BlobStore::new(cache_dir.path());
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("layout");
+        let (old, other) = (image(&cache, "base", b"v1"), image(&cache, "other", b"o"));
+        let (old_sbom, other_sbom) = (artifact(&cache, &old), artifact(&cache, &other));
+        write(
+            &dir,
+            &cache,
+            &[old.clone(), old_sbom, other.clone(), other_sbom.clone()],
+        )
+        .unwrap();
+        let new = image(&cache, "base", b"v2");
+        let new_sbom = artifact(&cache, &new);
+        let layout = write(&dir, &cache, &[new.clone(), new_sbom.clone()]).unwrap();
+        let index = layout.index().unwrap();
+        let digests: Vec<&String> = index.manifests.iter().map(|m| &m.digest).collect();
+        assert_eq!(
+            digests,
+            [
+                &new.manifest.digest,
+                &other.manifest.digest,
+                &other_sbom.manifest.digest,
+                &new_sbom.manifest.digest
+            ]
+        );
     }
 
     #[test]

@@ -61,22 +61,28 @@ pub struct Inputs<'a> {
     pub created: String,
     /// `amd64`, `arm64`, …
     pub architecture: String,
-    /// The base as named in the image's labels, and its manifest digest.
-    pub base_name: String,
-    pub base_digest: String,
+    /// The base the image is built on; `None` for a base itself (`prisn base`), whose Debian
+    /// packages are its own.
+    pub base: Option<BaseOf>,
     pub debs: Vec<DebPackage>,
     /// Where the Debian packages' data came from (for the document's comment).
     pub debs_from: String,
-    pub section: &'a LockSection,
+    /// The prisn.lock section of the image's script (`None` for a base).
+    pub section: Option<&'a LockSection>,
+}
+
+/// The base of an image: its name (as the image's labels have it) and manifest digest.
+#[derive(Debug, Clone)]
+pub struct BaseOf {
+    pub name: String,
+    pub digest: String,
 }
 
 /// The SPDX JSON document for `inputs` (pretty-printed, newline-terminated).
 pub fn document(inputs: &Inputs) -> Vec<u8> {
     let hex = inputs.digest.trim_start_matches("sha256:");
-    let base_hex = inputs.base_digest.trim_start_matches("sha256:");
     let version = env!("CARGO_PKG_VERSION");
     let image_id = "SPDXRef-Image".to_string();
-    let base_id = "SPDXRef-Base".to_string();
     let mut packages = vec![
         Package::new(image_id.clone(), &inputs.name, &inputs.digest, "CONTAINER")
             .checksum("SHA256", hex)
@@ -85,18 +91,25 @@ pub fn document(inputs: &Inputs) -> Vec<u8> {
                 purl_encode(&inputs.name.to_ascii_lowercase()),
                 purl_encode(&inputs.architecture)
             )),
-        Package::new(
-            base_id.clone(),
-            &inputs.base_name,
-            &inputs.base_digest,
-            "CONTAINER",
-        )
-        .checksum("SHA256", base_hex),
     ];
-    let mut relationships = vec![
-        Relationship::new("SPDXRef-DOCUMENT", "DESCRIBES", &image_id),
-        Relationship::new(&image_id, "CONTAINS", &base_id),
-    ];
+    let mut relationships = vec![Relationship::new(
+        "SPDXRef-DOCUMENT",
+        "DESCRIBES",
+        &image_id,
+    )];
+    // The Debian packages are the base's, inside the image; a base's are its own.
+    let debs_in = match &inputs.base {
+        Some(base) => {
+            let base_id = "SPDXRef-Base".to_string();
+            packages.push(
+                Package::new(base_id.clone(), &base.name, &base.digest, "CONTAINER")
+                    .checksum("SHA256", base.digest.trim_start_matches("sha256:")),
+            );
+            relationships.push(Relationship::new(&image_id, "CONTAINS", &base_id));
+            base_id
+        }
+        None => image_id.clone(),
+    };
     let mut debs = inputs.debs.clone();
     debs.sort();
     for (n, d) in debs.iter().enumerate() {
@@ -110,14 +123,18 @@ pub fn document(inputs: &Inputs) -> Vec<u8> {
         if let Some(sha) = &d.sha256 {
             p = p.checksum("SHA256", sha);
         }
-        relationships.push(Relationship::new(&base_id, "CONTAINS", &p.spdx_id));
+        relationships.push(Relationship::new(&debs_in, "CONTAINS", &p.spdx_id));
         packages.push(p);
     }
-    let mut locked = inputs.section.packages.clone();
+    let mut locked = inputs
+        .section
+        .map(|s| s.packages.clone())
+        .unwrap_or_default();
     locked.sort();
+    let runtime = inputs.section.map(|s| s.runtime);
     for (n, lp) in locked.iter().enumerate() {
-        let p = match inputs.section.runtime {
-            Runtime::Node => npm_package(n, lp),
+        let p = match runtime {
+            Some(Runtime::Node) => npm_package(n, lp),
             _ => pypi_package(n, lp),
         };
         relationships.push(Relationship::new(&image_id, "CONTAINS", &p.spdx_id));
@@ -133,8 +150,13 @@ pub fn document(inputs: &Inputs) -> Vec<u8> {
             created: inputs.created.clone(),
             creators: vec![format!("Tool: prisn-{version}")],
             comment: Some(format!(
-                "The image's own created time. Debian packages from {}; Python/npm packages from prisn.lock.",
-                inputs.debs_from
+                "The image's own created time. Debian packages from {}{}",
+                inputs.debs_from,
+                if inputs.section.is_some() {
+                    "; Python/npm packages from prisn.lock."
+                } else {
+                    "."
+                }
             )),
         },
         document_describes: vec![image_id],
@@ -281,13 +303,55 @@ pub async fn for_build(
         digest: image.digest.clone(),
         created: created.to_string(),
         architecture: base.architecture().to_string(),
-        base_name: base.name.to_string(),
-        base_digest: base.digest.clone(),
+        base: Some(BaseOf {
+            name: base.name.to_string(),
+            digest: base.digest.clone(),
+        }),
         debs,
         debs_from,
-        section,
+        section: Some(section),
     });
     crate::image::referrers::artifact(cache, &doc, image, created)
+}
+
+/// The SBOM artifact of a base `prisn base` just built (its blobs in `built.store`), named
+/// `name`: the Debian packages its base.lock section pins, which are exactly what its dpkg
+/// status lists, each with the sha256 of its `.deb`.
+///
+/// # Errors
+/// The base's config missing from the store or not JSON.
+pub fn for_base(built: &crate::base::Built, name: &str) -> Result<StoredImage> {
+    let image = &built.image;
+    let config_digest = &image.blobs[0].digest;
+    let config: serde_json::Value = serde_json::from_slice(&built.store.read(config_digest)?)
+        .map_err(|e| Error::Malformed {
+            what: format!("config of base {name}"),
+            expected: "the image config is not JSON",
+            message: e.to_string(),
+        })?;
+    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let debs = built
+        .section
+        .packages
+        .iter()
+        .map(|p| DebPackage {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            sha256: Some(p.sha256.clone()),
+        })
+        .collect();
+    let doc = document(&Inputs {
+        name: name.to_string(),
+        digest: built.digest.clone(),
+        created: created.to_string(),
+        architecture: config["architecture"].as_str().unwrap_or("amd64").into(),
+        base: None,
+        debs: crate::deb::normalise(debs),
+        debs_from: "the base.lock section that made the base, with its sha256s".into(),
+        section: None,
+    });
+    crate::image::referrers::artifact(&built.store, &doc, &image.manifest, created)
 }
 
 /// The base's installed packages read from its layers (fetched if need be; the result
@@ -385,8 +449,10 @@ mod tests {
             digest: format!("sha256:{}", "a".repeat(64)),
             created: "1970-01-01T00:00:00Z".into(),
             architecture: "amd64".into(),
-            base_name: "127.0.0.1:5000/base/python3:test".into(),
-            base_digest: format!("sha256:{}", "b".repeat(64)),
+            base: Some(BaseOf {
+                name: "127.0.0.1:5000/base/python3:test".into(),
+                digest: format!("sha256:{}", "b".repeat(64)),
+            }),
             debs: vec![DebPackage {
                 name: "libc6".into(),
                 version: "2.36-9+deb12u13".into(),
@@ -394,7 +460,7 @@ mod tests {
                 sha256: Some("c".repeat(64)),
             }],
             debs_from: "base.lock".into(),
-            section,
+            section: Some(section),
         }
     }
 
