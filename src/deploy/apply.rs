@@ -143,10 +143,11 @@ pub struct Waited {
 
 /// Wait until the resource is Ready (apps), finished (jobs) or accepted (cron jobs),
 /// reporting each new phase as a note (the CLI prints it on stderr unless `--quiet`). Fails
-/// fast when the operator reports it Degraded.
+/// fast when the operator reports it Degraded, and when an app's newest pods crash-loop
+/// ([`super::crashloop`]).
 ///
 /// # Errors
-/// Degraded, Failed, or `timeout` passed.
+/// Degraded, CrashLoopBackOff, Failed, or `timeout` passed.
 pub async fn wait(
     client: &kube::Client,
     applied: &Applied,
@@ -155,7 +156,9 @@ pub async fn wait(
 ) -> anyhow::Result<Waited> {
     let start = Instant::now();
     let mut last = String::new();
+    let mut polls = 0u32;
     loop {
+        polls += 1;
         let (observed, conditions, phase, message) = match applied.kind {
             "PrisnApp" => {
                 snapshot::<PrisnApp>(client, applied, |s| {
@@ -240,6 +243,19 @@ pub async fn wait(
                     seconds: start.elapsed().as_secs_f64(),
                 });
             }
+        }
+        // Every second (two list calls): kubelet backs off 10 s after the first crash anyway.
+        if applied.kind == "PrisnApp"
+            && current
+            && polls % 4 == 0
+            && let Some(why) =
+                super::crashloop::check(client, &applied.namespace, &applied.name).await
+        {
+            bail!(
+                "{why}\nsee `prisn logs {}` and `prisn status {}`",
+                applied.name,
+                applied.name
+            );
         }
         if start.elapsed() > timeout {
             bail!(

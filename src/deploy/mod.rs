@@ -7,4 +7,5 @@
 
 pub mod apply;
 pub mod client;
+pub mod crashloop;
 pub mod objects;

@@ -691,6 +691,14 @@ fn node_rollback_serves_the_old_release_and_a_crashing_release_is_undone() {
         &["--timeout", "45s", "--rollback-on-failure"],
     ));
     assert!(err.contains("rolled back to revision 5"), "{err}");
+    // Failed when its pods crash-looped (not at the timeout), saying why, with their output.
+    assert!(
+        err.contains("is CrashLoopBackOff")
+            && err.contains("exited with code 3")
+            && err.contains("v4 cannot start"),
+        "{err}"
+    );
+    assert!(!err.contains("is not ready after"), "{err}");
     // Every pod that answers now is v3's: the crashing v4 is gone from the Service.
     e.wait_ready_pods(&format!("prisn.io/app={name}"), 1);
     let (status, body) = e.service_get(&name, "/").expect("the Service answers");
