@@ -247,7 +247,7 @@ pub async fn wait(
         // Every second (two list calls): kubelet backs off 10 s after the first crash anyway.
         if applied.kind == "PrisnApp"
             && current
-            && polls % 4 == 0
+            && polls.is_multiple_of(4)
             && let Some(why) =
                 super::crashloop::check(client, &applied.namespace, &applied.name).await
         {
