@@ -46,16 +46,10 @@ PYBIN=$(dirname "$(pyenv which python3 2>/dev/null || command -v python3)")
 export PATH=$PYBIN:$PATH
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-WORK=$(mktemp -d /tmp/prisn-bench-cold.XXXXXX)
-REG_PID=
-cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=bench/registry.sh
-source bench/registry.sh  # the scripts run from the repository root
+source bench/registry.sh
+bench_work cold
+
 start_registry "$WORK"
 skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3:python3" "docker://$REG/bench/python3:latest"
 BASE=$REG/bench/python3:latest

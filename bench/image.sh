@@ -48,20 +48,16 @@ PRISN_HOME=$CACHE/base-home "$PRISN" --quiet base python3 --lock "$BASES/python3
   --packages python3,python3-pip,base-files,ca-certificates,coreutils,dash,netbase,tzdata >/dev/null
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-WORK=$(mktemp -d /tmp/prisn-bench-image.XXXXXX)
-chmod 755 "$WORK"
-REG_PID=
-cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+# shellcheck source=bench/registry.sh
+source bench/registry.sh
+bench_cleanup() {
   buildah rm --all >/dev/null 2>&1 || true
   buildah rmi --all --force >/dev/null 2>&1 || true
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
+bench_work image
+chmod 755 "$WORK"
 
 # --- a registry on a free loopback port --------------------------------------------------
-# shellcheck source=bench/registry.sh
-source bench/registry.sh  # the scripts run from the repository root
 start_registry "$WORK"
 
 skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3-pip:python3" "docker://$REG/bench/python3-pip:latest"

@@ -30,17 +30,11 @@ for b in python3 python3-hello; do
 done
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-WORK=$(mktemp -d /tmp/prisn-bench-rebase.XXXXXX)
-REG_PID=
-cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/registry.sh
+source bench/registry.sh
+bench_work rebase
 
 # --- a registry on a free loopback port, with both bases ---------------------------------
-# shellcheck source=bench/registry.sh
-source bench/registry.sh  # the scripts run from the repository root
 start_registry "$WORK"
 skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3:python3" "docker://$REG/base/python3:old"
 skopeo copy --quiet --dest-tls-verify=false "oci:$BASES/python3-hello:python3" "docker://$REG/base/python3:patched"

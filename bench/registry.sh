@@ -1,6 +1,21 @@
-# Sourced by the bench scripts: `start_registry DIR` runs Debian's docker-registry on a free
-# loopback port with its storage and log in DIR, sets REG (host:port) and REG_PID, and returns
-# once /v2/ answers. The caller's cleanup kills REG_PID.
+# Sourced by the bench scripts (which run from the repository root).
+#
+# `bench_work NAME`: a fresh WORK directory (/tmp/prisn-bench-NAME.XXXXXX) and an EXIT trap
+# that kills the registry below, runs the caller's `bench_cleanup` if it defines one, and
+# removes WORK.
+bench_work() {
+  WORK=$(mktemp -d "/tmp/prisn-bench-$1.XXXXXX")
+  REG_PID=
+  trap _bench_exit EXIT
+}
+_bench_exit() {
+  if [ -n "${REG_PID:-}" ]; then kill "$REG_PID" 2>/dev/null || true; fi
+  if declare -F bench_cleanup >/dev/null; then bench_cleanup; fi
+  rm -rf "$WORK"
+}
+
+# `start_registry DIR` runs Debian's docker-registry on a free loopback port with its storage
+# and log in DIR, sets REG (host:port) and REG_PID, and returns once /v2/ answers.
 start_registry() {
   local dir=$1 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
