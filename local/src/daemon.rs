@@ -164,13 +164,7 @@ pub fn run(paths: Paths, config: Config) -> Result<()> {
     std::fs::write(paths.pid_file(), std::process::id().to_string())
         .map_err(Error::io("write", paths.pid_file()))?;
     let db = Db::open(&paths.state_db())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::System {
-            what: "start the async runtime",
-            source,
-        })?;
+    let runtime = crate::rt::current_thread()?;
     let result = runtime.block_on(serve(paths.clone(), config, db));
     let _ = std::fs::remove_file(paths.socket());
     let _ = std::fs::remove_file(paths.pid_file());

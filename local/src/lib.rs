@@ -41,6 +41,7 @@ mod probe;
 pub mod proc;
 pub mod quantity;
 mod release;
+mod rt;
 pub mod sandbox;
 mod server;
 pub mod shim;

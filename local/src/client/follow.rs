@@ -30,13 +30,7 @@ const MISSED_HEARTBEATS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) fn follow(c: &Client, name: &str, q: &LogQuery, out: &mut dyn Write) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::System {
-            what: "start the async runtime",
-            source,
-        })?;
+    let runtime = crate::rt::current_thread()?;
     let mut s = Session {
         c,
         http: async_client(&c.transport)?,
