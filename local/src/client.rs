@@ -45,14 +45,10 @@ impl Client {
     pub fn unix(socket: &Path) -> Result<Client> {
         // reqwest is built without a TLS provider of its own; prisn uses ring everywhere.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::blocking::Client::builder()
-            .unix_socket(socket)
-            .timeout(None::<Duration>)
-            .build()
-            .map_err(Error::Client)?;
+        let transport = Transport::Unix(socket.to_path_buf());
         Ok(Client {
-            http,
-            transport: Transport::Unix(socket.to_path_buf()),
+            http: transport.blocking()?,
+            transport,
             base: "http://prisn".into(),
             target: format!("the prisn daemon on {}", socket.display()),
             hint: "`prisn daemon status` checks it; its log is in $PRISN_HOME/logs/daemon.log"
@@ -71,18 +67,13 @@ impl Client {
         headers: reqwest::header::HeaderMap,
         tls: rustls::ClientConfig,
     ) -> Result<Client> {
-        let http = reqwest::blocking::Client::builder()
-            .tls_backend_preconfigured(tls.clone())
-            .default_headers(headers.clone())
-            .timeout(None::<Duration>)
-            .build()
-            .map_err(Error::Client)?;
+        let transport = Transport::Remote {
+            headers,
+            tls: Box::new(tls),
+        };
         Ok(Client {
-            http,
-            transport: Transport::Remote {
-                headers,
-                tls: Box::new(tls),
-            },
+            http: transport.blocking()?,
+            transport,
             base: base.trim_end_matches('/').to_string(),
             target: format!("the prisn server {base}"),
             hint: "is the server running at this address (`prisn context list`)? A changed server key is refused until the context pins the new one".into(),
@@ -303,6 +294,37 @@ enum Transport {
         headers: reqwest::header::HeaderMap,
         tls: Box<rustls::ClientConfig>,
     },
+}
+
+/// How long a log follower waits for a connection (a request has no timeout: answers and
+/// streams take what they take).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `builder` set up to reach `transport`: reqwest's blocking and async builders have these
+/// methods alike but share no trait, so both clients of a transport are made through this.
+macro_rules! reaching {
+    ($builder:expr, $transport:expr) => {
+        match $transport {
+            Transport::Unix(socket) => $builder.unix_socket(socket.clone()),
+            Transport::Remote { headers, tls } => $builder
+                .tls_backend_preconfigured((**tls).clone())
+                .default_headers(headers.clone()),
+        }
+    };
+}
+
+impl Transport {
+    /// The client of every request but `logs -f`.
+    fn blocking(&self) -> Result<reqwest::blocking::Client> {
+        let b = reqwest::blocking::Client::builder().timeout(None::<Duration>);
+        reaching!(b, self).build().map_err(Error::Client)
+    }
+
+    /// The client of `logs -f` (client::follow), which reconnects on its own.
+    fn streaming(&self) -> Result<reqwest::Client> {
+        let b = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+        reaching!(b, self).build().map_err(Error::Client)
+    }
 }
 
 /// `e: cause: cause` in one line.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 use futures::StreamExt as _;
 
-use super::{CALL_TIMEOUT, Client, Transport};
+use super::{CALL_TIMEOUT, Client};
 use crate::api::LogQuery;
 use crate::logstream::{self, END, NOTICE, Parser};
 use crate::{Error, Result};
@@ -26,14 +26,12 @@ use crate::{Error, Result};
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// Heartbeat intervals without a byte after which a connection counts as dead.
 const MISSED_HEARTBEATS: u32 = 3;
-/// How long opening a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) fn follow(c: &Client, name: &str, q: &LogQuery, out: &mut dyn Write) -> Result<()> {
     let runtime = crate::rt::current_thread()?;
     let mut s = Session {
         c,
-        http: async_client(&c.transport)?,
+        http: c.transport.streaming()?,
         url: c.logs_url(name, q),
         cursor: None,
         failing: None,
@@ -43,17 +41,6 @@ pub(super) fn follow(c: &Client, name: &str, q: &LogQuery, out: &mut dyn Write) 
 }
 
 /// An async client like `t`'s blocking one: a dead connection is dropped, not waited for.
-fn async_client(t: &Transport) -> Result<reqwest::Client> {
-    let b = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
-    let b = match t {
-        Transport::Unix(socket) => b.unix_socket(socket.clone()),
-        Transport::Remote { headers, tls } => b
-            .tls_backend_preconfigured((**tls).clone())
-            .default_headers(headers.clone()),
-    };
-    b.build().map_err(Error::Client)
-}
-
 struct Session<'a> {
     c: &'a Client,
     http: reqwest::Client,
