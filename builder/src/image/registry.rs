@@ -348,6 +348,7 @@ impl Registries {
     }
 
     /// Upload a blob from a file, reporting progress. Small blobs go up in one piece.
+    /// A registry that takes the blob without saying where it is now is fine: see [`landed`].
     pub async fn push_blob_file(
         &self,
         repo: &Reference,
@@ -365,8 +366,9 @@ impl Registries {
         let what = format!("upload blob {digest} to {}", repo.name());
         if size as usize <= CHUNK {
             let data = std::fs::read(path).map_err(Error::io("read", path))?;
-            self.retry(&host, &what, || {
-                host.client.push_blob(&oci, data.clone(), digest)
+            self.retry(&host, &what, || async {
+                let res = host.client.push_blob(&oci, data.clone(), digest).await;
+                landed(&host, &oci, digest, res).await
             })
             .await?;
             reporter.report(Event::UploadProgress {
@@ -387,7 +389,7 @@ impl Registries {
                 tokio::pin!(push);
                 let res = loop {
                     tokio::select! {
-                        res = &mut push => break res,
+                        res = &mut push => break landed(&host, &oci, digest, res).await,
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {
                             let now = sent.load(Ordering::Relaxed).max(sent_total.load(Ordering::Relaxed));
                             if now > reported {
@@ -429,7 +431,19 @@ impl Registries {
         media_type: &str,
     ) -> Result<String> {
         let host = self.host(&r.registry).await?;
-        let oci = r.to_oci();
+        // By digest, the digest is the reference's tag too. oci-client works around a 201
+        // without `Location` (AWS ECR, go-containerregistry's registry) by cutting the tag
+        // off the URL, and panics when the URL ends in a digest instead ("The manifest URL
+        // always ends with the image tag suffix"); the URL is the same either way.
+        let oci = match &r.digest {
+            Some(d) => oci_client::Reference::with_tag_and_digest(
+                r.registry.clone(),
+                r.repository.clone(),
+                d.clone(),
+                d.clone(),
+            ),
+            None => r.to_oci(),
+        };
         let content_type =
             reqwest::header::HeaderValue::from_str(media_type).map_err(|_| Error::MediaType {
                 media_type: media_type.to_string(),
@@ -512,6 +526,27 @@ impl Registries {
     pub async fn scheme(&self, registry: &str) -> Result<&'static str> {
         Ok(self.host(registry).await?.scheme)
     }
+}
+
+/// `res` of a blob upload, except that a "no Location header" failure becomes success when
+/// the blob is there. The distribution spec requires `Location` on the 201 that completes an
+/// upload and oci-client refuses a 201 without it, but go-containerregistry's registry
+/// (`pkg/registry`, v0.22; ko's and crane's test registry) sends none: the upload did land,
+/// and a HEAD says so. The same error from the upload's first POST (no session to upload
+/// to) leaves no blob, so it stays an error.
+async fn landed(
+    host: &Host,
+    oci: &oci_client::Reference,
+    digest: &str,
+    res: std::result::Result<String, OciDistributionError>,
+) -> std::result::Result<String, OciDistributionError> {
+    if let Err(OciDistributionError::RegistryNoLocationError) = &res
+        && let Ok(true) = host.client.blob_exists(oci, digest).await
+    {
+        tracing::debug!(%digest, "upload completed without a Location header; the blob is there");
+        return Ok(String::new());
+    }
+    res
 }
 
 /// Does `registry` answer a TLS handshake (any HTTP status counts)?
