@@ -457,19 +457,17 @@ impl Registries {
         Ok(format!("sha256:{}", crate::digest::sha256_hex(bytes)))
     }
 
-    /// The referrers of `r` (pinned by digest) of `artifact_type`: the registry's referrers
-    /// API, or the `sha256-<hex>` tag index where the registry has none (oci-client falls
-    /// back on a 404, as the distribution spec says). Nothing listed → empty.
-    pub async fn referrers(
-        &self,
-        r: &Reference,
-        artifact_type: &str,
-    ) -> Result<Vec<manifest::Descriptor>> {
+    /// The referrers of `r` (pinned by digest), all of them: the registry's referrers API,
+    /// or the `sha256-<hex>` tag index where the registry has none (oci-client falls back
+    /// on a 404, as the distribution spec says). Nothing listed → empty. Unfiltered, because
+    /// the `artifactType` a registry lists is its own summary (see
+    /// [`crate::image::referrers`]); no `?artifactType=` filter for the same reason.
+    pub async fn referrers(&self, r: &Reference) -> Result<Vec<manifest::Descriptor>> {
         let host = self.host(&r.registry).await?;
         let oci = r.to_oci();
         let index = self
             .retry(&host, &format!("list the referrers of {r}"), || {
-                host.client.pull_referrers(&oci, Some(artifact_type))
+                host.client.pull_referrers(&oci, None)
             })
             .await
             .map_err(|e| match e {
@@ -494,11 +492,7 @@ impl Registries {
                 expected: "not an OCI index",
                 message: e.to_string(),
             })?;
-        Ok(index
-            .manifests
-            .into_iter()
-            .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
-            .collect())
+        Ok(index.manifests)
     }
 
     /// Check credentials: authenticate for push on `registry` and make one request.
