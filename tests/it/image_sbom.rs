@@ -24,7 +24,7 @@ fn validator() -> PathBuf {
 }
 
 /// Run the validator on `doc`; Ok or its complaint.
-fn validate(doc: &[u8], dir: &Path) -> Result<(), String> {
+pub(crate) fn validate(doc: &[u8], dir: &Path) -> Result<(), String> {
     let file = dir.join("sbom.spdx.json");
     std::fs::write(&file, doc).unwrap();
     let out = Command::new(validator())
@@ -40,7 +40,7 @@ fn validate(doc: &[u8], dir: &Path) -> Result<(), String> {
     }
 }
 
-fn packages(doc: &Value) -> &Vec<Value> {
+pub(crate) fn packages(doc: &Value) -> &Vec<Value> {
     doc["packages"].as_array().expect("packages")
 }
 
@@ -50,7 +50,7 @@ fn purl(p: &Value) -> &str {
         .unwrap_or("")
 }
 
-fn sha256s(p: &Value) -> Vec<&str> {
+pub(crate) fn sha256s(p: &Value) -> Vec<&str> {
     p["checksums"]
         .as_array()
         .into_iter()
