@@ -2,7 +2,8 @@
 # The test command (README): installs what the tests need on a fresh Debian machine,
 # starts the services they talk to, runs every check and test, and stops the services
 # again, also on failure. Heavy things are cached outside the repo, keyed by version:
-#   ${XDG_CACHE_HOME:-~/.cache}/prisn/{cargo-target,testbed,base-images,base-home,spdx-tools-VERSION}
+#   ${XDG_CACHE_HOME:-~/.cache}/prisn/{cargo-target,testbed,base-images,base-home,spdx-tools-VERSION,
+#   referrers-registry}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,6 +54,13 @@ if ! "$SPDX_VENV/bin/pyspdxtools" --help >/dev/null 2>&1; then
   VIRTUAL_ENV=$SPDX_VENV uv pip install --quiet --exclude-newer 2026-11-01T00:00:00Z "spdx-tools==$SPDX_TOOLS_VERSION"
 fi
 export PRISN_SPDX_VALIDATOR=$SPDX_VENV/bin/pyspdxtools
+
+step "Referrers registry: go-containerregistry's registry with the OCI referrers API (built once, cached)"
+# Debian's docker-registry (distribution 2.8) has no referrers API, so the SBOM's other path
+# (the registry lists it by itself) is tested against this one (tests/it/image_referrers.rs).
+# Kept apart from the export: a failing build inside `export X=$(…)` would not stop the run.
+REFERRERS_REGISTRY=$(tests/referrers-registry/build.sh)
+export PRISN_REFERRERS_REGISTRY=$REFERRERS_REGISTRY
 
 step "Base images: prisn base python3, bash, node (cached)"
 # The image tests run on these (tests/support's base_layout): Debian bases that prisn itself

@@ -40,7 +40,7 @@ pub(crate) fn validate(doc: &[u8], dir: &Path) -> Result<(), String> {
     }
 }
 
-fn packages(doc: &Value) -> &Vec<Value> {
+pub(crate) fn packages(doc: &Value) -> &Vec<Value> {
     doc["packages"].as_array().expect("packages")
 }
 
@@ -50,7 +50,7 @@ fn purl(p: &Value) -> &str {
         .unwrap_or("")
 }
 
-fn sha256s(p: &Value) -> Vec<&str> {
+pub(crate) fn sha256s(p: &Value) -> Vec<&str> {
     p["checksums"]
         .as_array()
         .into_iter()

@@ -15,6 +15,7 @@ mod image_airgap;
 mod image_bytecode;
 mod image_common;
 mod image_errors;
+mod image_referrers;
 mod image_registry;
 mod image_sbom;
 

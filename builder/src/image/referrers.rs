@@ -9,11 +9,18 @@
 //!   reads, extends and writes back.
 //!
 //! Which of the two: after the push prisn lists the referrers (oci-client asks the API and
-//! falls back to the tag on a 404); only when the SBOM is not listed is the tag index
-//! written. That needs no header oci-client does not show (`OCI-Subject`), is idempotent,
+//! falls back to the tag on a 404); only when the SBOM's digest is not listed is the tag
+//! index written. That needs no header oci-client does not show (`OCI-Subject`), is idempotent,
 //! and at worst writes a tag a referrers-capable registry did not need. Two pushers of
 //! different artifacts for one image at the same instant can lose one entry of the tag
 //! index (the spec's own caveat); the artifact itself stays, and a second push re-lists it.
+//!
+//! What a listing says about an entry is the registry's summary, not the artifact: the
+//! distribution spec (1.1) lists an artifact under its manifest's `artifactType`, but
+//! go-containerregistry's registry (v0.22, tests/referrers-registry) lists the config's
+//! media type (the empty one, for an SBOM) and no annotations. So prisn asks for every
+//! referrer, decides "listed" by digest, fetches each entry that may be an SBOM
+//! ([`may_be_sbom`]) and judges it by its own manifest (`artifactType`, annotations).
 
 use serde_json::json;
 
@@ -70,6 +77,22 @@ pub fn artifact(
     })
 }
 
+/// The `artifactType` an artifact manifest declares, if any.
+fn artifact_type_of(manifest_bytes: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(manifest_bytes).ok()?;
+    v.get("artifactType")?.as_str().map(str::to_string)
+}
+
+/// Whether a listed referrer may be an SBOM: listed as one, or as what a registry that
+/// summarises artifacts by their config reports for ours (the empty config), or untyped.
+/// Anything else (a signature, an attestation) is not fetched.
+fn may_be_sbom(listed: &Descriptor) -> bool {
+    matches!(
+        listed.artifact_type.as_deref(),
+        None | Some(MEDIA_TYPE | EMPTY_MEDIA_TYPE)
+    )
+}
+
 /// The `subject` digest an artifact manifest names, if any.
 pub fn subject_of(manifest_bytes: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(manifest_bytes).ok()?;
@@ -94,9 +117,7 @@ pub async fn push(
         expected: "an artifact manifest with a subject",
         message: "no subject.digest".into(),
     })?;
-    let listed = regs
-        .referrers(&repo.with_digest(&subject), MEDIA_TYPE)
-        .await?;
+    let listed = regs.referrers(&repo.with_digest(&subject)).await?;
     if listed.iter().any(|d| d.digest == art.manifest.digest) {
         return Ok(());
     }
@@ -146,7 +167,10 @@ pub async fn fetch(
     let digest = image.digest.clone().unwrap_or_default();
     let repo = Reference::repo(&image.registry, &image.repository);
     let mut out = Vec::new();
-    for d in regs.referrers(image, MEDIA_TYPE).await? {
+    for d in regs.referrers(image).await? {
+        if !may_be_sbom(&d) {
+            continue;
+        }
         let (bytes, got) = regs.manifest(&repo.with_digest(&d.digest)).await?;
         if got != d.digest || sha256(&bytes) != d.digest {
             return Err(Error::DigestMismatch {
@@ -154,6 +178,9 @@ pub async fn fetch(
                 expected: d.digest.clone(),
                 actual: sha256(&bytes),
             });
+        }
+        if artifact_type_of(&bytes).as_deref() != Some(MEDIA_TYPE) {
+            continue;
         }
         if subject_of(&bytes).as_deref() != Some(digest.as_str()) {
             return Err(Error::Malformed {
@@ -173,7 +200,8 @@ pub async fn fetch(
         }
         let mut desc = Descriptor::new(OCI_MANIFEST, &d.digest, bytes.len() as u64);
         desc.artifact_type = Some(MEDIA_TYPE.into());
-        desc.annotations = d.annotations.clone();
+        // The manifest's own (`created`, for `newest`), not the listing's.
+        desc.annotations.clone_from(&m.annotations);
         out.push(StoredImage {
             manifest: desc,
             manifest_bytes: bytes,
@@ -274,5 +302,32 @@ mod tests {
         std::fs::remove_file(&blob).unwrap();
         std::fs::write(&blob, b"{}").unwrap();
         assert!(document(&a, &store).is_err());
+    }
+
+    /// What a registry lists decides what is fetched; the manifest decides what counts.
+    #[test]
+    fn a_listed_referrer_is_judged_by_its_own_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let subject = Descriptor::new(OCI_MANIFEST, &format!("sha256:{}", "b".repeat(64)), 9);
+        let a = artifact(&store, b"{}", &subject, "1970-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            artifact_type_of(&a.manifest_bytes).as_deref(),
+            Some(MEDIA_TYPE)
+        );
+        assert_eq!(artifact_type_of(b"{\"schemaVersion\":2}"), None);
+        let listed = |t: Option<&str>| {
+            let mut d = a.manifest.clone();
+            d.artifact_type = t.map(str::to_string);
+            may_be_sbom(&d)
+        };
+        // As the spec lists it, as go-containerregistry's registry does (the config's
+        // media type), and untyped: fetched. A signature: not.
+        assert!(listed(Some(MEDIA_TYPE)));
+        assert!(listed(Some(EMPTY_MEDIA_TYPE)));
+        assert!(listed(None));
+        assert!(!listed(Some(
+            "application/vnd.dev.cosign.artifact.sig.v1+json"
+        )));
     }
 }

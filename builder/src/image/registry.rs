@@ -348,6 +348,7 @@ impl Registries {
     }
 
     /// Upload a blob from a file, reporting progress. Small blobs go up in one piece.
+    /// A registry that takes the blob without saying where it is now is fine: see [`landed`].
     pub async fn push_blob_file(
         &self,
         repo: &Reference,
@@ -365,8 +366,9 @@ impl Registries {
         let what = format!("upload blob {digest} to {}", repo.name());
         if size as usize <= CHUNK {
             let data = std::fs::read(path).map_err(Error::io("read", path))?;
-            self.retry(&host, &what, || {
-                host.client.push_blob(&oci, data.clone(), digest)
+            self.retry(&host, &what, || async {
+                let res = host.client.push_blob(&oci, data.clone(), digest).await;
+                landed(&host, &oci, digest, res).await
             })
             .await?;
             reporter.report(Event::UploadProgress {
@@ -387,7 +389,7 @@ impl Registries {
                 tokio::pin!(push);
                 let res = loop {
                     tokio::select! {
-                        res = &mut push => break res,
+                        res = &mut push => break landed(&host, &oci, digest, res).await,
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {
                             let now = sent.load(Ordering::Relaxed).max(sent_total.load(Ordering::Relaxed));
                             if now > reported {
@@ -429,7 +431,19 @@ impl Registries {
         media_type: &str,
     ) -> Result<String> {
         let host = self.host(&r.registry).await?;
-        let oci = r.to_oci();
+        // By digest, the digest is the reference's tag too. oci-client works around a 201
+        // without `Location` (AWS ECR, go-containerregistry's registry) by cutting the tag
+        // off the URL, and panics when the URL ends in a digest instead ("The manifest URL
+        // always ends with the image tag suffix"); the URL is the same either way.
+        let oci = match &r.digest {
+            Some(d) => oci_client::Reference::with_tag_and_digest(
+                r.registry.clone(),
+                r.repository.clone(),
+                d.clone(),
+                d.clone(),
+            ),
+            None => r.to_oci(),
+        };
         let content_type =
             reqwest::header::HeaderValue::from_str(media_type).map_err(|_| Error::MediaType {
                 media_type: media_type.to_string(),
@@ -443,19 +457,17 @@ impl Registries {
         Ok(format!("sha256:{}", crate::digest::sha256_hex(bytes)))
     }
 
-    /// The referrers of `r` (pinned by digest) of `artifact_type`: the registry's referrers
-    /// API, or the `sha256-<hex>` tag index where the registry has none (oci-client falls
-    /// back on a 404, as the distribution spec says). Nothing listed → empty.
-    pub async fn referrers(
-        &self,
-        r: &Reference,
-        artifact_type: &str,
-    ) -> Result<Vec<manifest::Descriptor>> {
+    /// The referrers of `r` (pinned by digest), all of them: the registry's referrers API,
+    /// or the `sha256-<hex>` tag index where the registry has none (oci-client falls back
+    /// on a 404, as the distribution spec says). Nothing listed → empty. Unfiltered, because
+    /// the `artifactType` a registry lists is its own summary (see
+    /// [`crate::image::referrers`]); no `?artifactType=` filter for the same reason.
+    pub async fn referrers(&self, r: &Reference) -> Result<Vec<manifest::Descriptor>> {
         let host = self.host(&r.registry).await?;
         let oci = r.to_oci();
         let index = self
             .retry(&host, &format!("list the referrers of {r}"), || {
-                host.client.pull_referrers(&oci, Some(artifact_type))
+                host.client.pull_referrers(&oci, None)
             })
             .await
             .map_err(|e| match e {
@@ -480,11 +492,7 @@ impl Registries {
                 expected: "not an OCI index",
                 message: e.to_string(),
             })?;
-        Ok(index
-            .manifests
-            .into_iter()
-            .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
-            .collect())
+        Ok(index.manifests)
     }
 
     /// Check credentials: authenticate for push on `registry` and make one request.
@@ -512,6 +520,27 @@ impl Registries {
     pub async fn scheme(&self, registry: &str) -> Result<&'static str> {
         Ok(self.host(registry).await?.scheme)
     }
+}
+
+/// `res` of a blob upload, except that a "no Location header" failure becomes success when
+/// the blob is there. The distribution spec requires `Location` on the 201 that completes an
+/// upload and oci-client refuses a 201 without it, but go-containerregistry's registry
+/// (`pkg/registry`, v0.22; ko's and crane's test registry) sends none: the upload did land,
+/// and a HEAD says so. The same error from the upload's first POST (no session to upload
+/// to) leaves no blob, so it stays an error.
+async fn landed(
+    host: &Host,
+    oci: &oci_client::Reference,
+    digest: &str,
+    res: std::result::Result<String, OciDistributionError>,
+) -> std::result::Result<String, OciDistributionError> {
+    if let Err(OciDistributionError::RegistryNoLocationError) = &res
+        && let Ok(true) = host.client.blob_exists(oci, digest).await
+    {
+        tracing::debug!(%digest, "upload completed without a Location header; the blob is there");
+        return Ok(String::new());
+    }
+    res
 }
 
 /// Does `registry` answer a TLS handshake (any HTTP status counts)?

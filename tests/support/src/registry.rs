@@ -5,6 +5,10 @@
 //! Also: where the test base images live ([`base_layout`]) and how to push them
 //! ([`Registry::push_layout`], with skopeo, an independent client).
 //!
+//! [`Registry::start_referrers`] starts the other implementation the tests use instead:
+//! go-containerregistry's in-memory registry with the OCI referrers API, which
+//! distribution 2.8 lacks (tests/referrers-registry, built by tests/run.sh).
+//!
 //! Needs the Debian packages docker-registry, skopeo, openssl and apache2-utils (htpasswd).
 
 use std::io::{Read, Write};
@@ -25,7 +29,11 @@ pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
     tls: bool,
+    referrers: bool,
 }
+
+/// The environment variable naming the referrers registry's binary (tests/run.sh sets it).
+pub const REFERRERS_REGISTRY_ENV: &str = "PRISN_REFERRERS_REGISTRY";
 
 /// Files of the TLS variant.
 pub struct TlsFiles {
@@ -38,15 +46,23 @@ pub struct TlsFiles {
 impl Registry {
     /// Plain HTTP, anonymous.
     pub fn start() -> Result<Registry> {
-        Self::launch(false)
+        Self::launch(false, false)
     }
 
     /// HTTPS with a self-signed certificate for 127.0.0.1, basic auth [`USER`]/[`PASSWORD`].
     pub fn start_tls() -> Result<Registry> {
-        Self::launch(true)
+        Self::launch(true, false)
     }
 
-    fn launch(tls: bool) -> Result<Registry> {
+    /// Plain HTTP, anonymous, with the OCI referrers API (`GET /v2/<repo>/referrers/<digest>`):
+    /// go-containerregistry's `pkg/registry`, the binary `$PRISN_REFERRERS_REGISTRY`. It keeps
+    /// everything in memory: [`Registry::storage`] is empty and a restart loses the content.
+    /// A missing binary is an error naming how to build it.
+    pub fn start_referrers() -> Result<Registry> {
+        Self::launch(false, true)
+    }
+
+    fn launch(tls: bool, referrers: bool) -> Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("prisn-registry-")
             .tempdir()?;
@@ -59,6 +75,7 @@ impl Registry {
             port: 0,
             dir,
             tls,
+            referrers,
         };
         // A free port can be taken between our probe and the registry's bind: try again.
         let mut last_err = None;
@@ -76,6 +93,9 @@ impl Registry {
     }
 
     fn spawn(&mut self) -> Result<()> {
+        if self.referrers {
+            return self.spawn_referrers();
+        }
         let root = self.dir.path();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
@@ -107,6 +127,32 @@ impl Registry {
         self.wait_ready()
     }
 
+    fn spawn_referrers(&mut self) -> Result<()> {
+        let bin = std::env::var_os(REFERRERS_REGISTRY_ENV).with_context(|| {
+            format!(
+                "{REFERRERS_REGISTRY_ENV} is not set: run tests/run.sh, or \
+                 `export {REFERRERS_REGISTRY_ENV}=$(tests/referrers-registry/build.sh)`"
+            )
+        })?;
+        let log = std::fs::File::create(self.dir.path().join("registry.log"))?;
+        let child = Command::new(&bin)
+            .arg("-port")
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting the referrers registry {} (from {REFERRERS_REGISTRY_ENV}; \
+                     tests/referrers-registry/build.sh builds it)",
+                    Path::new(&bin).display()
+                )
+            })?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(15);
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse()?;
@@ -117,7 +163,7 @@ impl Registry {
                 let log = std::fs::read_to_string(self.dir.path().join("registry.log"))
                     .unwrap_or_default();
                 self.child = None;
-                bail!("docker-registry exited with {status}: {log}");
+                bail!("{} exited with {status}: {log}", self.program());
             }
             if self.tls {
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -127,9 +173,17 @@ impl Registry {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("docker-registry on {addr} did not answer within 15 s");
+                bail!("{} on {addr} did not answer within 15 s", self.program());
             }
             std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn program(&self) -> &'static str {
+        if self.referrers {
+            "the referrers registry"
+        } else {
+            "docker-registry"
         }
     }
 
@@ -285,6 +339,27 @@ pub fn base_layout(name: &str) -> Result<PathBuf> {
 
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A minimal HTTP/1.0 GET of `path` on the plain-HTTP registry at `host`: the status
+/// and the body (read to the end; HTTP/1.0 replies are neither chunked nor kept alive).
+/// The tests read the registry API with it directly, not through prisn's client.
+pub fn http_get(host: &str, path: &str) -> Result<(u16, Vec<u8>)> {
+    let addr: SocketAddr = host.parse()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    let end = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .with_context(|| format!("no end of the HTTP header in the reply to GET {path}"))?;
+    let status = std::str::from_utf8(&reply[..end])?
+        .get(9..12)
+        .context("short HTTP reply")?
+        .parse()?;
+    Ok((status, reply[end + 4..].to_vec()))
 }
 
 /// A minimal HTTP/1.0 GET; returns the status code.
