@@ -706,6 +706,45 @@ fn node_rollback_serves_the_old_release_and_a_crashing_release_is_undone() {
     ok(&e.prisn(&["delete", &name, "--yes"]));
 }
 
+/// An app whose container exits at once: `deploy --wait` says so as soon as kubelet backs
+/// off (not at the timeout), with the exit code and the output; `get` and `status` call it
+/// CrashLoopBackOff, as local mode does, with its restarts.
+#[test]
+fn node_a_crash_looping_app_fails_its_wait_and_get_and_status_say_so() {
+    let Some(e) = NodeEnv::start() else { return };
+    let name = unique_name("crash");
+    let script = "import sys\nprint('cannot start: no config', flush=True)\nsys.exit(3)\n";
+    let err =
+        fails(&e.deploy_python_app(&e.script("crash.py", script), &name, &["--timeout", "300s"]));
+    assert!(
+        err.contains("is CrashLoopBackOff")
+            && err.contains("exited with code 3")
+            && err.contains("cannot start: no config"),
+        "{err}"
+    );
+    assert!(!err.contains("is not ready after"), "{err}");
+    let status = ok(&e.prisn(&["status", &name, "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["phase"], "CrashLoopBackOff", "{v}");
+    assert!(v["restarts"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        v["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["phase"] == "CrashLoopBackOff"),
+        "{v}"
+    );
+    let table = ok(&e.prisn(&["get", "apps"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&name) && l.contains("CrashLoopBackOff")),
+        "{table}"
+    );
+    ok(&e.prisn(&["delete", &name, "--yes"]));
+}
+
 /// The exit code of a pod's first container, once it has ended.
 fn exit_code(pod: &Pod) -> Option<i32> {
     let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;

@@ -6,6 +6,7 @@ mod artifact;
 mod deploy;
 mod history;
 mod logs;
+mod pods;
 pub mod rebase;
 mod view;
 

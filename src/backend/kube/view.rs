@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use prisn_api::crd::{PrisnApp, PrisnCronJob, PrisnJob, Source};
-use prisn_api::labels::APP_KEY;
+use prisn_api::labels::{APP_KEY, KIND_KEY};
 use serde_json::json;
 
 use crate::backend::{Deleted, ExitInfo, Instance, Kind, RunInfo, Status, Workload};
@@ -58,14 +58,21 @@ pub async fn list(c: &Cluster, kind: Option<Kind>) -> anyhow::Result<Vec<Workloa
     let mut out = Vec::new();
     if kind.is_none_or(|k| k == Kind::App) {
         let api: Api<PrisnApp> = Api::namespaced(c.client.clone(), ns);
-        out.extend(
-            api.list(&lp)
-                .await
-                .explain("list", "prisnapps", ns)?
-                .items
-                .iter()
-                .map(|a| app_row(a, ns)),
-        );
+        let mut apps: Vec<Workload> = api
+            .list(&lp)
+            .await
+            .explain("list", "prisnapps", ns)?
+            .items
+            .iter()
+            .map(|a| app_row(a, ns))
+            .collect();
+        // The apps' pods, for their restarts and crash loops (one list for every app).
+        let pods: Api<Pod> = Api::namespaced(c.client.clone(), ns);
+        let selector = format!("{KIND_KEY}={}", Kind::App.as_str());
+        if let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await {
+            super::pods::annotate(&mut apps, &list.items);
+        }
+        out.extend(apps);
     }
     if kind.is_none_or(|k| k == Kind::Job) {
         let api: Api<PrisnJob> = Api::namespaced(c.client.clone(), ns);
@@ -242,6 +249,10 @@ pub async fn status(c: &Cluster, name: &str) -> anyhow::Result<Status> {
         .items;
     pod_list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
     let instances = pod_list.iter().map(instance).collect();
+    let mut workload = workload;
+    if matches!(found, Found::App(_)) {
+        super::pods::annotate(std::slice::from_mut(&mut workload), &pod_list);
+    }
     let mut details: Vec<(String, String)> = vec![
         ("namespace".into(), ns.clone()),
         ("resource".into(), format!("{kind_name}/{name}")),
@@ -305,9 +316,7 @@ fn instance(p: &Pod) -> Instance {
     let status = p.status.as_ref();
     Instance {
         name: p.name_any(),
-        phase: status
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_else(|| "Pending".into()),
+        phase: super::pods::state(p),
         ready: status
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
