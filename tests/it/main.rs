@@ -18,6 +18,9 @@ mod image_errors;
 mod image_registry;
 mod image_sbom;
 
+// prisn gc collects the image-build cache too, safely under concurrent builds
+mod cache_gc;
+
 // Debian bases from pinned packages: prisn base (issue 14)
 mod base;
 
