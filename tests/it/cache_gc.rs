@@ -105,11 +105,7 @@ fn layer_pointer(t: &TestContext) -> (PathBuf, PathBuf) {
 }
 
 fn build(t: &TestContext, image: &str, base: &str) -> String {
-    digest_of(
-        &ok(&build_image(t, "app.py", image, base, &[]))
-            .trim()
-            .to_string(),
-    )
+    digest_of(ok(&build_image(t, "app.py", image, base, &[])).trim())
 }
 
 /// What a build reuses is marked used (mtime, not atime), so a gc right after it keeps
@@ -143,6 +139,17 @@ fn gc_collects_the_image_cache_but_keeps_what_builds_use() {
             cache(&t).join("blobs/sha256").join(hex)
         })
         .collect();
+    for used in image_blobs.iter().chain([&pointer, &rootfs[0]]) {
+        let age = fs::metadata(used)
+            .and_then(|m| m.modified())
+            .map(|m| m.elapsed().unwrap_or_default())
+            .unwrap();
+        assert!(
+            age < MONTH / 2,
+            "{} was reused by the build but is not marked used",
+            used.display()
+        );
+    }
     let report = gc_json(&t, &["--keep", "7d"]);
     for blob in image_blobs.iter().chain([&pointer]) {
         assert!(
@@ -204,13 +211,15 @@ fn gc_never_follows_a_symlink_out_of_the_cache() {
     let victim_dir = outside.path().join("dir");
     fs::create_dir(&victim_dir).unwrap();
     fs::write(victim_dir.join("inner.txt"), "keep me too").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    fs::set_permissions(&victim_dir, fs::Permissions::from_mode(0o555)).unwrap();
 
     let rootfs = cache(&t).join("rootfs-v2").join("a".repeat(64));
     fs::create_dir_all(rootfs.join("etc/ro")).unwrap();
     fs::write(rootfs.join("etc/ro/file"), "x").unwrap();
     std::os::unix::fs::symlink(&victim, rootfs.join("etc/passwd")).unwrap();
     std::os::unix::fs::symlink(&victim_dir, rootfs.join("etc/dirlink")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(rootfs.join("etc/ro"), fs::Permissions::from_mode(0o555)).unwrap();
     fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o555)).unwrap();
     // Entries that are themselves links out.
@@ -223,14 +232,20 @@ fn gc_never_follows_a_symlink_out_of_the_cache() {
 
     let report = gc_json(&t, &["--keep", "0s"]);
     assert_eq!(reported(&report).len(), 3, "{report}");
-    assert!(!rootfs.exists(), "the read-only entry stayed: {report}");
-    assert!(fs::symlink_metadata(&link_blob).is_err());
-    assert!(fs::symlink_metadata(&link_rootfs).is_err());
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
     assert_eq!(
         fs::read_to_string(victim_dir.join("inner.txt")).unwrap(),
         "keep me too"
     );
+    assert_eq!(
+        mode(&victim_dir),
+        0o555,
+        "gc changed the mode of a directory outside"
+    );
+    fs::set_permissions(&victim_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!rootfs.exists(), "the read-only entry stayed: {report}");
+    assert!(fs::symlink_metadata(&link_blob).is_err());
+    assert!(fs::symlink_metadata(&link_rootfs).is_err());
 }
 
 /// A build holds a shared lock on `cache/.lock` while it uses the cache: gc leaves the
@@ -264,4 +279,107 @@ fn gc_leaves_the_cache_alone_while_a_build_holds_it() {
         !old.exists(),
         "not collected once the build was done: {report}"
     );
+}
+
+/// A flock(2) lock of `pid` on the file with inode `ino`, from /proc/locks: `Some(true)` when
+/// it holds one, `Some(false)` when it waits for one, `None` when neither.
+fn flock_of(pid: u32, ino: u64) -> Option<bool> {
+    let locks = fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let waiting = f.get(1) == Some(&"->");
+        let f = if waiting { &f[1..] } else { &f[..] };
+        let ours = f.get(1) == Some(&"FLOCK")
+            && f.get(4) == Some(&pid.to_string().as_str())
+            && f.get(5).is_some_and(|d| d.ends_with(&format!(":{ino}")));
+        ours.then_some(!waiting)
+    })
+}
+
+/// Poll until `pid` holds (`true`) or waits for (`false`) a flock on `lock`; fails when the
+/// child exits first.
+fn wait_for_flock(child: &mut std::process::Child, lock: &Path, held: bool) {
+    use std::os::unix::fs::MetadataExt;
+    let ino = fs::metadata(lock).unwrap().ino();
+    loop {
+        if flock_of(child.id(), ino) == Some(held) {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the build ended ({status}) before it was seen with the cache lock (held: {held})"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A build during a gc waits for it; a gc during a build leaves the cache alone. Both builds
+/// succeed with the image of a build alone. The build is caught holding its lease (in
+/// /proc/locks) and stopped there, so the gc surely runs under it.
+#[test]
+fn gc_and_a_concurrent_build_never_break_each_other() {
+    let (reg, base) = registry_with_base("python3");
+    let t = TestContext::new();
+    t.write("app.py", SCRIPT);
+    let image = format!("{}/gc/app:v1", reg.host());
+    let first = build(&t, &image, &base);
+    let lock_path = cache(&t).join(".lock");
+    let args = ["build", "app.py", "--image", &image, "--base", &base];
+
+    // gc holds the cache (as the test does here): the build waits, then succeeds.
+    let lock = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    lock.lock().unwrap();
+    let mut child = t
+        .prisn()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_flock(&mut child, &lock_path, false);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the build went on during a gc"
+    );
+    lock.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(digest_of(ok(&out).trim()), first);
+
+    // A build holds the cache (stopped while it does): gc skips it, the build succeeds.
+    let before = entries(&t);
+    let mut child = t
+        .prisn()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_flock(&mut child, &lock_path, true);
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let report = gc_json(&t, &["--keep", "0s"]);
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(report["cache"]["skipped"].is_string(), "{report}");
+    assert!(
+        before.iter().all(|e| e.exists()),
+        "gc deleted under a running build: {report}"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(digest_of(ok(&out).trim()), first);
 }
