@@ -316,3 +316,49 @@ fn owner_rwx(dir: &Path, meta: &fs::Metadata) {
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::blobs::BlobStore;
+
+    fn age(path: &Path, days: u64) {
+        let f = fs::File::open(path).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(days * 24 * 3600))
+            .unwrap();
+    }
+
+    /// A kept `prisn base` pointer keeps its manifest, and the manifest the layer it names
+    /// (transitively); an old blob nothing kept names goes.
+    #[test]
+    fn a_kept_pointer_keeps_its_manifest_and_what_the_manifest_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let blobs = BlobStore::new(home.cache().join(BLOBS));
+        let layer = blobs.put(b"layer bytes").unwrap();
+        let manifest = blobs
+            .put(format!(r#"{{"layers":[{{"digest":"{layer}"}}]}}"#).as_bytes())
+            .unwrap();
+        let orphan = blobs.put(b"nobody names me").unwrap();
+        let pointer = home.cache().join(BASES).join("key");
+        fs::create_dir_all(pointer.parent().unwrap()).unwrap();
+        fs::write(&pointer, &manifest).unwrap();
+        for d in [&layer, &manifest, &orphan] {
+            age(&blobs.path(d), 30);
+        }
+
+        let dry = gc(&home, Duration::from_secs(7 * 24 * 3600), true).unwrap();
+        let listed: Vec<&Path> = dry.entries.iter().map(|e| e.path.as_path()).collect();
+        assert_eq!(listed, [blobs.path(&orphan)]);
+        assert!(blobs.path(&orphan).is_file(), "a dry run deleted");
+        gc(&home, Duration::from_secs(7 * 24 * 3600), false).unwrap();
+        assert!(!blobs.path(&orphan).exists());
+        assert!(blobs.has(&layer) && blobs.has(&manifest) && pointer.is_file());
+
+        // Once the pointer is old too, all of it goes.
+        age(&pointer, 30);
+        let all = gc(&home, Duration::from_secs(7 * 24 * 3600), false).unwrap();
+        assert_eq!(all.entries.len(), 3, "{all:?}");
+        assert!(!blobs.has(&layer) && !blobs.has(&manifest) && !pointer.exists());
+    }
+}
