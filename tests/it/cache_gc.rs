@@ -230,6 +230,22 @@ fn gc_never_follows_a_symlink_out_of_the_cache() {
     let link_rootfs = cache(&t).join("rootfs-v2").join("c".repeat(64));
     std::os::unix::fs::symlink(&victim_dir, &link_rootfs).unwrap();
 
+    // The text report: one line per entry, then what it frees.
+    let out = t.run(&["gc", "--keep", "0s", "--dry-run"]);
+    let lines = ok(&out);
+    assert_eq!(
+        lines
+            .lines()
+            .filter(|l| l.starts_with("would delete "))
+            .count(),
+        3,
+        "{lines}"
+    );
+    assert!(
+        stderr(&out).contains("would delete 3 entries from the image cache"),
+        "{}",
+        stderr(&out)
+    );
     let report = gc_json(&t, &["--keep", "0s"]);
     assert_eq!(reported(&report).len(), 3, "{report}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
