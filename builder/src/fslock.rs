@@ -57,6 +57,22 @@ impl FileLock {
         })
     }
 
+    /// Take a shared lock only if no exclusive holder has it.
+    ///
+    /// # Errors
+    /// When the lock file cannot be created.
+    pub fn try_shared(path: &Path) -> Result<Option<FileLock>> {
+        let file = open(path)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(FileLock {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path)(e)),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

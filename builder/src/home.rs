@@ -6,7 +6,7 @@
 //!   store/.locks/            one lock file per hash while it is built
 //!   store/.used/<entry>      mtime = last use (gc keeps recent ones)
 //!   gcroots/<entry>          pins: entries gc must keep
-//!   cache/                   interpreter probes, layers, blobs
+//!   cache/                   interpreter probes, layers, blobs (see cache; gc'd by mtime)
 //!   config.toml              contexts (the CLI's)
 //! ```
 

@@ -14,6 +14,7 @@
 pub mod analyze;
 pub mod atomic;
 pub mod base;
+pub mod cache;
 pub mod deb;
 pub mod digest;
 pub mod env;

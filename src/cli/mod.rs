@@ -215,9 +215,12 @@ pub enum Command {
     #[command(subcommand)]
     Context(ContextCmd),
 
-    /// Delete store entries that were not used recently and are not pinned.
+    /// Delete store entries that were not used recently and are not pinned, and image-build
+    /// cache entries (layers, unpacked bases, downloads) that were not used recently.
+    ///
+    /// While a build is using the image cache, gc leaves the cache alone and says so.
     #[command(
-        after_help = "Examples:\n  prisn gc                 # keep what was used in the last 14 days\n  prisn gc --keep 0s       # delete every unpinned entry\n  prisn gc --dry-run"
+        after_help = "Examples:\n  prisn gc                 # keep what was used in the last 14 days\n  prisn gc --keep 0s       # delete every unpinned entry and the whole image cache\n  prisn gc --dry-run"
     )]
     Gc(GcArgs),
 
@@ -308,7 +311,7 @@ pub enum StoreCmd {
 
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    /// Keep entries used within this long (e.g. 14d, 12h, 0s).
+    /// Keep store and cache entries used within this long (e.g. 14d, 12h, 0s).
     #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
     pub keep: std::time::Duration,
     /// Print what would be deleted, delete nothing.

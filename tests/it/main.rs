@@ -19,6 +19,9 @@ mod image_referrers;
 mod image_registry;
 mod image_sbom;
 
+// prisn gc collects the image-build cache too, safely under concurrent builds
+mod cache_gc;
+
 // Debian bases from pinned packages: prisn base (issue 14)
 mod base;
 

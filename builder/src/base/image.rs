@@ -117,8 +117,9 @@ pub fn cached(store: &BlobStore, pointer: &std::path::Path, name: &str) -> Optio
     let bytes = store.read(digest).ok()?;
     let desc = named(OCI_MANIFEST, digest, bytes.len() as u64, name);
     let img = StoredImage::load(store, &desc).ok()?;
-    img.blobs
-        .iter()
-        .all(|b| store.has(&b.digest))
-        .then_some(img)
+    let whole = img.blobs.iter().all(|b| store.has(&b.digest));
+    if whole {
+        crate::cache::touch(pointer);
+    }
+    whole.then_some(img)
 }

@@ -75,7 +75,7 @@ pub struct Built {
 }
 
 fn cache_dir(home: &Home) -> PathBuf {
-    home.cache().join("debian-v1")
+    home.cache().join(crate::cache::DEBS)
 }
 
 /// Build the base `preset` from `request` (its lock section written or reused per `opts`).
@@ -90,11 +90,12 @@ pub async fn build(
     reporter: &dyn Reporter,
 ) -> Result<Built> {
     let http = fetch::Http::new(opts.retries)?;
-    let debs = BlobStore::new(cache_dir(&opts.home));
+    // Both blob stores hold a lease on the cache (see crate::cache) for the whole build.
+    let blobs = crate::image::build::blob_cache(&opts.home);
+    let debs = BlobStore::in_cache(cache_dir(&opts.home), crate::cache::lease(&opts.home));
     let (section, lock_written) =
         ensure_lock(preset, request, opts, &http, &debs, reporter).await?;
 
-    let blobs = BlobStore::new(opts.home.cache().join("blobs"));
     let epoch = crate::image::layer::source_date_epoch();
     let key = crate::digest::sha256_hex(
         format!(
@@ -105,7 +106,7 @@ pub async fn build(
         )
         .as_bytes(),
     );
-    let pointer = opts.home.cache().join("bases-v1").join(&key);
+    let pointer = opts.home.cache().join(crate::cache::BASES).join(&key);
     if let Some(image) = image::cached(&blobs, &pointer, preset.name) {
         return Ok(Built {
             digest: image.manifest.digest.clone(),

@@ -324,7 +324,11 @@ pub async fn info(
         return Ok(info);
     }
     fetch_layers(regs, base, cache, reporter).await?;
-    let (base, cache, dir) = (base.clone(), cache.clone(), home.cache().join("base-v2"));
+    let (base, cache, dir) = (
+        base.clone(),
+        cache.clone(),
+        home.cache().join(crate::cache::BASE_INFO),
+    );
     super::blocking::run("inspecting the base", move || inspect(&base, &cache, &dir)).await
 }
 
@@ -349,6 +353,7 @@ pub fn inspect(base: &Base, cache: &BlobStore, info_dir: &Path) -> Result<BaseIn
     if let Ok(text) = std::fs::read_to_string(&info_file)
         && let Ok(info) = serde_json::from_str(&text)
     {
+        crate::cache::touch(&info_file);
         return Ok(info);
     }
     let layers = base

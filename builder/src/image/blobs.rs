@@ -14,6 +14,14 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Set for a store in `$PRISN_HOME/cache`: gc leaves the cache alone while it lives,
+    /// and hits are recorded as uses.
+    cache: Option<CacheUse>,
+}
+
+#[derive(Debug, Clone)]
+struct CacheUse {
+    _lease: Option<crate::cache::Lease>,
 }
 
 /// Split `sha256:<hex>` and check it is a well-formed sha256 digest.
@@ -33,7 +41,19 @@ pub fn parse_digest(digest: &str) -> Result<&str> {
 
 impl BlobStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            cache: None,
+        }
+    }
+
+    /// A store inside `$PRISN_HOME/cache`, holding `lease` (see [`crate::cache`]): every hit
+    /// ([`Self::has`], [`Self::read`]) marks the blob used, for gc.
+    pub fn in_cache(root: impl Into<PathBuf>, lease: Option<crate::cache::Lease>) -> Self {
+        Self {
+            root: root.into(),
+            cache: Some(CacheUse { _lease: lease }),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -47,7 +67,11 @@ impl BlobStore {
     }
 
     pub fn has(&self, digest: &str) -> bool {
-        parse_digest(digest).is_ok() && self.path(digest).is_file()
+        let found = parse_digest(digest).is_ok() && self.path(digest).is_file();
+        if found && self.cache.is_some() {
+            crate::cache::touch(&self.path(digest));
+        }
+        found
     }
 
     /// A temp file in the store's directory, so the final rename stays on one filesystem.
@@ -107,7 +131,11 @@ impl BlobStore {
     pub fn read(&self, digest: &str) -> Result<Vec<u8>> {
         parse_digest(digest)?;
         let path = self.path(digest);
-        std::fs::read(&path).map_err(Error::io("read", &path))
+        let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
+        if self.cache.is_some() {
+            crate::cache::touch(&path);
+        }
+        Ok(bytes)
     }
 
     /// Copy a blob into another store, hard-linking when possible (same filesystem).

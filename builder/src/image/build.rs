@@ -219,9 +219,14 @@ pub fn registries(opts: &ImageOptions, base_registry: &str) -> Registries {
     Registries::new(reg_opts)
 }
 
-/// The blob cache and the other image caches under `$PRISN_HOME/cache`.
+/// The blob cache, `$PRISN_HOME/cache/blobs`. It holds a lease on the whole cache while it
+/// (or a clone) lives, so `prisn gc` leaves the cache alone meanwhile; it waits while a gc
+/// runs (see [`crate::cache`]).
 pub fn blob_cache(home: &Home) -> BlobStore {
-    BlobStore::new(home.cache().join("blobs"))
+    BlobStore::in_cache(
+        home.cache().join(crate::cache::BLOBS),
+        crate::cache::lease(home),
+    )
 }
 
 /// Build `script`'s image from `section` and push it and/or write it out.

@@ -33,10 +33,6 @@ use super::base::{self, Base};
 use super::blobs::BlobStore;
 use crate::error::{Error, Result};
 
-/// Format version of the unpacked bases; bump when what is unpacked changes. v2: without
-/// [`LEFT_OUT`].
-const ROOTFS_DIR: &str = "rootfs-v2";
-
 /// What the compiler never reads and so is not unpacked: architecture-independent data (docs,
 /// man pages, locales, zoneinfo: half of a Debian base's files, a third of the unpacking time).
 const LEFT_OUT: &str = "usr/share/";
@@ -139,9 +135,10 @@ impl BaseCompiler {
 /// # Errors
 /// A layer missing from the blob cache or unreadable; a path that cannot be written.
 pub fn rootfs(base: &Base, blobs: &BlobStore, cache_dir: &Path) -> Result<PathBuf> {
-    let dir = cache_dir.join(ROOTFS_DIR);
+    let dir = cache_dir.join(crate::cache::ROOTFS);
     let done = dir.join(base.digest.trim_start_matches("sha256:"));
     if done.is_dir() {
+        crate::cache::touch(&done);
         return Ok(done);
     }
     std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;

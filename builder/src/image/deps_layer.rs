@@ -89,11 +89,14 @@ pub fn build(
         return Ok(None);
     }
     let key = cache_key(input)?;
-    let entry = cache_dir.join("layers-v1").join(format!("{key}.json"));
+    let entry = cache_dir
+        .join(crate::cache::LAYERS)
+        .join(format!("{key}.json"));
     if let Ok(text) = std::fs::read_to_string(&entry)
         && let Ok(layer) = serde_json::from_str::<Layer>(&text)
         && blobs.has(&layer.digest)
     {
+        crate::cache::touch(&entry);
         return Ok(Some(layer));
     }
     let work = tempfile::Builder::new()

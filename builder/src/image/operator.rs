@@ -124,12 +124,13 @@ fn binary_layer(
     let key = crate::digest::sha256_hex(
         format!("{FORMAT}\n{}\n{sha}\n{epoch}", super::gzip::FORMAT).as_bytes(),
     );
-    let pointer = cache.join("operator-layers-v1").join(key);
+    let pointer = cache.join(crate::cache::OPERATOR_LAYERS).join(key);
     if let Some(layer) = std::fs::read(&pointer)
         .ok()
         .and_then(|b| serde_json::from_slice::<Layer>(&b).ok())
         .filter(|l| store.has(&l.digest))
     {
+        crate::cache::touch(&pointer);
         return Ok(layer);
     }
     let meta = std::fs::metadata(binary).map_err(Error::io("read", binary))?;

@@ -23,6 +23,7 @@ pub fn packages(base: &Base, cache: &BlobStore, dir: &Path) -> Result<Vec<DebPac
     if let Ok(text) = std::fs::read(&file)
         && let Ok(p) = serde_json::from_slice(&text)
     {
+        crate::cache::touch(&file);
         return Ok(p);
     }
     // path → contents, later layers replacing (and whiteouts removing) earlier ones.

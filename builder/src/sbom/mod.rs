@@ -226,7 +226,7 @@ pub async fn prepare(script: &Script, section: &LockSection, opts: &ImageOptions
             return Ok(());
         }
         crate::image::base::fetch_layers(&regs, &base, &cache, &quiet).await?;
-        let dir = opts.home.cache().join("sbom-debs-v1");
+        let dir = opts.home.cache().join(crate::cache::SBOM_DEBS);
         crate::image::blocking::run("reading the base's dpkg status", move || {
             dpkg::packages(&base, &cache, &dir)
         })
@@ -368,7 +368,7 @@ async fn installed_debs(
     let (base, cache, dir) = (
         base.clone(),
         cache.clone(),
-        home.cache().join("sbom-debs-v1"),
+        home.cache().join(crate::cache::SBOM_DEBS),
     );
     crate::image::blocking::run("reading the base's dpkg status", move || {
         dpkg::packages(&base, &cache, &dir)
