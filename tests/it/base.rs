@@ -209,16 +209,7 @@ fn python3_base_runs_as_nonroot_and_one_lock_gives_one_digest_anywhere() {
     crate::image_sbom::validate(doc.as_bytes(), a.work.path())
         .unwrap_or_else(|e| panic!("pyspdxtools: {e}"));
     let doc: Value = serde_json::from_str(&doc).unwrap();
-    let listed: Vec<&Value> = doc["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| {
-            p["externalRefs"][0]["referenceLocator"]
-                .as_str()
-                .is_some_and(|l| l.starts_with("pkg:deb/"))
-        })
-        .collect();
+    let listed = crate::image_sbom::debs(&doc);
     assert_eq!(listed.len(), pins.len(), "every pinned package, no other");
     let pin = pins
         .iter()

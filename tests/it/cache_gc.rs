@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use prisn_testsupport::registry::Registry;
 use serde_json::Value;
 
 use crate::common::*;
@@ -108,17 +109,24 @@ fn build(t: &TestContext, image: &str, base: &str) -> String {
     digest_of(ok(&build_image(t, "app.py", image, base, &[])).trim())
 }
 
+/// A registry with the python3 base, a test home, and the first build of [`SCRIPT`] in it:
+/// (registry, context, image reference, base reference, image digest).
+fn first_build() -> (Registry, TestContext, String, String, String) {
+    let (reg, base) = registry_with_base("python3");
+    let t = TestContext::new();
+    t.write("app.py", SCRIPT);
+    let image = format!("{}/gc/app:v1", reg.host());
+    let first = build(&t, &image, &base);
+    (reg, t, image, base, first)
+}
+
 /// What a build reuses is marked used (mtime, not atime), so a gc right after it keeps
 /// everything the image is made of; a kept pointer keeps its blob though the blob is old;
 /// the dry run lists exactly what the real run deletes, with the same bytes; and the builds
 /// after gc (some of the cache gone, then all of it) give the same image.
 #[test]
 fn gc_collects_the_image_cache_but_keeps_what_builds_use() {
-    let (reg, base) = registry_with_base("python3");
-    let t = TestContext::new();
-    t.write("app.py", SCRIPT);
-    let image = format!("{}/gc/app:v1", reg.host());
-    let first = build(&t, &image, &base);
+    let (reg, t, image, base, first) = first_build();
     let (pointer, layer_blob) = layer_pointer(&t);
     assert!(layer_blob.is_file(), "{}", layer_blob.display());
     let rootfs: Vec<PathBuf> = fs::read_dir(cache(&t).join("rootfs-v2"))
@@ -330,16 +338,30 @@ fn wait_for_flock(child: &mut std::process::Child, lock: &Path, held: bool) {
     }
 }
 
+/// `prisn ARGS` started, once /proc/locks shows it waiting for (`holding: false`) or holding
+/// (`true`) the cache lock at `lock_path`.
+fn spawn_at_lock(
+    t: &TestContext,
+    args: &[&str],
+    lock_path: &Path,
+    holding: bool,
+) -> std::process::Child {
+    let mut child = t
+        .prisn()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_flock(&mut child, lock_path, holding);
+    child
+}
+
 /// A build during a gc waits for it; a gc during a build leaves the cache alone. Both builds
 /// succeed with the image of a build alone. The build is caught holding its lease (in
 /// /proc/locks) and stopped there, so the gc surely runs under it.
 #[test]
 fn gc_and_a_concurrent_build_never_break_each_other() {
-    let (reg, base) = registry_with_base("python3");
-    let t = TestContext::new();
-    t.write("app.py", SCRIPT);
-    let image = format!("{}/gc/app:v1", reg.host());
-    let first = build(&t, &image, &base);
+    let (_reg, t, image, base, first) = first_build();
     let lock_path = cache(&t).join(".lock");
     let args = ["build", "app.py", "--image", &image, "--base", &base];
 
@@ -351,13 +373,7 @@ fn gc_and_a_concurrent_build_never_break_each_other() {
         .open(&lock_path)
         .unwrap();
     lock.lock().unwrap();
-    let mut child = t
-        .prisn()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_flock(&mut child, &lock_path, false);
+    let mut child = spawn_at_lock(&t, &args, &lock_path, false);
     assert!(
         child.try_wait().unwrap().is_none(),
         "the build went on during a gc"
@@ -368,13 +384,7 @@ fn gc_and_a_concurrent_build_never_break_each_other() {
 
     // A build holds the cache (stopped while it does): gc skips it, the build succeeds.
     let before = entries(&t);
-    let mut child = t
-        .prisn()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_flock(&mut child, &lock_path, true);
+    let child = spawn_at_lock(&t, &args, &lock_path, true);
     let pid = child.id().to_string();
     assert!(
         std::process::Command::new("kill")

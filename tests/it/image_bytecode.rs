@@ -352,15 +352,8 @@ fn a_base_without_the_info_label_is_scanned_and_gives_the_same_layer() {
     let sbom = |i: usize| -> (String, Vec<(String, String)>) {
         let doc = ok(&t.run(&["sbom", &format!("{host}/facts:{i}")]));
         let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
-        let mut debs: Vec<(String, String)> = v["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| {
-                p["externalRefs"][0]["referenceLocator"]
-                    .as_str()
-                    .is_some_and(|l| l.starts_with("pkg:deb/"))
-            })
+        let mut debs: Vec<(String, String)> = crate::image_sbom::debs(&v)
+            .into_iter()
             .map(|p| {
                 let field = |k: &str| p[k].as_str().unwrap().to_string();
                 (field("name"), field("versionInfo"))

@@ -50,6 +50,14 @@ fn purl(p: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// The document's Debian packages (purl `pkg:deb/…`).
+pub(crate) fn debs(doc: &Value) -> Vec<&Value> {
+    packages(doc)
+        .iter()
+        .filter(|p| purl(p).starts_with("pkg:deb/"))
+        .collect()
+}
+
 pub(crate) fn sha256s(p: &Value) -> Vec<&str> {
     p["checksums"]
         .as_array()

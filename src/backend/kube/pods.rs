@@ -118,23 +118,9 @@ mod tests {
     }
 
     fn app(name: &str, desired: u32, ready: u32) -> Workload {
-        Workload {
-            name: name.into(),
-            kind: Kind::App,
-            source: "-".into(),
-            desired,
-            ready,
-            phase: "Progressing".into(),
-            restarts: 0,
-            created: None,
-            port: None,
-            schedule: None,
-            last_run: None,
-            next_run: None,
-            message: None,
-            last_exit: None,
-            extra: Default::default(),
-        }
+        let mut w = super::super::view::row(name.into(), Kind::App, &Default::default(), None, "t");
+        (w.desired, w.ready, w.phase) = (desired, ready, "Progressing".into());
+        w
     }
 
     #[test]

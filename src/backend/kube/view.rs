@@ -120,7 +120,13 @@ fn time(t: &Option<Time>) -> Option<String> {
     t.as_ref().map(|t| t.0.to_string())
 }
 
-fn row(name: String, kind: Kind, source: &Source, created: Option<String>, ns: &str) -> Workload {
+pub(super) fn row(
+    name: String,
+    kind: Kind,
+    source: &Source,
+    created: Option<String>,
+    ns: &str,
+) -> Workload {
     Workload {
         name,
         kind,
