@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use prisn::image::{qualify, runtime};
 use prisn_builder::image::layout::{self, StoredImage};
 use prisn_builder::image::operator::{self as image_op, Inputs};
-use prisn_builder::image::{BlobStore, Registries, publish};
+use prisn_builder::image::{BlobStore, Registries, publish, referrers};
 
 use super::{home, settings};
 use crate::cli::{
@@ -56,6 +56,31 @@ fn build(source: &OperatorImageSource) -> anyhow::Result<(StoredImage, BlobStore
     Ok((img, store))
 }
 
+/// The operator image's SBOM (its base's Debian packages and the binary), its blobs in
+/// `store`: every image prisn makes has one, the operator's too.
+fn sbom(img: &StoredImage, store: &BlobStore) -> anyhow::Result<StoredImage> {
+    let cache = home()?.cache();
+    let config: serde_json::Value = serde_json::from_slice(&store.read(&img.blobs[0].digest)?)?;
+    let label = |key: &str| {
+        config["config"]["Labels"][key]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("the operator image's config has no {key} label"))
+    };
+    let binary = prisn_builder::sbom::Binary {
+        name: "prisn-operator".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        sha256: label(image_op::LABEL_BINARY)?
+            .trim_start_matches("sha256:")
+            .to_string(),
+        path: image_op::BINARY_PATH.into(),
+    };
+    let base = label(image_op::LABEL_BASE)?;
+    Ok(prisn_builder::sbom::for_operator(
+        store, &cache, img, &base, binary,
+    )?)
+}
+
 /// `prisn-operator` in the directory of this executable (cargo's target dir, or where a
 /// package installed both).
 fn beside_this_binary() -> anyhow::Result<PathBuf> {
@@ -82,7 +107,8 @@ fn push(
     let target = qualify(name, settings.registry(&flags).as_deref())?;
     let regs = Registries::new(settings.registry_options(&flags, false));
     let reporter = reporter::make(global.quiet, global.no_progress);
-    let pushed = runtime()?.block_on(publish::push(
+    let rt = runtime()?;
+    let pushed = rt.block_on(publish::push(
         &regs,
         &target,
         img,
@@ -90,13 +116,14 @@ fn push(
         None,
         reporter.as_ref(),
     ))?;
+    rt.block_on(referrers::push(&regs, &target, &sbom(img, store)?, store))?;
     Ok(pushed.reference)
 }
 
 fn image(global: &Global, args: OperatorImageArgs) -> anyhow::Result<()> {
     let (img, store) = build(&args.source)?;
     if let Some(dir) = &args.output {
-        layout::write(dir, &store, std::slice::from_ref(&img))?;
+        layout::write(dir, &store, &[img.clone(), sbom(&img, &store)?])?;
     }
     match &args.image {
         Some(name) => printer::line(push(global, &args.registry, name, &img, &store)?),

@@ -255,46 +255,14 @@ fn bytecode_digest_is_the_same_on_one_core_and_on_two() {
 /// A copy of the python3 base without its `io.prisn.base.info` label (as any image not made
 /// by `prisn base` is), pushed as `base/unlabelled:test`; returns the reference.
 fn push_unlabelled_base(reg: &prisn_testsupport::registry::Registry) -> String {
-    let from = prisn_testsupport::registry::base_layout("python3").unwrap();
-    let to = tempfile::tempdir().unwrap();
-    let (src, dst) = (from.join("blobs/sha256"), to.path().join("blobs/sha256"));
-    std::fs::create_dir_all(&dst).unwrap();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        std::os::unix::fs::symlink(e.path(), dst.join(e.file_name())).unwrap();
-    }
-    std::fs::copy(from.join("oci-layout"), to.path().join("oci-layout")).unwrap();
-    let read = |d: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(src.join(d.trim_start_matches("sha256:"))).unwrap())
-            .unwrap()
-    };
-    let write = |v: &serde_json::Value| {
-        let bytes = serde_json::to_vec(v).unwrap();
-        let digest = format!("sha256:{}", prisn_builder::digest::sha256_hex(&bytes));
-        std::fs::write(dst.join(&digest[7..]), &bytes).unwrap();
-        (digest, bytes.len())
-    };
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
-    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
-    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
-    let labels = config["config"]["Labels"].as_object_mut().unwrap();
-    assert!(
-        labels.remove("io.prisn.base.info").is_some(),
-        "the base has the label"
-    );
-    let (digest, size) = write(&config);
-    manifest["config"]["digest"] = digest.into();
-    manifest["config"]["size"] = size.into();
-    let (digest, size) = write(&manifest);
-    index["manifests"][0]["digest"] = digest.into();
-    index["manifests"][0]["size"] = size.into();
-    std::fs::write(
-        to.path().join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
-    reg.push_layout(to.path(), "python3", "base/unlabelled:test")
+    let layout = base_layout_with_config("python3", |config| {
+        let labels = config["config"]["Labels"].as_object_mut().unwrap();
+        assert!(
+            labels.remove("io.prisn.base.info").is_some(),
+            "the base has the label"
+        );
+    });
+    reg.push_layout(layout.path(), "python3", "base/unlabelled:test")
         .unwrap()
 }
 

@@ -36,6 +36,51 @@ pub fn push_base(reg: &Registry, runtime: &str) -> String {
         .expect("skopeo pushes the base")
 }
 
+/// A copy of the test base `name`'s layout (blobs linked, not copied) whose image config
+/// `edit` has changed: a base as another tool or an older prisn would have made it.
+pub fn base_layout_with_config(name: &str, edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
+    let from = base_layout(name).unwrap();
+    let to = tempfile::tempdir().unwrap();
+    let (src, dst) = (from.join("blobs/sha256"), to.path().join("blobs/sha256"));
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    std::fs::copy(from.join("oci-layout"), to.path().join("oci-layout")).unwrap();
+    let read = |d: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(src.join(d.trim_start_matches("sha256:"))).unwrap())
+            .unwrap()
+    };
+    let write = |v: &Value| {
+        let bytes = serde_json::to_vec(v).unwrap();
+        let digest = format!("sha256:{}", prisn_builder::digest::sha256_hex(&bytes));
+        let path = dst.join(&digest[7..]);
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, &bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
+    // The base alone (a layout may hold its SBOM beside it).
+    index["manifests"].as_array_mut().unwrap().truncate(1);
+    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
+    edit(&mut config);
+    let (digest, size) = write(&config);
+    manifest["config"]["digest"] = digest.into();
+    manifest["config"]["size"] = size.into();
+    let (digest, size) = write(&manifest);
+    index["manifests"][0]["digest"] = digest.into();
+    index["manifests"][0]["size"] = size.into();
+    std::fs::write(
+        to.path().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    to
+}
+
 /// The single stdout line `HOST/REPO@sha256:…`, checked for shape; returns it.
 #[track_caller]
 pub fn image_line(out: &std::process::Output, host: &str) -> String {

@@ -148,6 +148,90 @@ fn the_image_runs_the_binary_as_nonroot_and_pushes_under_the_same_digest() {
         pushed.trim(),
         format!("{}/prisn-operator@{}", registry.host(), digest.trim())
     );
+
+    // Its SBOM, beside it in the layout and attached in the registry: the binary by its
+    // sha256 and the base's Debian packages, the same document in both places.
+    assert_eq!(
+        index["manifests"][1]["artifactType"], "application/spdx+json",
+        "{index}"
+    );
+    let doc = ok(&ctx.run(&["sbom", pushed.trim()]));
+    crate::image_sbom::validate(doc.as_bytes(), ctx.work.path())
+        .unwrap_or_else(|e| panic!("pyspdxtools: {e}"));
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let sha = prisn_builder::digest::sha256_hex(&std::fs::read(&bin).unwrap());
+    let binary = crate::image_sbom::packages(&v)
+        .iter()
+        .find(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("pkg:generic/prisn-operator@"))
+        })
+        .expect("the binary in the SBOM");
+    assert_eq!(crate::image_sbom::sha256s(binary), [sha.as_str()]);
+    assert!(
+        crate::image_sbom::debs(&v)
+            .iter()
+            .any(|p| p["name"] == "dash"),
+        "{doc}"
+    );
+    let from_layout = sbom_in_layout(&layout);
+    assert_eq!(
+        from_layout, doc,
+        "one document in the layout and the registry"
+    );
+
+    // A base from before the label listed its packages: read from its layers, same list.
+    let old_base = crate::image_common::base_layout_with_config("bash", |config| {
+        let labels = config["config"]["Labels"].as_object_mut().unwrap();
+        let mut info: serde_json::Value =
+            serde_json::from_str(labels["io.prisn.base.info"].as_str().unwrap()).unwrap();
+        assert!(info.as_object_mut().unwrap().remove("debs").is_some());
+        labels.insert("io.prisn.base.info".into(), info.to_string().into());
+    });
+    let old = ctx.path("oci-old");
+    ok(&ctx.run(&[
+        "--quiet",
+        "operator",
+        "image",
+        "--base",
+        old_base.path().to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+        "--output",
+        old.to_str().unwrap(),
+    ]));
+    let old_doc: serde_json::Value = serde_json::from_str(&sbom_in_layout(&old)).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        crate::image_sbom::debs(v)
+            .iter()
+            .map(|p| format!("{} {}", p["name"], p["versionInfo"]))
+            .collect()
+    };
+    assert_eq!(names(&old_doc), names(&v));
+    assert!(
+        old_doc["creationInfo"]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("/var/lib/dpkg/status"),
+        "{old_doc}"
+    );
+}
+
+/// The SBOM document an OCI layout holds beside its image (the artifact's one layer).
+fn sbom_in_layout(layout: &Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let art: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blob(index["manifests"][1]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    std::fs::read_to_string(blob(art["layers"][0]["digest"].as_str().unwrap())).unwrap()
 }
 
 #[test]

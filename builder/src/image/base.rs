@@ -132,9 +132,14 @@ pub fn info_label(info: &BaseInfo, diff_ids: &[String], debs: &[DebPackage]) -> 
 
 /// The base's [`LABEL_INFO`], when it has one that describes its layers.
 fn trusted_label(base: &Base) -> Option<InfoLabel> {
-    let text = base.config["config"]["Labels"][LABEL_INFO].as_str()?;
+    trusted_label_of(&base.config)
+}
+
+/// [`trusted_label`] of an image config.
+fn trusted_label_of(config: &Value) -> Option<InfoLabel> {
+    let text = config["config"]["Labels"][LABEL_INFO].as_str()?;
     let label: InfoLabel = serde_json::from_str(text).ok()?;
-    let diff_ids: Vec<&str> = base.config["rootfs"]["diff_ids"]
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
         .as_array()?
         .iter()
         .map(Value::as_str)
@@ -156,7 +161,12 @@ pub fn labelled(base: &Base) -> Option<BaseInfo> {
 /// The base's installed Debian packages from its [`LABEL_INFO`], when it has one that
 /// describes its layers and lists them.
 pub fn labelled_debs(base: &Base) -> Option<Vec<DebPackage>> {
-    trusted_label(base)?.debs
+    labelled_debs_of(&base.config)
+}
+
+/// [`labelled_debs`] of the image whose config is `config`.
+pub fn labelled_debs_of(config: &Value) -> Option<Vec<DebPackage>> {
+    trusted_label_of(config)?.debs
 }
 
 /// How to pick the base.

@@ -67,6 +67,8 @@ pub fn build(store: &BlobStore, cache: &Path, inputs: &Inputs) -> Result<StoredI
     for blob in &base.blobs {
         layout.blobs().copy_to(&blob.digest, store)?;
     }
+    // The base's manifest too: the image's SBOM reads the base from the store.
+    store.put(&base.manifest_bytes)?;
     let Parsed::Image(base_manifest) =
         manifest::parse(&base.manifest_bytes, OCI_MANIFEST, &base_desc.digest)?
     else {

@@ -18,7 +18,22 @@ use crate::image::manifest;
 /// # Errors
 /// A layer missing from the cache or unreadable.
 pub fn packages(base: &Base, cache: &BlobStore, dir: &Path) -> Result<Vec<DebPackage>> {
-    let hex = base.digest.trim_start_matches("sha256:");
+    let name = base.name.to_string();
+    packages_in(&base.digest, &base.manifest.layers, &name, cache, dir)
+}
+
+/// [`packages`] of the image `digest` (named `name` in errors) whose layers are `layers`.
+///
+/// # Errors
+/// A layer missing from the cache or unreadable.
+pub fn packages_in(
+    digest: &str,
+    layers: &[manifest::Descriptor],
+    name: &str,
+    cache: &BlobStore,
+    dir: &Path,
+) -> Result<Vec<DebPackage>> {
+    let hex = digest.trim_start_matches("sha256:");
     let file = dir.join(format!("{hex}.json"));
     if let Ok(text) = std::fs::read(&file)
         && let Ok(p) = serde_json::from_slice(&text)
@@ -28,7 +43,7 @@ pub fn packages(base: &Base, cache: &BlobStore, dir: &Path) -> Result<Vec<DebPac
     }
     // path → contents, later layers replacing (and whiteouts removing) earlier ones.
     let mut files: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
-    for layer in &base.manifest.layers {
+    for layer in layers {
         let path = cache.path(&layer.digest);
         let f = std::fs::File::open(&path).map_err(Error::io("read base layer", &path))?;
         let reader: Box<dyn Read> = match manifest::oci_layer_type(&layer.media_type) {
@@ -39,7 +54,7 @@ pub fn packages(base: &Base, cache: &BlobStore, dir: &Path) -> Result<Vec<DebPac
         };
         scan(reader, &mut files).map_err(|e| Error::BaseLayer {
             layer: layer.digest.clone(),
-            base: base.name.to_string(),
+            base: name.to_string(),
             message: e.to_string(),
         })?;
     }

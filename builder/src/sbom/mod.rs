@@ -30,6 +30,8 @@
 pub mod dpkg;
 pub mod spdx;
 
+use std::path::Path;
+
 use base64::Engine;
 
 use crate::error::{Error, Result};
@@ -69,6 +71,19 @@ pub struct Inputs<'a> {
     pub debs_from: String,
     /// The prisn.lock section of the image's script (`None` for a base).
     pub section: Option<&'a LockSection>,
+    /// Programs the image adds that no lock names (the operator image's binary).
+    pub binaries: Vec<Binary>,
+}
+
+/// A program in the image, by its file's sha256.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub name: String,
+    pub version: String,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+    /// Where it is in the image.
+    pub path: String,
 }
 
 /// The base of an image: its name (as the image's labels have it) and manifest digest.
@@ -137,6 +152,18 @@ pub fn document(inputs: &Inputs) -> Vec<u8> {
             Some(Runtime::Node) => npm_package(n, lp),
             _ => pypi_package(n, lp),
         };
+        relationships.push(Relationship::new(&image_id, "CONTAINS", &p.spdx_id));
+        packages.push(p);
+    }
+    for (n, b) in inputs.binaries.iter().enumerate() {
+        let mut p = Package::new(id("bin", n, &b.name), &b.name, &b.version, "APPLICATION")
+            .purl(format!(
+                "pkg:generic/{}@{}",
+                purl_encode(&b.name),
+                purl_encode(&b.version)
+            ))
+            .checksum("SHA256", &b.sha256);
+        p.comment = Some(format!("/{}", b.path.trim_start_matches('/')));
         relationships.push(Relationship::new(&image_id, "CONTAINS", &p.spdx_id));
         packages.push(p);
     }
@@ -310,6 +337,7 @@ pub async fn for_build(
         debs,
         debs_from,
         section: Some(section),
+        binaries: Vec::new(),
     });
     crate::image::referrers::artifact(cache, &doc, image, created)
 }
@@ -350,8 +378,80 @@ pub fn for_base(built: &crate::base::Built, name: &str) -> Result<StoredImage> {
         debs: crate::deb::normalise(debs),
         debs_from: "the base.lock section that made the base, with its sha256s".into(),
         section: None,
+        binaries: Vec::new(),
     });
     crate::image::referrers::artifact(&built.store, &doc, &image.manifest, created)
+}
+
+/// The SBOM artifact of the operator image `image` (blobs in `store`), built on the base
+/// whose manifest digest is `base_digest`: the base's Debian packages (from its
+/// `io.prisn.base.info` label: the operator's base is a `prisn base`) and the operator
+/// binary (a base made before the label had them: its dpkg status). Nothing of the build
+/// machine (the layout's path) goes in, so it is the same document anywhere.
+///
+/// `cache_home` is `$PRISN_HOME/cache`, where a base's package list read from its layers is
+/// kept.
+///
+/// # Errors
+/// A config or layer missing from `store`, or unreadable.
+pub fn for_operator(
+    store: &BlobStore,
+    cache_home: &Path,
+    image: &StoredImage,
+    base_digest: &str,
+    binary: Binary,
+) -> Result<StoredImage> {
+    let read = |digest: &str, what: &str| -> Result<serde_json::Value> {
+        serde_json::from_slice(&store.read(digest)?).map_err(|e| Error::Malformed {
+            what: what.to_string(),
+            expected: "an image config or manifest is not JSON",
+            message: e.to_string(),
+        })
+    };
+    let config = read(&image.blobs[0].digest, "the operator image's config")?;
+    let base_manifest = read(base_digest, "the operator base's manifest")?;
+    let base_config = read(
+        base_manifest["config"]["digest"]
+            .as_str()
+            .unwrap_or_default(),
+        "the operator base's config",
+    )?;
+    let name = base_config["config"]["Labels"][crate::base::image::LABEL_NAME]
+        .as_str()
+        .map_or("the operator's base".to_string(), |n| {
+            format!("prisn base {n}")
+        });
+    // A base made by an older prisn lists no packages in its label: read its dpkg status.
+    let (debs, debs_from) = match crate::image::base::labelled_debs_of(&base_config) {
+        Some(debs) => (
+            debs,
+            "the base's dpkg status as its io.prisn.base.info label lists it",
+        ),
+        None => {
+            let layers: Vec<Descriptor> =
+                serde_json::from_value(base_manifest["layers"].clone()).unwrap_or_default();
+            let dir = cache_home.join(crate::cache::SBOM_DEBS);
+            let debs = dpkg::packages_in(base_digest, &layers, &name, store, &dir)?;
+            (debs, "the base's /var/lib/dpkg/status")
+        }
+    };
+    let base = BaseOf {
+        name,
+        digest: base_digest.to_string(),
+    };
+    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let doc = document(&Inputs {
+        name: "prisn-operator".into(),
+        digest: image.manifest.digest.clone(),
+        created: created.to_string(),
+        architecture: config["architecture"].as_str().unwrap_or("amd64").into(),
+        base: Some(base),
+        debs,
+        debs_from: debs_from.into(),
+        section: None,
+        binaries: vec![binary],
+    });
+    crate::image::referrers::artifact(store, &doc, &image.manifest, created)
 }
 
 /// The base's installed packages read from its layers (fetched if need be; the result
@@ -461,6 +561,7 @@ mod tests {
             }],
             debs_from: "base.lock".into(),
             section: Some(section),
+            binaries: Vec::new(),
         }
     }
 
