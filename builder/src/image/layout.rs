@@ -247,12 +247,9 @@ fn add(index: &mut Index, store: &BlobStore, entry: &Descriptor) {
     if replaced.digest == entry.digest {
         return;
     }
-    let subject_of = |m: &Descriptor| -> Option<String> {
-        let v: serde_json::Value = serde_json::from_slice(&store.read(&m.digest).ok()?).ok()?;
-        v.pointer("/subject/digest")?.as_str().map(str::to_string)
-    };
+    let subject = |m: &Descriptor| manifest::subject_of(&store.read(&m.digest).ok()?);
     index.manifests.retain(|m| {
-        m.ref_name().is_some() || subject_of(m).as_deref() != Some(replaced.digest.as_str())
+        m.ref_name().is_some() || subject(m).as_deref() != Some(replaced.digest.as_str())
     });
 }
 

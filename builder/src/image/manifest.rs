@@ -154,6 +154,12 @@ pub fn media_type_of(bytes: &[u8]) -> String {
     }
 }
 
+/// The `subject` digest an artifact manifest names, if any.
+pub fn subject_of(manifest_bytes: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(manifest_bytes).ok()?;
+    v.pointer("/subject/digest")?.as_str().map(str::to_string)
+}
+
 /// Serialize `value` as canonical JSON: object keys sorted by their bytes, no whitespace,
 /// serde_json's escaping for strings. See the OCI image-spec's "considerations.md#json".
 pub fn canonical(value: &impl Serialize) -> Vec<u8> {

@@ -93,11 +93,7 @@ fn may_be_sbom(listed: &Descriptor) -> bool {
     )
 }
 
-/// The `subject` digest an artifact manifest names, if any.
-pub fn subject_of(manifest_bytes: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(manifest_bytes).ok()?;
-    v.pointer("/subject/digest")?.as_str().map(str::to_string)
-}
+pub use super::manifest::subject_of;
 
 /// Push `art` (blobs in `store`) into `repo` by digest and make it a listed referrer of
 /// its subject there.
