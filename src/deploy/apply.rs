@@ -270,8 +270,8 @@ pub async fn wait(
     }
 }
 
-/// How many lines of a failed job's output its error shows (local mode shows as many).
-const OUTPUT_LINES: i64 = 20;
+/// How many lines of a failed workload's output its error shows (local mode shows as many).
+pub(super) const OUTPUT_LINES: i64 = 20;
 
 /// "\nlast output:\n  …" from the newest pod of the workload, or nothing when it has none (a
 /// pod that never started) or its log cannot be read: the error is still the failure.
@@ -292,7 +292,13 @@ async fn last_output(client: &kube::Client, applied: &Applied) -> String {
         tail_lines: Some(OUTPUT_LINES),
         ..Default::default()
     };
-    match pods.logs(&newest.name_any(), &params).await {
+    output(&pods, &newest.name_any(), &params).await
+}
+
+/// "\nlast output:\n  …": the log of `pod` as `params` ask for it, indented under a heading
+/// for an error message, or nothing when there is none or it cannot be read.
+pub(super) async fn output(pods: &Api<Pod>, pod: &str, params: &LogParams) -> String {
+    match pods.logs(pod, params).await {
         Ok(text) if !text.trim().is_empty() => {
             let lines: String = text.lines().map(|l| format!("  {l}\n")).collect();
             format!("\nlast output:\n{}", lines.trim_end())

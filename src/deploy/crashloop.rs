@@ -20,8 +20,6 @@ const TEMPLATE_HASH: &str = "pod-template-hash";
 /// The annotation with the revision of a Deployment (its current ReplicaSet's) and of each
 /// of its ReplicaSets in its rollout history.
 const REVISION: &str = "deployment.kubernetes.io/revision";
-/// Lines of the crashed run's output the error shows (as many as local mode and failed jobs).
-const OUTPUT_LINES: i64 = 20;
 
 /// Why app `name`'s rollout cannot succeed, if one of its newest pods crash-loops: the pod, the
 /// container, its last exit, its restarts, and the output of its last run.
@@ -48,10 +46,10 @@ pub async fn check(client: &kube::Client, namespace: &str, name: &str) -> Option
         .list(&ListParams::default().labels(&format!("{selector},{TEMPLATE_HASH}={hash}")))
         .await
         .ok()?;
-    let (pod, container) = list.items.iter().find_map(|p| {
-        let statuses = p.status.as_ref()?.container_statuses.as_ref()?;
-        statuses.iter().find(|c| crash_looping(c)).map(|c| (p, c))
-    })?;
+    let (pod, container) = list
+        .items
+        .iter()
+        .find_map(|p| crash_looping(p).map(|c| (p, c)))?;
     let mut msg = format!(
         "PrisnApp {name} is CrashLoopBackOff: container {} of pod {} {}, restarted {} time(s)",
         container.name,
@@ -59,30 +57,27 @@ pub async fn check(client: &kube::Client, namespace: &str, name: &str) -> Option
         last_exit(container),
         container.restart_count
     );
+    // The crashed run's output (the container's previous instance; the current one waits).
     let params = LogParams {
         container: Some(container.name.clone()),
         previous: true,
-        tail_lines: Some(OUTPUT_LINES),
+        tail_lines: Some(super::apply::OUTPUT_LINES),
         ..Default::default()
     };
-    if let Ok(text) = pods.logs(&pod.name_any(), &params).await
-        && !text.trim().is_empty()
-    {
-        msg.push_str("\nlast output:");
-        for line in text.lines() {
-            msg.push_str("\n  ");
-            msg.push_str(line);
-        }
-    }
+    msg.push_str(&super::apply::output(&pods, &pod.name_any(), &params).await);
     Some(msg)
 }
 
-fn crash_looping(c: &ContainerStatus) -> bool {
-    c.state
-        .as_ref()
-        .and_then(|s| s.waiting.as_ref())
-        .and_then(|w| w.reason.as_deref())
-        == Some("CrashLoopBackOff")
+/// The container of `pod` that kubelet holds in `CrashLoopBackOff`, if one is.
+pub fn crash_looping(pod: &Pod) -> Option<&ContainerStatus> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses.iter().find(|c| {
+        c.state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
+            == Some("CrashLoopBackOff")
+    })
 }
 
 /// "exited with code 3 (Error)", from the container's last termination.

@@ -11,6 +11,7 @@ use kube::ResourceExt;
 use prisn_api::labels::APP_KEY;
 
 use crate::backend::Workload;
+use crate::deploy::crashloop::crash_looping;
 
 /// A pod's state as `kubectl get pods` shows it: a container's waiting or terminated reason
 /// (`CrashLoopBackOff`, `ImagePullBackOff`, `Completed`, …) when it has one, else the pod's
@@ -58,7 +59,7 @@ pub fn annotate(rows: &mut [Workload], pods: &[Pod]) {
             continue;
         };
         w.restarts = pods.iter().map(|p| restarts(p)).sum();
-        let crashing = pods.iter().find(|p| state(p) == "CrashLoopBackOff");
+        let crashing = pods.iter().find(|p| crash_looping(p).is_some());
         if let Some(p) = crashing
             && w.ready < w.desired
         {
