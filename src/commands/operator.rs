@@ -60,24 +60,11 @@ fn build(source: &OperatorImageSource) -> anyhow::Result<(StoredImage, BlobStore
 /// `store`: every image prisn makes has one, the operator's too.
 fn sbom(img: &StoredImage, store: &BlobStore) -> anyhow::Result<StoredImage> {
     let cache = home()?.cache();
-    let config: serde_json::Value = serde_json::from_slice(&store.read(&img.blobs[0].digest)?)?;
-    let label = |key: &str| {
-        config["config"]["Labels"][key]
-            .as_str()
-            .map(str::to_string)
-            .with_context(|| format!("the operator image's config has no {key} label"))
-    };
-    let binary = prisn_builder::sbom::Binary {
-        name: "prisn-operator".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        sha256: label(image_op::LABEL_BINARY)?
-            .trim_start_matches("sha256:")
-            .to_string(),
-        path: image_op::BINARY_PATH.into(),
-    };
-    let base = label(image_op::LABEL_BASE)?;
     Ok(prisn_builder::sbom::for_operator(
-        store, &cache, img, &base, binary,
+        store,
+        &cache,
+        img,
+        env!("CARGO_PKG_VERSION"),
     )?)
 }
 

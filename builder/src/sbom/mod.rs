@@ -214,13 +214,12 @@ pub async fn attach(
     let cache = crate::image::build::blob_cache(&opts.home);
     let base = cached_base(&built.base, &built.base_digest, &cache)?;
     let regs = crate::image::build::registries(opts, &base.name.registry);
-    let config: serde_json::Value = serde_json::from_slice(&cache.read(&built.config_digest)?)
-        .map_err(|e| Error::Malformed {
-            what: format!("config of {}", built.digest),
-            expected: "the image config is not JSON",
-            message: e.to_string(),
-        })?;
-    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let config = json_blob(
+        &cache,
+        &built.config_digest,
+        &format!("config of {}", built.digest),
+    )?;
+    let created = created_of(&config);
     let manifest = cache.read(&built.digest)?;
     let image = Descriptor::new(OCI_MANIFEST, &built.digest, manifest.len() as u64);
     let art = for_build(
@@ -239,8 +238,8 @@ pub async fn attach(
 
 /// Read the packages of the base a build of `script` with `opts` is on into the cache while
 /// the image builds (resolved as the build resolves it; its layers fetched once for both), so
-/// [`attach_built`] finds them there instead of reading the base after the push. Nothing to
-/// do for a base whose label lists them. Best effort: whatever fails here, `attach_built`
+/// [`attach`] finds them there instead of reading the base after the push. Nothing to
+/// do for a base whose label lists them. Best effort: whatever fails here, `attach`
 /// does again, and reports.
 pub async fn prepare(script: &Script, section: &LockSection, opts: &ImageOptions) {
     let read = async {
@@ -273,13 +272,7 @@ fn cached_base(name: &str, digest: &str, cache: &BlobStore) -> Result<Base> {
             digest: digest.to_string(),
         });
     };
-    let config = serde_json::from_slice(&cache.read(&manifest.config.digest)?).map_err(|e| {
-        Error::Malformed {
-            what: name.to_string(),
-            expected: "the image config is not JSON",
-            message: e.to_string(),
-        }
-    })?;
+    let config = json_blob(cache, &manifest.config.digest, name)?;
     let mut reference = Reference::parse(name)?;
     reference.digest = None;
     Ok(Base {
@@ -291,8 +284,8 @@ fn cached_base(name: &str, digest: &str, cache: &BlobStore) -> Result<Base> {
 }
 
 /// The SBOM artifact of a freshly built image (`subject` its manifest `image`), with its
-/// blobs in `cache`: the base's packages read from its layers (fetched if need be), the
-/// `.deb` sha256s from `script`'s `base.lock` when it made this base.
+/// blobs in `cache`: the base's packages from its label, else read from its layers (fetched
+/// if need be), the `.deb` sha256s from `script`'s `base.lock` when it made this base.
 ///
 /// # Errors
 /// Fetching or reading the base's layers; a corrupt base.lock.
@@ -309,13 +302,10 @@ pub async fn for_build(
     reporter: &dyn Reporter,
 ) -> Result<StoredImage> {
     let (mut debs, read_from) = match crate::image::base::labelled_debs(base) {
-        Some(debs) => (
-            debs,
-            "the base's dpkg status as its io.prisn.base.info label lists it",
-        ),
+        Some(debs) => (debs, FROM_LABEL),
         None => (
             installed_debs(regs, base, cache, home, reporter).await?,
-            "the base's /var/lib/dpkg/status",
+            FROM_STATUS,
         ),
     };
     crate::timings::mark("sbom: base packages read");
@@ -350,14 +340,12 @@ pub async fn for_build(
 /// The base's config missing from the store or not JSON.
 pub fn for_base(built: &crate::base::Built, name: &str) -> Result<StoredImage> {
     let image = &built.image;
-    let config_digest = &image.blobs[0].digest;
-    let config: serde_json::Value = serde_json::from_slice(&built.store.read(config_digest)?)
-        .map_err(|e| Error::Malformed {
-            what: format!("config of base {name}"),
-            expected: "the image config is not JSON",
-            message: e.to_string(),
-        })?;
-    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let config = json_blob(
+        &built.store,
+        &image.blobs[0].digest,
+        &format!("config of base {name}"),
+    )?;
+    let created = created_of(&config);
     let debs = built
         .section
         .packages
@@ -383,34 +371,42 @@ pub fn for_base(built: &crate::base::Built, name: &str) -> Result<StoredImage> {
     crate::image::referrers::artifact(&built.store, &doc, &image.manifest, created)
 }
 
-/// The SBOM artifact of the operator image `image` (blobs in `store`), built on the base
-/// whose manifest digest is `base_digest`: the base's Debian packages (from its
-/// `io.prisn.base.info` label: the operator's base is a `prisn base`) and the operator
-/// binary (a base made before the label had them: its dpkg status). Nothing of the build
-/// machine (the layout's path) goes in, so it is the same document anywhere.
-///
-/// `cache_home` is `$PRISN_HOME/cache`, where a base's package list read from its layers is
-/// kept.
+/// The SBOM artifact of the operator image `image` (blobs in `store`, its labels naming its
+/// base and binary): the base's Debian packages (from its `io.prisn.base.info` label; a base
+/// made before the label had them: its dpkg status) and the operator binary at `version`.
+/// Nothing of the build machine (the layout's path) goes in, so it is the same document
+/// anywhere. `cache_home` is `$PRISN_HOME/cache`, where a base's package list read from its
+/// layers is kept.
 ///
 /// # Errors
-/// A config or layer missing from `store`, or unreadable.
+/// A config, manifest or layer missing from `store` or unreadable; a label missing.
 pub fn for_operator(
     store: &BlobStore,
     cache_home: &Path,
     image: &StoredImage,
-    base_digest: &str,
-    binary: Binary,
+    version: &str,
 ) -> Result<StoredImage> {
-    let read = |digest: &str, what: &str| -> Result<serde_json::Value> {
-        serde_json::from_slice(&store.read(digest)?).map_err(|e| Error::Malformed {
-            what: what.to_string(),
-            expected: "an image config or manifest is not JSON",
-            message: e.to_string(),
-        })
+    use crate::image::operator::{BINARY_PATH, LABEL_BASE, LABEL_BINARY};
+    let config = json_blob(store, &image.blobs[0].digest, "the operator image's config")?;
+    let label = |key: &str| {
+        config["config"]["Labels"][key]
+            .as_str()
+            .ok_or_else(|| Error::Malformed {
+                what: "the operator image's config".into(),
+                expected: "the labels prisn operator image writes",
+                message: format!("no {key} label"),
+            })
     };
-    let config = read(&image.blobs[0].digest, "the operator image's config")?;
-    let base_manifest = read(base_digest, "the operator base's manifest")?;
-    let base_config = read(
+    let base_digest = label(LABEL_BASE)?;
+    let binary = Binary {
+        name: "prisn-operator".into(),
+        version: version.into(),
+        sha256: label(LABEL_BINARY)?.trim_start_matches("sha256:").into(),
+        path: BINARY_PATH.into(),
+    };
+    let base_manifest = json_blob(store, base_digest, "the operator base's manifest")?;
+    let base_config = json_blob(
+        store,
         base_manifest["config"]["digest"]
             .as_str()
             .unwrap_or_default(),
@@ -423,23 +419,20 @@ pub fn for_operator(
         });
     // A base made by an older prisn lists no packages in its label: read its dpkg status.
     let (debs, debs_from) = match crate::image::base::labelled_debs_of(&base_config) {
-        Some(debs) => (
-            debs,
-            "the base's dpkg status as its io.prisn.base.info label lists it",
-        ),
+        Some(debs) => (debs, FROM_LABEL),
         None => {
             let layers: Vec<Descriptor> =
                 serde_json::from_value(base_manifest["layers"].clone()).unwrap_or_default();
             let dir = cache_home.join(crate::cache::SBOM_DEBS);
             let debs = dpkg::packages_in(base_digest, &layers, &name, store, &dir)?;
-            (debs, "the base's /var/lib/dpkg/status")
+            (debs, FROM_STATUS)
         }
     };
     let base = BaseOf {
         name,
         digest: base_digest.to_string(),
     };
-    let created = config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+    let created = created_of(&config);
     let doc = document(&Inputs {
         name: "prisn-operator".into(),
         digest: image.manifest.digest.clone(),
@@ -452,6 +445,25 @@ pub fn for_operator(
         binaries: vec![binary],
     });
     crate::image::referrers::artifact(store, &doc, &image.manifest, created)
+}
+
+/// Where an SBOM's Debian packages came from, said in its comment: a `prisn base` label's
+/// list, or the dpkg status read from the layers.
+const FROM_LABEL: &str = "the base's dpkg status as its io.prisn.base.info label lists it";
+const FROM_STATUS: &str = "the base's /var/lib/dpkg/status";
+
+/// A JSON blob of `store` (an image config, a manifest), `what` in the error.
+fn json_blob(store: &BlobStore, digest: &str, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_slice(&store.read(digest)?).map_err(|e| Error::Malformed {
+        what: what.to_string(),
+        expected: "not JSON",
+        message: e.to_string(),
+    })
+}
+
+/// An image config's `created`, the epoch when it has none (the SBOM's own time).
+fn created_of(config: &serde_json::Value) -> &str {
+    config["created"].as_str().unwrap_or("1970-01-01T00:00:00Z")
 }
 
 /// The base's installed packages read from its layers (fetched if need be; the result
