@@ -270,9 +270,6 @@ pub async fn wait(
     }
 }
 
-/// How many lines of a failed workload's output its error shows (local mode shows as many).
-pub(super) const OUTPUT_LINES: i64 = 20;
-
 /// "\nlast output:\n  …" from the newest pod of the workload, or nothing when it has none (a
 /// pod that never started) or its log cannot be read: the error is still the failure.
 async fn last_output(client: &kube::Client, applied: &Applied) -> String {
@@ -289,22 +286,10 @@ async fn last_output(client: &kube::Client, applied: &Applied) -> String {
         return String::new();
     };
     let params = LogParams {
-        tail_lines: Some(OUTPUT_LINES),
+        tail_lines: Some(super::output::LINES),
         ..Default::default()
     };
-    output(&pods, &newest.name_any(), &params).await
-}
-
-/// "\nlast output:\n  …": the log of `pod` as `params` ask for it, indented under a heading
-/// for an error message, or nothing when there is none or it cannot be read.
-pub(super) async fn output(pods: &Api<Pod>, pod: &str, params: &LogParams) -> String {
-    match pods.logs(pod, params).await {
-        Ok(text) if !text.trim().is_empty() => {
-            let lines: String = text.lines().map(|l| format!("  {l}\n")).collect();
-            format!("\nlast output:\n{}", lines.trim_end())
-        }
-        _ => String::new(),
-    }
+    super::output::last(&pods, &newest.name_any(), &params).await
 }
 
 type Snapshot = (Option<i64>, Vec<Condition>, Option<String>, Option<String>);

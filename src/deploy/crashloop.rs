@@ -61,10 +61,10 @@ pub async fn check(client: &kube::Client, namespace: &str, name: &str) -> Option
     let params = LogParams {
         container: Some(container.name.clone()),
         previous: true,
-        tail_lines: Some(super::apply::OUTPUT_LINES),
+        tail_lines: Some(super::output::LINES),
         ..Default::default()
     };
-    msg.push_str(&super::apply::output(&pods, &pod.name_any(), &params).await);
+    msg.push_str(&super::output::last(&pods, &pod.name_any(), &params).await);
     Some(msg)
 }
 

@@ -9,3 +9,4 @@ pub mod apply;
 pub mod client;
 pub mod crashloop;
 pub mod objects;
+pub mod output;
