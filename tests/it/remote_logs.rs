@@ -337,6 +337,13 @@ fn the_event_stream_has_heartbeats_resumes_by_cursor_refuses_garbage_ends_and_gi
     let auth = r.bearer(&r.token);
     let ns = "prisn-namespace: production";
     let last_event_id = format!("Last-Event-ID: {cursor}");
+    // The app has written past the cursor (on a loaded machine it may not have yet, and a
+    // resume with nothing after the cursor rightly returns no lines).
+    eventually("a line after the cursor", 60, || {
+        numbers(&r.ok(&["logs", "count"]))
+            .last()
+            .is_some_and(|n| *n > last)
+    });
 
     let (code, body) = r.curl(
         "GET",
